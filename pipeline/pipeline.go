@@ -1,0 +1,60 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Sentinel errors of input files; messages built on them name the file.
+var (
+	// ErrInvalidInput marks a file that is not what its MIME type says, is
+	// corrupt or truncated, or exceeds a limit.
+	ErrInvalidInput = errors.New("invalid input")
+	// ErrEncrypted marks a password-protected document.
+	ErrEncrypted = errors.New("document is encrypted")
+	// ErrUnsupported marks an input type or feature Folio does not handle.
+	ErrUnsupported = errors.New("unsupported")
+)
+
+// PageRange is a span of pages, 1-based and inclusive.
+type PageRange struct {
+	First, Last int
+}
+
+// Rect is a box in PDF user space: points, origin at the bottom left of the
+// page, so Top > Bottom.
+type Rect struct {
+	Left, Bottom, Right, Top float64
+}
+
+// Char is one character of a page's text layer.
+type Char struct {
+	Rune  rune
+	Box   Rect
+	Angle float64 // rotation of the glyph in radians, 0 for upright text
+}
+
+// Page is one page of a document with its text layer.
+type Page struct {
+	Number        int     // 1-based
+	Width, Height float64 // points (PDF) or pixels (images)
+	Chars         []Char  // in content-stream order, as the engine reports them
+}
+
+// Document is an opened input file whose pages are read one at a time. A
+// Document is not safe for concurrent use.
+type Document interface {
+	// PageCount returns the number of pages.
+	PageCount() int
+	// Page returns page n (1-based) with its text layer.
+	Page(ctx context.Context, n int) (*Page, error)
+	// Close releases the document.
+	Close() error
+}
+
+// Opener opens documents of one MIME type. Errors wrap ErrInvalidInput,
+// ErrEncrypted or ErrUnsupported when the file is at fault.
+type Opener interface {
+	Open(ctx context.Context, r io.ReadSeeker, size int64) (Document, error)
+}

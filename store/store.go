@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+)
+
+// Sentinel errors; implementations wrap them with context.
+var (
+	ErrNotFound         = errors.New("store: not found")
+	ErrAlreadyExists    = errors.New("store: already exists")
+	ErrPermissionDenied = errors.New("store: permission denied")
+	ErrUnavailable      = errors.New("store: unavailable")
+)
+
+// State is an operation's lifecycle state; values match
+// visionpb.OperationMetadata_State.
+type State = visionpb.OperationMetadata_State
+
+// Operation is one files:asyncBatchAnnotate call as the store records it.
+type Operation struct {
+	ID         string    // 16 hex digits, unique
+	Name       string    // as returned to the client, e.g. "projects/p/operations/<id>"
+	APIVersion string    // "v1" or "v1p4beta1": selects the @type names in responses
+	State      State     // CREATED, RUNNING, DONE or CANCELLED
+	CreateTime time.Time //
+	UpdateTime time.Time //
+	// Request is the validated request. Its outputConfigs become the response.
+	Request *visionpb.AsyncBatchAnnotateFilesRequest
+	Done    bool
+	// ErrorCode and ErrorMessage are set when the operation ended with an
+	// error: a google.rpc code (1 for CANCELLED), never an HTTP status.
+	ErrorCode    int32
+	ErrorMessage string
+	// PagesDone and PagesTotal count the pages of finished and planned
+	// ranges; PagesTotal grows as files are planned.
+	PagesDone  int
+	PagesTotal int
+}
+
+// Range is a page range of one file of an operation; pages are 1-based and
+// inclusive. File is the index of the request in the operation.
+type Range struct {
+	File  int
+	First int
+	Last  int
+}
+
+// Completion says what recording a finished range did.
+type Completion int
+
+const (
+	// Recorded means the range was recorded and work remains.
+	Recorded Completion = iota
+	// Finalized means this call finished the operation (exactly once).
+	Finalized
+	// AlreadyFinished means the operation was already done, failed or
+	// cancelled; nothing changed.
+	AlreadyFinished
+)
+
+// Operations persists long-running operation state. Methods return errors
+// wrapping ErrNotFound for unknown ids and ErrAlreadyExists on Create clashes.
+type Operations interface {
+	// Create records a new operation in state CREATED.
+	Create(ctx context.Context, op *Operation) error
+	// Get returns the operation with the given id.
+	Get(ctx context.Context, id string) (*Operation, error)
+	// List returns up to pageSize operations, newest first, starting at
+	// pageToken ("" for the first page), and the token of the next page ("" at
+	// the end).
+	List(ctx context.Context, pageSize int, pageToken string) ([]*Operation, string, error)
+	// PlanFile records the ranges of one file and moves the operation to
+	// RUNNING. It is idempotent. It reports AlreadyFinished when the operation
+	// is done or cancelled.
+	PlanFile(ctx context.Context, id string, file int, ranges []Range) (Completion, error)
+	// CompleteRange records one finished range; the call that finishes the
+	// last range of the last planned file returns Finalized.
+	CompleteRange(ctx context.Context, id string, r Range) (Completion, error)
+	// Fail ends the operation with a google.rpc code and message unless it is
+	// already finished; it reports whether this call ended it.
+	Fail(ctx context.Context, id string, code int32, message string) (bool, error)
+	// Cancel ends an unfinished operation as CANCELLED (error code 1). It
+	// reports whether this call ended it; cancelling a finished operation is
+	// a no-op.
+	Cancel(ctx context.Context, id string) (bool, error)
+	// Delete forgets the operation. Workers still holding its ranges find it
+	// gone and drop them.
+	Delete(ctx context.Context, id string) error
+}
+
+// ObjectAttrs are the attributes of a stored object that Folio uses.
+type ObjectAttrs struct {
+	Size       int64
+	Generation int64
+}
+
+// Blobs reads and writes gs:// objects.
+type Blobs interface {
+	// Attrs returns an object's size and generation.
+	Attrs(ctx context.Context, uri string) (ObjectAttrs, error)
+	// NewReader reads generation gen of the object (0 = latest).
+	NewReader(ctx context.Context, uri string, gen int64) (io.ReadCloser, error)
+	// Write stores data at uri, replacing any existing object.
+	Write(ctx context.Context, uri, contentType string, data []byte) error
+}
