@@ -70,6 +70,9 @@ type Operations interface {
 	Create(ctx context.Context, op *Operation) error
 	// Get returns the operation with the given id.
 	Get(ctx context.Context, id string) (*Operation, error)
+	// Finished reports whether the operation is done, failed or cancelled;
+	// workers ask between pages, so it is cheaper than Get.
+	Finished(ctx context.Context, id string) (bool, error)
 	// List returns up to pageSize operations, newest first, starting at
 	// pageToken ("" for the first page), and the token of the next page ("" at
 	// the end).

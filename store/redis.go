@@ -1,0 +1,378 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+)
+
+// DefaultTTL is how long an operation is kept after its last change when
+// RedisOptions.TTL is zero (OPERATION_TTL).
+const DefaultTTL = 30 * 24 * time.Hour
+
+// RedisOptions configures RedisOperations. The zero value is usable.
+type RedisOptions struct {
+	// Prefix starts every key. If empty, "folio:" is used. Tests use a
+	// unique prefix to isolate themselves.
+	Prefix string
+	// TTL is how long an operation's keys live after its last write. If
+	// zero, DefaultTTL is used.
+	TTL time.Duration
+}
+
+// RedisOperations is the Redis implementation of Operations.
+type RedisOperations struct {
+	c      redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+}
+
+var _ Operations = (*RedisOperations)(nil)
+
+// NewRedisOperations returns a store backed by c. A nil opts is treated as
+// the zero value. The caller owns c and closes it.
+func NewRedisOperations(c redis.UniversalClient, opts *RedisOptions) *RedisOperations {
+	if opts == nil {
+		opts = &RedisOptions{}
+	}
+	s := &RedisOperations{c: c, prefix: opts.Prefix, ttl: opts.TTL}
+	if s.prefix == "" {
+		s.prefix = "folio:"
+	}
+	if s.ttl <= 0 {
+		s.ttl = DefaultTTL
+	}
+	return s
+}
+
+// Keys of one operation share the {id} hash tag.
+func (s *RedisOperations) opKey(id string) string      { return s.prefix + "op:{" + id + "}" }
+func (s *RedisOperations) plannedKey(id string) string { return s.opKey(id) + ":planned" }
+func (s *RedisOperations) rangesKey(id string) string  { return s.opKey(id) + ":ranges" }
+func (s *RedisOperations) doneKey(id string) string    { return s.opKey(id) + ":done" }
+func (s *RedisOperations) indexKey() string            { return s.prefix + "ops" }
+
+func (s *RedisOperations) keys(id string) []string {
+	return []string{s.opKey(id), s.plannedKey(id), s.rangesKey(id), s.doneKey(id)}
+}
+
+func rangeMember(r Range) string { return fmt.Sprintf("%d:%d-%d", r.File, r.First, r.Last) }
+
+// Hash fields of an operation.
+const (
+	fName       = "name"
+	fVersion    = "version"
+	fState      = "state"
+	fCreate     = "ctime"
+	fUpdate     = "utime"
+	fRequest    = "request"
+	fFiles      = "files"
+	fDone       = "done"
+	fErrCode    = "ecode"
+	fErrMsg     = "emsg"
+	fPagesTotal = "pages_total"
+	fPagesDone  = "pages_done"
+)
+
+// Create records op in state CREATED and indexes it for listing.
+func (s *RedisOperations) Create(ctx context.Context, op *Operation) error {
+	if op.ID == "" || op.Request == nil {
+		return fmt.Errorf("store: create operation: id and request are required")
+	}
+	req, err := proto.Marshal(op.Request)
+	if err != nil {
+		return fmt.Errorf("store: create operation %s: encode request: %w", op.ID, err)
+	}
+	created, err := s.c.HSetNX(ctx, s.opKey(op.ID), fName, op.Name).Result()
+	if err != nil {
+		return wrapRedis("create operation "+op.ID, err)
+	}
+	if !created {
+		return fmt.Errorf("store: create operation %s: %w", op.ID, ErrAlreadyExists)
+	}
+	now := op.CreateTime
+	if now.IsZero() {
+		now = time.Now()
+	}
+	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, s.opKey(op.ID),
+			fVersion, op.APIVersion,
+			fState, int32(visionpb.OperationMetadata_CREATED),
+			fCreate, now.UnixNano(),
+			fUpdate, now.UnixNano(),
+			fRequest, req,
+			fFiles, len(op.Request.GetRequests()),
+			fDone, 0,
+			fPagesTotal, 0,
+			fPagesDone, 0,
+		)
+		p.Expire(ctx, s.opKey(op.ID), s.ttl)
+		p.ZAdd(ctx, s.indexKey(), redis.Z{Score: float64(now.UnixNano()), Member: op.ID})
+		p.ZRemRangeByScore(ctx, s.indexKey(), "-inf", strconv.FormatInt(now.Add(-s.ttl).UnixNano(), 10))
+		return nil
+	})
+	if err != nil {
+		return wrapRedis("create operation "+op.ID, err)
+	}
+	return nil
+}
+
+// Get returns the operation with the given id.
+func (s *RedisOperations) Get(ctx context.Context, id string) (*Operation, error) {
+	m, err := s.c.HGetAll(ctx, s.opKey(id)).Result()
+	if err != nil {
+		return nil, wrapRedis("get operation "+id, err)
+	}
+	if len(m) == 0 || m[fRequest] == "" {
+		return nil, fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
+	}
+	op := &Operation{
+		ID:           id,
+		Name:         m[fName],
+		APIVersion:   m[fVersion],
+		State:        State(atoi(m[fState])),
+		CreateTime:   time.Unix(0, atoi64(m[fCreate])).UTC(),
+		UpdateTime:   time.Unix(0, atoi64(m[fUpdate])).UTC(),
+		Done:         m[fDone] == "1",
+		ErrorCode:    int32(atoi(m[fErrCode])),
+		ErrorMessage: m[fErrMsg],
+		PagesDone:    atoi(m[fPagesDone]),
+		PagesTotal:   atoi(m[fPagesTotal]),
+		Request:      &visionpb.AsyncBatchAnnotateFilesRequest{},
+	}
+	if err := proto.Unmarshal([]byte(m[fRequest]), op.Request); err != nil {
+		return nil, fmt.Errorf("store: operation %s: decode request: %w", id, err)
+	}
+	return op, nil
+}
+
+// Finished reports whether the operation is done, failed or cancelled. It
+// is cheaper than Get; workers call it between pages.
+func (s *RedisOperations) Finished(ctx context.Context, id string) (bool, error) {
+	v, err := s.c.HGet(ctx, s.opKey(id), fDone).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return false, wrapRedis("get operation "+id, err)
+	}
+	return v == "1", nil
+}
+
+// List returns up to pageSize operations, newest first. Operations that
+// expired are dropped from the index as they are met.
+func (s *RedisOperations) List(ctx context.Context, pageSize int, pageToken string) ([]*Operation, string, error) {
+	if pageSize <= 0 {
+		pageSize = 100
+	}
+	offset := 0
+	if pageToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(pageToken)
+		n, err2 := strconv.Atoi(string(b))
+		if err != nil || err2 != nil || n < 0 {
+			return nil, "", fmt.Errorf("store: list operations: invalid page token %q", pageToken)
+		}
+		offset = n
+	}
+	ids, err := s.c.ZRevRange(ctx, s.indexKey(), int64(offset), int64(offset+pageSize-1)).Result()
+	if err != nil {
+		return nil, "", wrapRedis("list operations", err)
+	}
+	ops := make([]*Operation, 0, len(ids))
+	for _, id := range ids {
+		op, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			s.c.ZRem(ctx, s.indexKey(), id)
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		ops = append(ops, op)
+	}
+	next := ""
+	if len(ids) == pageSize {
+		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(offset + pageSize)))
+	}
+	return ops, next, nil
+}
+
+// planFileCmd records the ranges of one file once and moves the operation
+// to RUNNING.
+//
+// KEYS[1] -> <prefix>op:{<id>}          KEYS[2] -> ...:planned
+// KEYS[3] -> <prefix>op:{<id>}:ranges   KEYS[4] -> ...:done
+// ARGV[1] -> file index  ARGV[2] -> now (unix ns)  ARGV[3] -> ttl seconds
+// ARGV[4] -> pages in the file  ARGV[5..] -> range members "file:first-last"
+// Returns -1 if the operation is missing, 2 if it is finished, else 0.
+var planFileCmd = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'done') == '1' then return 2 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  for i = 5, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
+  redis.call('HINCRBY', KEYS[1], 'pages_total', ARGV[4])
+end
+if redis.call('HGET', KEYS[1], 'state') == '1' then
+  redis.call('HSET', KEYS[1], 'state', 2)
+end
+redis.call('HSET', KEYS[1], 'utime', ARGV[2])
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+return 0
+`)
+
+// completeRangeCmd records one finished range; the call that records the
+// last range of the last file finalizes the operation.
+//
+// KEYS as planFileCmd.
+// ARGV[1] -> range member  ARGV[2] -> now (unix ns)  ARGV[3] -> ttl seconds
+// ARGV[4] -> pages in the range
+// Returns -1 if the operation is missing, -2 if the range was never
+// planned, 2 if the operation is already finished, 1 if this call
+// finalized it, else 0.
+var completeRangeCmd = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'done') == '1' then return 2 end
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -2 end
+if redis.call('SADD', KEYS[4], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'pages_done', ARGV[4])
+end
+redis.call('HSET', KEYS[1], 'utime', ARGV[2])
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+local files = tonumber(redis.call('HGET', KEYS[1], 'files'))
+if redis.call('SCARD', KEYS[2]) >= files and redis.call('SCARD', KEYS[4]) >= redis.call('SCARD', KEYS[3]) then
+  redis.call('HSET', KEYS[1], 'done', 1, 'state', 3)
+  return 1
+end
+return 0
+`)
+
+// finishCmd ends an unfinished operation with an error.
+//
+// KEYS as planFileCmd.
+// ARGV[1] -> state  ARGV[2] -> google.rpc code  ARGV[3] -> message
+// ARGV[4] -> now (unix ns)  ARGV[5] -> ttl seconds
+// Returns -1 if the operation is missing, 1 if this call ended it, else 0.
+var finishCmd = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'done') == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'done', 1, 'state', ARGV[1], 'ecode', ARGV[2], 'emsg', ARGV[3], 'utime', ARGV[4])
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+return 1
+`)
+
+// PlanFile records the ranges of one file and moves the operation to
+// RUNNING. Repeating it for the same file changes nothing.
+func (s *RedisOperations) PlanFile(ctx context.Context, id string, file int, ranges []Range) (Completion, error) {
+	args := []any{file, time.Now().UnixNano(), int64(s.ttl / time.Second), 0}
+	pages := 0
+	for _, r := range ranges {
+		if r.File != file {
+			return 0, fmt.Errorf("store: plan file %d of %s: range %+v belongs to another file", file, id, r)
+		}
+		args = append(args, rangeMember(r))
+		pages += r.Last - r.First + 1
+	}
+	args[3] = pages
+	n, err := planFileCmd.Run(ctx, s.c, s.keys(id), args...).Int()
+	if err != nil {
+		return 0, wrapRedis(fmt.Sprintf("plan file %d of %s", file, id), err)
+	}
+	switch n {
+	case -1:
+		return 0, fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
+	case 2:
+		return AlreadyFinished, nil
+	}
+	return Recorded, nil
+}
+
+// CompleteRange records r as finished. It is idempotent; the call that
+// finishes the operation's last range returns Finalized, exactly once.
+func (s *RedisOperations) CompleteRange(ctx context.Context, id string, r Range) (Completion, error) {
+	n, err := completeRangeCmd.Run(ctx, s.c, s.keys(id),
+		rangeMember(r), time.Now().UnixNano(), int64(s.ttl/time.Second), r.Last-r.First+1).Int()
+	if err != nil {
+		return 0, wrapRedis(fmt.Sprintf("complete range %s of %s", rangeMember(r), id), err)
+	}
+	switch n {
+	case -1:
+		return 0, fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
+	case -2:
+		return 0, fmt.Errorf("store: operation %s: range %s was never planned", id, rangeMember(r))
+	case 1:
+		return Finalized, nil
+	case 2:
+		return AlreadyFinished, nil
+	}
+	return Recorded, nil
+}
+
+// Fail ends the operation with a google.rpc code and message unless it has
+// already ended.
+func (s *RedisOperations) Fail(ctx context.Context, id string, code int32, message string) (bool, error) {
+	return s.finish(ctx, id, visionpb.OperationMetadata_DONE, code, message)
+}
+
+// Cancel ends an unfinished operation as CANCELLED with error code 1.
+func (s *RedisOperations) Cancel(ctx context.Context, id string) (bool, error) {
+	return s.finish(ctx, id, visionpb.OperationMetadata_CANCELLED, 1, "Operation was cancelled.")
+}
+
+func (s *RedisOperations) finish(ctx context.Context, id string, state State, code int32, message string) (bool, error) {
+	n, err := finishCmd.Run(ctx, s.c, s.keys(id),
+		int32(state), code, message, time.Now().UnixNano(), int64(s.ttl/time.Second)).Int()
+	if err != nil {
+		return false, wrapRedis("finish operation "+id, err)
+	}
+	if n == -1 {
+		return false, fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
+	}
+	return n == 1, nil
+}
+
+// Delete removes every key of the operation.
+func (s *RedisOperations) Delete(ctx context.Context, id string) error {
+	n, err := s.c.Del(ctx, s.keys(id)...).Result()
+	if err != nil {
+		return wrapRedis("delete operation "+id, err)
+	}
+	s.c.ZRem(ctx, s.indexKey(), id)
+	if n == 0 {
+		return fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Ping reports whether Redis answers.
+func (s *RedisOperations) Ping(ctx context.Context) error {
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return wrapRedis("ping", err)
+	}
+	return nil
+}
+
+// wrapRedis turns a go-redis failure into a store error. Context errors are
+// kept as they are; everything else is ErrUnavailable.
+func wrapRedis(what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return fmt.Errorf("store: %s: %w: %v", what, ErrUnavailable, err)
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func atoi64(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
