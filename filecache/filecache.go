@@ -1,0 +1,198 @@
+// Package filecache keeps recently used input files on local disk, so a
+// worker that processes many page ranges of one file downloads it once.
+//
+// Entries are keyed by object URI and generation, so a replaced object is
+// never served stale. The cache holds at most MaxBytes; the least recently
+// used entries are removed first. Removal unlinks the file: readers that
+// already opened it keep reading (POSIX semantics), and the space is freed
+// when they close it.
+package filecache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Fetch writes the content of the object to w.
+type Fetch func(ctx context.Context, w io.Writer) error
+
+// Cache is a size-bounded LRU cache of files in one directory. It is safe
+// for concurrent use; concurrent requests for one key download it once.
+type Cache struct {
+	dir      string
+	maxBytes int64
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	total   int64
+}
+
+type entry struct {
+	path     string
+	size     int64
+	lastUsed time.Time
+	ready    chan struct{} // closed when the download ended
+	err      error         // download error, valid after ready
+}
+
+// New returns a cache in dir holding at most maxBytes. Files left in dir by
+// an earlier process are removed.
+func New(dir string, maxBytes int64) (*Cache, error) {
+	if maxBytes <= 0 {
+		return nil, fmt.Errorf("filecache: max bytes must be positive, got %d", maxBytes)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("filecache: create %s: %w", dir, err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "*.blob*"))
+	if err != nil {
+		return nil, fmt.Errorf("filecache: list %s: %w", dir, err)
+	}
+	for _, p := range old {
+		_ = os.Remove(p)
+	}
+	return &Cache{dir: dir, maxBytes: maxBytes, entries: map[string]*entry{}}, nil
+}
+
+// Open returns the file for (uri, generation), downloading it with fetch
+// when it is not cached. The caller closes the file.
+func (c *Cache) Open(ctx context.Context, uri string, generation int64, fetch Fetch) (*os.File, error) {
+	key := keyOf(uri, generation)
+	for {
+		c.mu.Lock()
+		e, ok := c.entries[key]
+		mine := !ok
+		if mine {
+			e = &entry{path: filepath.Join(c.dir, key+".blob"), ready: make(chan struct{})}
+			c.entries[key] = e
+			c.mu.Unlock()
+			c.download(ctx, key, e, fetch)
+		} else {
+			c.mu.Unlock()
+		}
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e.err != nil {
+			// Another caller's download failed (perhaps its ctx ended); try
+			// again with ours unless the failure was ours.
+			if mine || ctx.Err() != nil {
+				return nil, errors.Join(e.err, ctx.Err())
+			}
+			continue
+		}
+		f, err := os.Open(e.path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // evicted between ready and open
+		}
+		if err != nil {
+			return nil, fmt.Errorf("filecache: open %s: %w", uri, err)
+		}
+		c.mu.Lock()
+		e.lastUsed = time.Now()
+		c.mu.Unlock()
+		return f, nil
+	}
+}
+
+func (c *Cache) download(ctx context.Context, key string, e *entry, fetch Fetch) {
+	size, err := c.write(ctx, e.path, fetch)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer close(e.ready)
+	if err != nil {
+		e.err = err
+		delete(c.entries, key)
+		return
+	}
+	e.size = size
+	e.lastUsed = time.Now()
+	c.total += size
+	c.evictLocked(key)
+}
+
+func (c *Cache) write(ctx context.Context, path string, fetch Fetch) (int64, error) {
+	tmp, err := os.CreateTemp(c.dir, filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return 0, fmt.Errorf("filecache: %w", err)
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	cw := &countingWriter{w: tmp}
+	err = fetch(ctx, cw)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return 0, fmt.Errorf("filecache: %w", err)
+	}
+	return cw.n, nil
+}
+
+// evictLocked removes least recently used entries, never keep, until the
+// cache fits. Entries still downloading are skipped.
+func (c *Cache) evictLocked(keep string) {
+	for c.total > c.maxBytes {
+		var oldest string
+		for k, e := range c.entries {
+			if k == keep || !isClosed(e.ready) || e.err != nil {
+				continue
+			}
+			if oldest == "" || e.lastUsed.Before(c.entries[oldest].lastUsed) {
+				oldest = k
+			}
+		}
+		if oldest == "" {
+			return
+		}
+		e := c.entries[oldest]
+		_ = os.Remove(e.path)
+		c.total -= e.size
+		delete(c.entries, oldest)
+	}
+}
+
+// Size returns the bytes the cache holds.
+func (c *Cache) Size() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func keyOf(uri string, generation int64) string {
+	h := sha256.Sum256([]byte(uri))
+	return hex.EncodeToString(h[:12]) + "-" + strconv.FormatInt(generation, 10)
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.n += int64(n)
+	return n, err
+}
