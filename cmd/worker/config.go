@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap/zapcore"
+)
+
+// config is the worker's configuration. Each field is read from an
+// environment variable and may be overridden by the flag of the same name in
+// kebab case (REDIS_URL → -redis-url).
+type config struct {
+	RedisURL        string        // REDIS_URL. Default "redis://127.0.0.1:6379/0".
+	KeyPrefix       string        // REDIS_KEY_PREFIX: operation keys. Default "folio:".
+	Queue           string        // QUEUE_NAME: asynq queue. Default "folio".
+	Concurrency     int           // WORKER_CONCURRENCY: ranges at once. Default runtime.NumCPU().
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: drain time on SIGTERM. Default 25s.
+	CacheDir        string        // CACHE_DIR: local copies of input files. Default <user cache dir>/folio/files.
+	CacheMaxBytes   int64         // CACHE_MAX_BYTES. Default 10 GiB.
+	WasmCacheDir    string        // PDFIUM_CACHE_DIR: compiled pdfium module. Default <user cache dir>/folio/wazero.
+	MaxPages        int           // MAX_PAGES: most pages per file. Default 2000.
+	MaxFileBytes    int64         // MAX_FILE_BYTES: largest input file. Default 1 GiB.
+	OperationTTL    time.Duration // OPERATION_TTL. Default 720h.
+	LogLevel        string        // LOG_LEVEL: debug, info, warn or error. Default "info".
+}
+
+// loadConfig reads the environment through getenv, then args (flags win).
+func loadConfig(args []string, getenv func(string) string) (config, error) {
+	base, err := os.UserCacheDir()
+	if err != nil || base == "" {
+		base = os.TempDir()
+	}
+	cfg := config{
+		RedisURL:        "redis://127.0.0.1:6379/0",
+		KeyPrefix:       "folio:",
+		Queue:           "folio",
+		Concurrency:     runtime.NumCPU(),
+		ShutdownTimeout: 25 * time.Second,
+		CacheDir:        filepath.Join(base, "folio", "files"),
+		CacheMaxBytes:   10 << 30,
+		WasmCacheDir:    filepath.Join(base, "folio", "wazero"),
+		MaxPages:        2000,
+		MaxFileBytes:    1 << 30,
+		OperationTTL:    30 * 24 * time.Hour,
+		LogLevel:        "info",
+	}
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(new(discard))
+	var errs []error
+	str := func(dst *string, env, name, usage string) {
+		if v := getenv(env); v != "" {
+			*dst = v
+		}
+		fs.StringVar(dst, name, *dst, usage+" ("+env+")")
+	}
+	num := func(dst *int, env, name, usage string) {
+		if v := getenv(env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s must be an integer, got %q", env, v))
+			}
+			*dst = n
+		}
+		fs.IntVar(dst, name, *dst, usage+" ("+env+")")
+	}
+	num64 := func(dst *int64, env, name, usage string) {
+		if v := getenv(env); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s must be an integer, got %q", env, v))
+			}
+			*dst = n
+		}
+		fs.Int64Var(dst, name, *dst, usage+" ("+env+")")
+	}
+	dur := func(dst *time.Duration, env, name, usage string) {
+		if v := getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s must be a duration such as \"25s\", got %q", env, v))
+			}
+			*dst = d
+		}
+		fs.DurationVar(dst, name, *dst, usage+" ("+env+")")
+	}
+	str(&cfg.RedisURL, "REDIS_URL", "redis-url", "Redis URL")
+	str(&cfg.KeyPrefix, "REDIS_KEY_PREFIX", "redis-key-prefix", "prefix of operation keys")
+	str(&cfg.Queue, "QUEUE_NAME", "queue-name", "asynq queue")
+	num(&cfg.Concurrency, "WORKER_CONCURRENCY", "worker-concurrency", "page ranges processed at once")
+	dur(&cfg.ShutdownTimeout, "SHUTDOWN_TIMEOUT", "shutdown-timeout", "drain time on SIGTERM")
+	str(&cfg.CacheDir, "CACHE_DIR", "cache-dir", "local cache of input files")
+	num64(&cfg.CacheMaxBytes, "CACHE_MAX_BYTES", "cache-max-bytes", "size bound of the file cache")
+	str(&cfg.WasmCacheDir, "PDFIUM_CACHE_DIR", "pdfium-cache-dir", "compilation cache of the pdfium module")
+	num(&cfg.MaxPages, "MAX_PAGES", "max-pages", "most pages per input file")
+	num64(&cfg.MaxFileBytes, "MAX_FILE_BYTES", "max-file-bytes", "largest input file in bytes")
+	dur(&cfg.OperationTTL, "OPERATION_TTL", "operation-ttl", "how long operations are kept")
+	str(&cfg.LogLevel, "LOG_LEVEL", "log-level", "debug, info, warn or error")
+	if len(errs) > 0 {
+		return cfg, errors.Join(errs...)
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+func (c config) validate() error {
+	var errs []error
+	if _, err := redis.ParseURL(c.RedisURL); err != nil {
+		errs = append(errs, fmt.Errorf("REDIS_URL %q is not a Redis URL: %v", c.RedisURL, err))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("WORKER_CONCURRENCY must be at least 1, got %d", c.Concurrency))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout))
+	}
+	if c.CacheMaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("CACHE_MAX_BYTES must be positive, got %d", c.CacheMaxBytes))
+	}
+	if c.MaxPages < 1 {
+		errs = append(errs, fmt.Errorf("MAX_PAGES must be at least 1, got %d", c.MaxPages))
+	}
+	if c.MaxFileBytes < 1 {
+		errs = append(errs, fmt.Errorf("MAX_FILE_BYTES must be at least 1, got %d", c.MaxFileBytes))
+	}
+	if c.OperationTTL <= 0 {
+		errs = append(errs, fmt.Errorf("OPERATION_TTL must be positive, got %s", c.OperationTTL))
+	}
+	if c.KeyPrefix == "" || c.Queue == "" {
+		errs = append(errs, errors.New("REDIS_KEY_PREFIX and QUEUE_NAME must not be empty"))
+	}
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

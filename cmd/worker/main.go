@@ -1,0 +1,106 @@
+// Command worker runs Folio's asynq tasks: it plans input files into page
+// ranges, annotates the ranges and writes Google-format output files to
+// Cloud Storage, recording progress in Redis.
+//
+// Configuration comes from the environment, overridden by flags (see
+// config.go). SIGINT or SIGTERM stops taking work, lets running ranges
+// finish for up to SHUTDOWN_TIMEOUT, hands the rest back to the queue, and
+// exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"cloud.google.com/go/storage"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/folio-ocr/folio/filecache"
+	"github.com/folio-ocr/folio/jobs"
+	"github.com/folio-ocr/folio/pipeline"
+	"github.com/folio-ocr/folio/store"
+)
+
+func main() {
+	if err := run(); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := loadConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		return err
+	}
+	level, _ := zapcore.ParseLevel(cfg.LogLevel)
+	zcfg := zap.NewProductionConfig()
+	zcfg.Level = zap.NewAtomicLevelAt(level)
+	logger, err := zcfg.Build()
+	if err != nil {
+		return fmt.Errorf("build logger: %w", err)
+	}
+	defer func() { _ = logger.Sync() }()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ropts, _ := redis.ParseURL(cfg.RedisURL) // validated
+	rdb := redis.NewClient(ropts)
+	defer func() { _ = rdb.Close() }()
+
+	gcs, err := storage.NewClient(ctx)
+	if err != nil {
+		return fmt.Errorf("create storage client: %w", err)
+	}
+	defer func() { _ = gcs.Close() }()
+
+	files, err := filecache.New(cfg.CacheDir, cfg.CacheMaxBytes)
+	if err != nil {
+		return err
+	}
+	pdf, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: cfg.Concurrency, CacheDir: cfg.WasmCacheDir})
+	if err != nil {
+		return fmt.Errorf("start pdfium: %w", err)
+	}
+	defer func() { _ = pdf.Close() }()
+
+	client := jobs.NewClient(rdb, logger, &jobs.ClientOptions{Queue: cfg.Queue})
+	defer func() { _ = client.Close() }()
+	h := &jobs.Handlers{
+		Ops:          store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
+		Blobs:        store.NewGCS(gcs),
+		Files:        files,
+		PDF:          pdf,
+		Client:       client,
+		Logger:       logger,
+		MaxPages:     cfg.MaxPages,
+		MaxFileBytes: cfg.MaxFileBytes,
+	}
+	srv := jobs.NewServer(rdb, h, jobs.ServerOptions{
+		Concurrency: cfg.Concurrency, Queue: cfg.Queue, ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	mux := asynq.NewServeMux()
+	h.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	logger.Info("worker started", zap.Int("concurrency", cfg.Concurrency), zap.String("queue", cfg.Queue),
+		zap.String("redis", ropts.Addr), zap.Int("redis_db", ropts.DB), zap.String("cache_dir", cfg.CacheDir))
+	<-ctx.Done()
+	logger.Info("draining", zap.Duration("timeout", cfg.ShutdownTimeout))
+	srv.Shutdown() // stops fetching, waits for running tasks, requeues the rest
+	logger.Info("worker stopped")
+	return nil // deferred: pdfium, asynq client, storage, Redis
+}

@@ -1,0 +1,31 @@
+// Package jobs defines Folio's asynq task types, enqueues them, and handles
+// them in workers.
+//
+// # Task types
+//
+//	folio:plan_file       one input file: stat, download, count pages, record
+//	                      ranges aligned with batchSize, enqueue annotate_range
+//	folio:annotate_range  one page range: annotate its pages, write
+//	                      output-A-to-B.json, record the range as done
+//
+// Type names and payload JSON are persisted in Redis: add fields, never
+// rename or repurpose them. Task IDs are derived from the operation, file
+// and range, so enqueuing a task twice is a no-op.
+//
+// # Retries
+//
+// Failures that retrying cannot fix (a missing object, a file that is not
+// a PDF, an encrypted PDF, permission denied, an unsupported type) wrap
+// asynq.SkipRetry and end the operation at once with an error whose
+// google.rpc code fits and whose message names the file. Everything else is
+// retried with asynq's backoff; when retries run out the operation ends with
+// the error. Results are idempotent: an output file is rewritten whole and
+// completion is recorded in a set, so a task that runs twice changes
+// nothing.
+//
+// # Cancellation
+//
+// Handlers check the operation between pages and drop the rest of a range
+// once it is finished or cancelled; queued ranges of a finished operation
+// are skipped without work.
+package jobs

@@ -1,0 +1,291 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/api/iterator"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/folio-ocr/folio/filecache"
+	"github.com/folio-ocr/folio/internal/pdfgen"
+	"github.com/folio-ocr/folio/jobs"
+	"github.com/folio-ocr/folio/pipeline"
+	"github.com/folio-ocr/folio/store"
+	"github.com/folio-ocr/folio/store/storetest"
+)
+
+const bucket = "folio-test"
+
+// bundle is one test's Folio: a real Redis (own key prefix and queue), an
+// in-process GCS emulator and an in-process worker.
+type bundle struct {
+	ops    *store.RedisOperations
+	client *jobs.Client
+	gcs    *fakestorage.Server
+	sc     *storage.Client
+}
+
+var sharedPDF *pipeline.PDF
+
+func TestMain(m *testing.M) {
+	var err error
+	sharedPDF, err = pipeline.NewPDF(pipeline.PDFConfig{Instances: 4})
+	if err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	_ = sharedPDF.Close()
+	if code != 0 {
+		panic(fmt.Sprintf("exit %d", code))
+	}
+}
+
+func setup(t *testing.T, maxPages int) *bundle {
+	t.Helper()
+	rdb, prefix := storetest.Redis(t)
+	queue := "test-" + storetest.UniqueID()
+	t.Cleanup(func() { cleanQueue(t, rdb, queue) })
+	gcs, host := storetest.GCS(t, bucket)
+	sc := storetest.Client(t, host)
+	logger := zaptest.NewLogger(t)
+	files, err := filecache.New(filepath.Join(t.TempDir(), "files"), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: prefix})
+	client := jobs.NewClient(rdb, logger, &jobs.ClientOptions{Queue: queue})
+	h := &jobs.Handlers{Ops: ops, Blobs: store.NewGCS(sc), Files: files, PDF: sharedPDF,
+		Client: client, Logger: logger, MaxPages: maxPages}
+	srv := jobs.NewServer(rdb, h, jobs.ServerOptions{Concurrency: 4, Queue: queue, ShutdownTimeout: 5 * time.Second})
+	mux := asynq.NewServeMux()
+	h.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Shutdown()
+		_ = client.Close()
+	})
+	return &bundle{ops: ops, client: client, gcs: gcs, sc: sc}
+}
+
+func cleanQueue(t *testing.T, rdb redis.UniversalClient, queue string) {
+	storetest.DeletePrefix(t, rdb, "asynq:{"+queue+"}")
+	rdb.SRem(context.Background(), "asynq:queues", queue)
+}
+
+func (b *bundle) upload(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	b.gcs.CreateObject(fakestorage.Object{
+		ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: name, ContentType: "application/pdf"},
+		Content:     data,
+	})
+	return "gs://" + bucket + "/" + name
+}
+
+func fileRequest(uri, dest string, batch int32) *visionpb.AsyncAnnotateFileRequest {
+	return &visionpb.AsyncAnnotateFileRequest{
+		InputConfig:  &visionpb.InputConfig{GcsSource: &visionpb.GcsSource{Uri: uri}, MimeType: "application/pdf"},
+		Features:     []*visionpb.Feature{{Type: visionpb.Feature_DOCUMENT_TEXT_DETECTION}},
+		OutputConfig: &visionpb.OutputConfig{GcsDestination: &visionpb.GcsDestination{Uri: dest}, BatchSize: batch},
+	}
+}
+
+func (b *bundle) submit(t *testing.T, reqs ...*visionpb.AsyncAnnotateFileRequest) string {
+	t.Helper()
+	op := &store.Operation{ID: storetest.UniqueID(), APIVersion: "v1", CreateTime: time.Now(),
+		Request: &visionpb.AsyncBatchAnnotateFilesRequest{Requests: reqs}}
+	op.Name = "operations/" + op.ID
+	ctx := context.Background()
+	if err := b.ops.Create(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.client.EnqueueOperation(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	// Enqueuing twice is a no-op.
+	if err := b.client.EnqueueOperation(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	return op.ID
+}
+
+func (b *bundle) wait(t *testing.T, id string) *store.Operation {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		op, err := b.ops.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op.Done {
+			return op
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("operation %s not done after 60s", id)
+	return nil
+}
+
+func (b *bundle) outputs(t *testing.T, prefix string) map[string]*visionpb.AnnotateFileResponse {
+	t.Helper()
+	got := map[string]*visionpb.AnnotateFileResponse{}
+	it := b.sc.Bucket(bucket).Objects(context.Background(), &storage.Query{Prefix: prefix})
+	for {
+		a, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := b.sc.Bucket(bucket).Object(a.Name).NewReader(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(r)
+		_ = r.Close()
+		if strings.Contains(string(data), "\n") {
+			t.Errorf("%s is not compact single-line JSON", a.Name)
+		}
+		resp := &visionpb.AnnotateFileResponse{}
+		if err := protojson.Unmarshal(data, resp); err != nil { // strict: no unknown fields
+			t.Fatalf("%s does not parse as AnnotateFileResponse: %v", a.Name, err)
+		}
+		got[strings.TrimPrefix(a.Name, prefix)] = resp
+	}
+	return got
+}
+
+func TestSubmitToDone(t *testing.T) {
+	b := setup(t, 0)
+	five := b.upload(t, "in/five.pdf", pdfgen.Document(5))
+	one := b.upload(t, "in/one.pdf", pdfgen.Document(1))
+	id := b.submit(t,
+		fileRequest(five, "gs://"+bucket+"/out/five/", 2),
+		fileRequest(one, "gs://"+bucket+"/out/one-", 0))
+	op := b.wait(t, id)
+	if op.State != visionpb.OperationMetadata_DONE || op.ErrorCode != 0 {
+		t.Fatalf("operation ended %v code %d %q", op.State, op.ErrorCode, op.ErrorMessage)
+	}
+	if op.PagesDone != 6 || op.PagesTotal != 6 {
+		t.Errorf("pages %d/%d, want 6/6", op.PagesDone, op.PagesTotal)
+	}
+
+	outs := b.outputs(t, "out/five/")
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range outs {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	want := []string{"output-1-to-2.json", "output-3-to-4.json", "output-5-to-5.json"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("outputs %v, want %v", names, want)
+	}
+	page := 0
+	for _, name := range want {
+		resp := outs[name]
+		if resp.GetInputConfig().GetGcsSource().GetUri() != five {
+			t.Errorf("%s: inputConfig not echoed: %v", name, resp.GetInputConfig())
+		}
+		for _, r := range resp.GetResponses() {
+			page++
+			if r.GetContext().GetPageNumber() != int32(page) || r.GetContext().GetUri() != five {
+				t.Errorf("%s: context %v, want page %d", name, r.GetContext(), page)
+			}
+			text := r.GetFullTextAnnotation().GetText()
+			if !strings.Contains(text, fmt.Sprintf("Page %d of 5", page)) {
+				t.Errorf("%s page %d: text %q", name, page, text)
+			}
+		}
+	}
+	if page != 5 {
+		t.Errorf("saw %d pages, want 5", page)
+	}
+	if got := b.outputs(t, "out/one-"); len(got) != 1 || got["output-1-to-1.json"] == nil {
+		t.Errorf("prefix destination outputs %v, want output-1-to-1.json", got)
+	}
+}
+
+func TestFileFailures(t *testing.T) {
+	tests := []struct {
+		name     string
+		data     []byte // nil: object missing
+		mime     string
+		maxPages int
+		code     int32
+		message  string
+	}{
+		{name: "missing object", code: 5, message: "gs://folio-test/in/missing-object does not exist"},
+		{name: "not a pdf", data: []byte("hello, I am plain text\n"), code: 3, message: "gs://folio-test/in/not-a-pdf"},
+		{name: "truncated pdf", data: pdfgen.Document(3)[:400], code: 3, message: "gs://folio-test/in/truncated-pdf"},
+		{name: "too many pages", data: pdfgen.Document(4), maxPages: 3, code: 3, message: "has 4 pages, over the limit of 3"},
+		{name: "tiff not yet", data: []byte("II*\x00"), mime: "image/tiff", code: 12, message: "image/tiff"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t, tt.maxPages)
+			name := "in/" + strings.ReplaceAll(tt.name, " ", "-")
+			uri := "gs://" + bucket + "/" + name
+			if tt.data != nil {
+				b.upload(t, name, tt.data)
+			}
+			req := fileRequest(uri, "gs://"+bucket+"/out/", 2)
+			if tt.mime != "" {
+				req.InputConfig.MimeType = tt.mime
+			}
+			op := b.wait(t, b.submit(t, req))
+			if op.ErrorCode != tt.code || !strings.Contains(op.ErrorMessage, tt.message) {
+				t.Errorf("error %d %q; want %d containing %q", op.ErrorCode, op.ErrorMessage, tt.code, tt.message)
+			}
+			if !strings.Contains(op.ErrorMessage, uri) {
+				t.Errorf("message %q does not name %s", op.ErrorMessage, uri)
+			}
+			if outs := b.outputs(t, "out/"); len(outs) != 0 {
+				t.Errorf("failed operation wrote %d outputs", len(outs))
+			}
+		})
+	}
+}
+
+func TestCancelSkipsQueuedRanges(t *testing.T) {
+	b := setup(t, 0)
+	uri := b.upload(t, "in/doc.pdf", pdfgen.Document(30))
+	op := &store.Operation{ID: storetest.UniqueID(), APIVersion: "v1", CreateTime: time.Now(),
+		Request: &visionpb.AsyncBatchAnnotateFilesRequest{Requests: []*visionpb.AsyncAnnotateFileRequest{
+			fileRequest(uri, "gs://"+bucket+"/out/", 1)}}}
+	op.Name = "operations/" + op.ID
+	ctx := context.Background()
+	if err := b.ops.Create(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.ops.Cancel(ctx, op.ID); !ok || err != nil {
+		t.Fatalf("Cancel = %v, %v", ok, err)
+	}
+	if err := b.client.EnqueueOperation(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	got := b.wait(t, op.ID)
+	if got.State != visionpb.OperationMetadata_CANCELLED || got.ErrorCode != 1 {
+		t.Errorf("state %v code %d, want CANCELLED 1", got.State, got.ErrorCode)
+	}
+	if outs := b.outputs(t, "out/"); len(outs) != 0 {
+		t.Errorf("cancelled operation wrote %d outputs", len(outs))
+	}
+}

@@ -1,0 +1,100 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+)
+
+var _ asynq.Logger = (*zap.SugaredLogger)(nil)
+
+// ServerOptions configures NewServer.
+type ServerOptions struct {
+	// Concurrency is how many tasks run at once. If zero, asynq uses the
+	// number of CPUs.
+	Concurrency int
+	// Queue is the asynq queue to serve. If empty, DefaultQueue.
+	Queue string
+	// ShutdownTimeout is how long Shutdown waits for running tasks before
+	// handing them back to the queue. If zero, 25 s.
+	ShutdownTimeout time.Duration
+}
+
+// NewServer returns an asynq server that runs h's tasks and ends an
+// operation when one of its tasks fails for good. The caller starts it with
+// Start(mux) and stops it with Shutdown.
+func NewServer(c redis.UniversalClient, h *Handlers, opts ServerOptions) *asynq.Server {
+	if opts.Queue == "" {
+		opts.Queue = DefaultQueue
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 25 * time.Second
+	}
+	return asynq.NewServerFromRedisClient(c, asynq.Config{
+		Concurrency:     opts.Concurrency,
+		Queues:          map[string]int{opts.Queue: 1},
+		ShutdownTimeout: opts.ShutdownTimeout,
+		ErrorHandler:    asynq.ErrorHandlerFunc(h.handleError),
+		IsFailure:       func(err error) bool { return !errors.Is(err, context.Canceled) },
+		Logger:          h.Logger.Sugar(),
+		LogLevel:        asynq.WarnLevel,
+		HealthCheckFunc: func(err error) {
+			if err != nil {
+				h.Logger.Warn("redis health check failed", zap.Error(err))
+			}
+		},
+	})
+}
+
+// handleError records a task's failure. A failure that will not be retried
+// (permanent, or retries exhausted) ends the operation with an error that
+// names the file; a retryable one is only logged.
+func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	var p AnnotateRangePayload // a superset of PlanFilePayload
+	_ = json.Unmarshal(t.Payload(), &p)
+	log := h.Logger.With(zap.String("operation", p.Operation), zap.String("task_type", t.Type()),
+		zap.Int("file", p.File), zap.Int("first_page", p.First), zap.Int("last_page", p.Last),
+		zap.Int("retried", retried), zap.Error(err))
+	if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
+		log.Warn("task failed; will retry")
+		return
+	}
+	if p.Operation == "" {
+		log.Error("undecodable task dropped")
+		return
+	}
+	var f *Failure
+	if !errors.As(err, &f) {
+		uri := "input file"
+		if req, rerr := p.request(); rerr == nil {
+			uri = req.GetInputConfig().GetGcsSource().GetUri()
+		}
+		code := Code(err)
+		if code == codes.Canceled {
+			code = codes.Internal
+		}
+		f = &Failure{Code: code, Message: fmt.Sprintf("error processing %s", uri), Err: err}
+		if t.Type() == TypeAnnotateRange {
+			f.Message = fmt.Sprintf("error processing pages %d-%d of %s", p.First, p.Last, uri)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	ended, ferr := h.Ops.Fail(ctx, p.Operation, int32(f.Code), f.Message)
+	if ferr != nil {
+		log.Error("task failed for good; recording the failure failed too", zap.NamedError("store_error", ferr))
+		return
+	}
+	if ended {
+		log.Warn("operation failed", zap.String("message", f.Message), zap.String("code", f.Code.String()))
+	}
+}

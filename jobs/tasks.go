@@ -1,0 +1,84 @@
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"github.com/hibiken/asynq"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Task type names, persisted in Redis: never rename.
+const (
+	TypePlanFile      = "folio:plan_file"
+	TypeAnnotateRange = "folio:annotate_range"
+)
+
+// DefaultQueue is the asynq queue Folio uses when none is configured.
+const DefaultQueue = "folio"
+
+// Retry and timeout policy of each task type.
+const (
+	maxRetry     = 8
+	planTimeout  = 15 * time.Minute // includes downloading the file
+	rangeTimeout = 30 * time.Minute
+)
+
+// FileTask identifies one file of an operation and carries its request.
+type FileTask struct {
+	Operation string          `json:"operation"` // operation id
+	File      int             `json:"file"`      // index in the request's requests[]
+	Request   json.RawMessage `json:"request"`   // protojson AsyncAnnotateFileRequest
+}
+
+// PlanFilePayload is the payload of TypePlanFile.
+type PlanFilePayload struct {
+	FileTask
+}
+
+// AnnotateRangePayload is the payload of TypeAnnotateRange.
+type AnnotateRangePayload struct {
+	FileTask
+	First      int   `json:"first"`      // 1-based, inclusive
+	Last       int   `json:"last"`       // inclusive
+	Generation int64 `json:"generation"` // object generation planned, so every range reads the same bytes
+	Size       int64 `json:"size"`       // object size in bytes
+}
+
+func encodeRequest(r *visionpb.AsyncAnnotateFileRequest) (json.RawMessage, error) {
+	b, err := protojson.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: encode file request: %w", err)
+	}
+	return b, nil
+}
+
+func (t FileTask) request() (*visionpb.AsyncAnnotateFileRequest, error) {
+	r := &visionpb.AsyncAnnotateFileRequest{}
+	if err := protojson.Unmarshal(t.Request, r); err != nil {
+		return nil, fmt.Errorf("jobs: decode file request: %w", err)
+	}
+	return r, nil
+}
+
+func newPlanFileTask(p PlanFilePayload, queue string) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: marshal %s: %w", TypePlanFile, err)
+	}
+	id := fmt.Sprintf("plan:%s:%d", p.Operation, p.File)
+	return asynq.NewTask(TypePlanFile, b, asynq.TaskID(id), asynq.Queue(queue),
+		asynq.MaxRetry(maxRetry), asynq.Timeout(planTimeout)), nil
+}
+
+func newAnnotateRangeTask(p AnnotateRangePayload, queue string) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: marshal %s: %w", TypeAnnotateRange, err)
+	}
+	id := fmt.Sprintf("range:%s:%d:%d-%d", p.Operation, p.File, p.First, p.Last)
+	return asynq.NewTask(TypeAnnotateRange, b, asynq.TaskID(id), asynq.Queue(queue),
+		asynq.MaxRetry(maxRetry), asynq.Timeout(rangeTimeout)), nil
+}
