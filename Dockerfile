@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# One image for both processes; docker-compose.yml picks the command per service:
+#   folio-api     the HTTP API (LISTEN_ADDR, default :8080)
+#   folio-worker  the asynq worker (WORKER_CONCURRENCY, SHUTDOWN_TIMEOUT, CACHE_DIR, ...)
+# Build: docker build -t folio .
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+# Pure Go for now (go-pdfium runs in WebAssembly); the OCR issue switches on cgo for Tesseract.
+ENV CGO_ENABLED=0
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod \
+    go mod download
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    go build -trimpath -ldflags='-s -w' -o /out/folio-api ./cmd/api && \
+    go build -trimpath -ldflags='-s -w' -o /out/folio-worker ./cmd/worker
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+RUN groupadd --system --gid 10001 folio \
+    && useradd --system --uid 10001 --gid folio --create-home --home-dir /home/folio --shell /usr/sbin/nologin folio \
+    && install -d -o folio -g folio -m 0750 /var/cache/folio
+COPY --from=build /out/folio-api /out/folio-worker /usr/local/bin/
+# The worker's caches live under /var/cache/folio (a volume in docker-compose.yml, created
+# above so a new volume inherits folio's ownership): input files and the compiled pdfium
+# module. One OCR thread per page: parallelism comes from pages.
+ENV CACHE_DIR=/var/cache/folio/files \
+    PDFIUM_CACHE_DIR=/var/cache/folio/wazero \
+    OMP_THREAD_LIMIT=1
+USER folio:folio
+WORKDIR /home/folio
+EXPOSE 8080
+CMD ["folio-api"]

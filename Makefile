@@ -1,0 +1,32 @@
+# Folio developer commands. `make` alone prints this list.
+.DEFAULT_GOAL := help
+.PHONY: help build test run bench lint tidy clean
+
+GO ?= go
+
+help: ## Print this message
+	@awk -F ':.*## ' '/^[a-z\/-]+:.*## / {printf "%-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build bin/api, bin/worker and the pinned GCS emulator bin/fake-gcs-server
+	$(GO) build -o bin/ ./cmd/api ./cmd/worker
+	$(GO) build -o bin/fake-gcs-server github.com/fsouza/fake-gcs-server
+
+test: ## Run all tests with -race (needs Redis on 127.0.0.1:6379; .ci/run starts one)
+	$(GO) test -race -timeout 30m ./...
+
+run: ## Run Folio without Docker: Redis, GCS emulator, api and one worker (scripts/run-local.sh)
+	./scripts/run-local.sh
+
+bench: ## Run the benchmarks (no tests)
+	$(GO) test -run '^$$' -bench . ./...
+
+lint: ## go vet, and fail on files gofmt would change
+	$(GO) vet ./...
+	@out=$$(find . -name '*.go' -not -path './data/*' -not -path './.git/*' -print0 | xargs -0 -r gofmt -l); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+clean: ## Remove bin/ (keeps ./data, the local run state)
+	rm -rf bin
