@@ -39,7 +39,7 @@ func Code(err error) codes.Code {
 		return codes.OK
 	case errors.As(err, &f):
 		return f.Code
-	case errors.Is(err, pipeline.ErrInvalidInput), errors.Is(err, pipeline.ErrEncrypted):
+	case errors.Is(err, pipeline.ErrInvalidInput), errors.Is(err, pipeline.ErrEncrypted), errors.Is(err, store.ErrInvalidArgument):
 		return codes.InvalidArgument
 	case errors.Is(err, pipeline.ErrUnsupported):
 		return codes.Unimplemented

@@ -177,7 +177,7 @@ func (s *RedisOperations) List(ctx context.Context, pageSize int, pageToken stri
 		b, err := base64.RawURLEncoding.DecodeString(pageToken)
 		n, err2 := strconv.Atoi(string(b))
 		if err != nil || err2 != nil || n < 0 {
-			return nil, "", fmt.Errorf("store: list operations: invalid page token %q", pageToken)
+			return nil, "", fmt.Errorf("store: list operations: page token %q: %w", pageToken, ErrInvalidArgument)
 		}
 		offset = n
 	}

@@ -15,6 +15,7 @@ var (
 	ErrAlreadyExists    = errors.New("store: already exists")
 	ErrPermissionDenied = errors.New("store: permission denied")
 	ErrUnavailable      = errors.New("store: unavailable")
+	ErrInvalidArgument  = errors.New("store: invalid argument")
 )
 
 // State is an operation's lifecycle state; values match

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	defaults := config{
+		RedisURL:        "redis://127.0.0.1:6379/0",
+		ListenAddr:      ":8080",
+		LogLevel:        "info",
+		KeyPrefix:       "folio:",
+		Queue:           "folio",
+		OperationTTL:    720 * time.Hour,
+		MaxRequestBytes: 10 << 20,
+		ShutdownTimeout: 10 * time.Second,
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(c *config) // applied to defaults; nil with wantErr
+		// wantErr, if set, must appear in the error.
+		wantErr string
+	}{
+		{name: "defaults", want: func(*config) {}},
+		{
+			name: "environment",
+			env: map[string]string{
+				"REDIS_URL": "redis://redis:6379/2", "LISTEN_ADDR": "127.0.0.1:9000", "LOG_LEVEL": "debug",
+				"OPERATION_TTL": "24h", "MAX_REQUEST_BYTES": "1024", "SHUTDOWN_TIMEOUT": "3s",
+				"REDIS_KEY_PREFIX": "t:", "QUEUE_NAME": "q",
+			},
+			want: func(c *config) {
+				c.RedisURL, c.ListenAddr, c.LogLevel = "redis://redis:6379/2", "127.0.0.1:9000", "debug"
+				c.OperationTTL, c.MaxRequestBytes, c.ShutdownTimeout = 24*time.Hour, 1024, 3*time.Second
+				c.KeyPrefix, c.Queue = "t:", "q"
+			},
+		},
+		{
+			name: "flags win over environment",
+			args: []string{"-redis-url", "rediss://r:6380/1", "-listen-addr=:9090", "-log-level", "warn",
+				"-operation-ttl", "1h", "-max-request-bytes", "2048", "-shutdown-timeout", "1s"},
+			env: map[string]string{"REDIS_URL": "redis://redis:6379/2", "LISTEN_ADDR": ":1", "OPERATION_TTL": "24h"},
+			want: func(c *config) {
+				c.RedisURL, c.ListenAddr, c.LogLevel = "rediss://r:6380/1", ":9090", "warn"
+				c.OperationTTL, c.MaxRequestBytes, c.ShutdownTimeout = time.Hour, 2048, time.Second
+			},
+		},
+		{name: "empty queue", args: []string{"-queue-name", ""}, wantErr: "REDIS_KEY_PREFIX and QUEUE_NAME must not be empty"},
+		{name: "bad TTL env", env: map[string]string{"OPERATION_TTL": "30 days"}, wantErr: `OPERATION_TTL must be a duration such as "720h" or "10s", got "30 days"`},
+		{name: "bad shutdown env", env: map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, wantErr: "SHUTDOWN_TIMEOUT must be a duration"},
+		{name: "bad max bytes env", env: map[string]string{"MAX_REQUEST_BYTES": "10MiB"}, wantErr: `MAX_REQUEST_BYTES must be a whole number of bytes, got "10MiB"`},
+		{name: "bad redis url", env: map[string]string{"REDIS_URL": "127.0.0.1:6379"}, wantErr: "REDIS_URL must be a redis:// or rediss:// URL"},
+		{name: "bad listen addr", args: []string{"-listen-addr", "8080"}, wantErr: `LISTEN_ADDR must be host:port or :port, got "8080"`},
+		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "verbose"}, wantErr: `LOG_LEVEL must be debug, info, warn or error, got "verbose"`},
+		{name: "zero TTL", args: []string{"-operation-ttl", "0s"}, wantErr: "OPERATION_TTL must be positive"},
+		{name: "negative max bytes", args: []string{"-max-request-bytes", "-1"}, wantErr: "MAX_REQUEST_BYTES must be positive, got -1"},
+		{name: "zero shutdown", args: []string{"-shutdown-timeout", "0s"}, wantErr: "SHUTDOWN_TIMEOUT must be positive"},
+		{name: "unknown flag", args: []string{"-port", "1"}, wantErr: "flag provided but not defined: -port"},
+		{name: "stray argument", args: []string{"serve"}, wantErr: `unexpected arguments ["serve"]`},
+		{
+			name:    "every error at once",
+			env:     map[string]string{"LOG_LEVEL": "loud"},
+			args:    []string{"-shutdown-timeout", "-1s"},
+			wantErr: "LOG_LEVEL must be debug, info, warn or error, got \"loud\"\nSHUTDOWN_TIMEOUT must be positive",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			getenv := func(k string) string { return tt.env[k] }
+			got, err := loadConfig(tt.args, getenv)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("loadConfig() error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("loadConfig() error = %v", err)
+			}
+			want := defaults
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("loadConfig() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadConfigHelp(t *testing.T) {
+	t.Parallel()
+	_, err := loadConfig([]string{"-h"}, func(string) string { return "" })
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("loadConfig(-h) = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"-redis-url", "REDIS_URL", "-shutdown-timeout"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("usage %q does not mention %s", err, want)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+)
+
+const (
+	// defaultBatchSize is the number of pages per output file when a
+	// request's outputConfig.batchSize is 0 or absent.
+	defaultBatchSize = 20
+	// maxBatchSize is the largest outputConfig.batchSize Google accepts.
+	maxBatchSize = 100
+	// maxLabels, maxLabelLen are Google's limits on the labels of a request.
+	maxLabels   = 64
+	maxLabelLen = 63
+)
+
+// supportedMIMETypes are the inputConfig.mimeType values of
+// files:asyncBatchAnnotate, in the order error messages list them.
+var supportedMIMETypes = []string{"application/pdf", "image/tiff", "image/gif"}
+
+// validateRequest checks req against every rule of DESIGN.md §2 and returns
+// a *validationError naming each broken rule's field, or nil. It does not
+// change req: a batchSize of 0 stays 0 and means [defaultBatchSize].
+func validateRequest(req *visionpb.AsyncBatchAnnotateFilesRequest) error {
+	var v validator
+	if req == nil || len(req.GetRequests()) == 0 {
+		v.add("requests", "requests must contain at least one file request")
+		return v.err()
+	}
+	if p := req.GetParent(); p != "" {
+		if _, _, ok := parseParent(p); !ok {
+			v.add("parent", fmt.Sprintf("parent must be projects/{project} or projects/{project}/locations/{location}, got %q", p))
+		}
+	}
+	v.labels(req.GetLabels())
+	for i, fr := range req.GetRequests() {
+		v.fileRequest(fmt.Sprintf("requests[%d]", i), fr)
+	}
+	return v.err()
+}
+
+// validator collects field violations.
+type validator struct {
+	violations []fieldViolation
+}
+
+// add records that field breaks a rule; description names the field.
+func (v *validator) add(field, description string) {
+	v.violations = append(v.violations, fieldViolation{field: field, description: description})
+}
+
+// err returns the collected violations as a *validationError, or nil.
+func (v *validator) err() error {
+	if len(v.violations) == 0 {
+		return nil
+	}
+	return &validationError{violations: v.violations}
+}
+
+// fileRequest validates one AsyncAnnotateFileRequest found at path.
+func (v *validator) fileRequest(path string, fr *visionpb.AsyncAnnotateFileRequest) {
+	if fr == nil {
+		v.add(path, path+" must not be null")
+		return
+	}
+
+	in := fr.GetInputConfig()
+	switch {
+	case in == nil:
+		v.add(path+".inputConfig", path+".inputConfig is required")
+	default:
+		if len(in.GetContent()) > 0 {
+			f := path + ".inputConfig.content"
+			v.add(f, f+" is not supported by files:asyncBatchAnnotate; put the file in Cloud Storage and set inputConfig.gcsSource.uri")
+		}
+		f := path + ".inputConfig.gcsSource.uri"
+		if uri := in.GetGcsSource().GetUri(); uri == "" {
+			v.add(f, f+" is required")
+		} else if _, _, ok := splitGCSURI(uri); !ok {
+			v.add(f, fmt.Sprintf("%s must be a gs://bucket/object URI, got %q", f, uri))
+		}
+		f = path + ".inputConfig.mimeType"
+		if mt := in.GetMimeType(); mt == "" {
+			v.add(f, fmt.Sprintf("%s is required and must be one of %s", f, mimeList()))
+		} else if !isSupportedMIMEType(mt) {
+			v.add(f, fmt.Sprintf("%s must be one of %s, got %q", f, mimeList(), mt))
+		}
+	}
+
+	if len(fr.GetFeatures()) == 0 {
+		f := path + ".features"
+		v.add(f, f+" must contain at least one feature")
+	}
+	for j, ft := range fr.GetFeatures() {
+		f := fmt.Sprintf("%s.features[%d].type", path, j)
+		switch t := ft.GetType(); {
+		case ft == nil, t == visionpb.Feature_TYPE_UNSPECIFIED:
+			v.add(f, f+" is required (for example DOCUMENT_TEXT_DETECTION)")
+		case t.Descriptor().Values().ByNumber(t.Number()) == nil:
+			v.add(f, fmt.Sprintf("%s has unknown value %d", f, t))
+		}
+		if ft.GetMaxResults() < 0 {
+			f := fmt.Sprintf("%s.features[%d].maxResults", path, j)
+			v.add(f, fmt.Sprintf("%s must not be negative, got %d", f, ft.GetMaxResults()))
+		}
+	}
+
+	out := fr.GetOutputConfig()
+	f := path + ".outputConfig.gcsDestination.uri"
+	if uri := out.GetGcsDestination().GetUri(); uri == "" {
+		v.add(f, f+" is required")
+	} else if _, _, ok := splitGCSPrefix(uri); !ok {
+		v.add(f, fmt.Sprintf("%s must be a gs://bucket/ or gs://bucket/prefix URI, got %q", f, uri))
+	}
+	if bs := out.GetBatchSize(); bs != 0 && (bs < 1 || bs > maxBatchSize) {
+		f := path + ".outputConfig.batchSize"
+		v.add(f, fmt.Sprintf("%s must be in [1, %d], got %d", f, maxBatchSize, bs))
+	}
+}
+
+// labels validates request labels against Google's label rules: at most
+// 64, keys 1 to 63 characters starting with a lowercase letter, keys and
+// values made of lowercase letters, digits, '_' and '-', values at most 63
+// characters.
+func (v *validator) labels(labels map[string]string) {
+	if len(labels) > maxLabels {
+		v.add("labels", fmt.Sprintf("labels must have at most %d entries, got %d", maxLabels, len(labels)))
+	}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		val := labels[k]
+		f := fmt.Sprintf("labels[%q]", k)
+		first, _ := utf8.DecodeRuneInString(k)
+		switch {
+		case k == "" || utf8.RuneCountInString(k) > maxLabelLen:
+			v.add(f, fmt.Sprintf("label key %q must be 1 to %d characters long", k, maxLabelLen))
+		case !unicode.IsLower(first):
+			v.add(f, fmt.Sprintf("label key %q must start with a lowercase letter", k))
+		case !isLabelText(k):
+			v.add(f, fmt.Sprintf("label key %q may contain only lowercase letters, digits, '_' and '-'", k))
+		}
+		switch {
+		case utf8.RuneCountInString(val) > maxLabelLen:
+			v.add(f, fmt.Sprintf("%s must be at most %d characters long", f, maxLabelLen))
+		case !isLabelText(val):
+			v.add(f, fmt.Sprintf("%s may contain only lowercase letters, digits, '_' and '-', got %q", f, val))
+		}
+	}
+}
+
+// isLabelText reports whether s has only lowercase letters, digits, '_' and
+// '-'.
+func isLabelText(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLower(r) && !unicode.IsDigit(r) && r != '_' && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isSupportedMIMEType reports whether mt is one of [supportedMIMETypes].
+func isSupportedMIMEType(mt string) bool {
+	return slices.Contains(supportedMIMETypes, mt)
+}
+
+// mimeList returns the supported MIME types as `"a", "b" or "c"`.
+func mimeList() string {
+	q := make([]string, len(supportedMIMETypes))
+	for i, s := range supportedMIMETypes {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// splitGCSURI splits a gs://bucket/object URI. Both parts must be non-empty
+// and the bucket may not contain characters that bucket names never have.
+func splitGCSURI(uri string) (bucket, object string, ok bool) {
+	bucket, object, ok = splitGCSPrefix(uri)
+	return bucket, object, ok && object != ""
+}
+
+// splitGCSPrefix splits a gs://bucket/prefix URI; prefix may be empty
+// ("gs://bucket/"), but the slash after the bucket is required because
+// output names are the prefix concatenated with "output-1-to-20.json".
+func splitGCSPrefix(uri string) (bucket, prefix string, ok bool) {
+	rest, found := strings.CutPrefix(uri, "gs://")
+	if !found {
+		return "", "", false
+	}
+	bucket, prefix, found = strings.Cut(rest, "/")
+	if !found || !validBucket(bucket) {
+		return "", "", false
+	}
+	return bucket, prefix, true
+}
+
+// validBucket reports whether b could be a bucket name: 1 to 222 letters,
+// digits, '-', '_' and '.', starting and ending with a letter or digit.
+// Cloud Storage itself is stricter (3 to 63 lowercase characters per dot
+// separated part); emulators are not, so neither is Folio.
+func validBucket(b string) bool {
+	if len(b) == 0 || len(b) > 222 {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+		if (i == 0 || i == len(b)-1) && !alnum {
+			return false
+		}
+	}
+	return true
+}
+
+// parseParent splits "projects/{p}" or "projects/{p}/locations/{l}"; l is
+// empty for the first form. Segments must be non-empty.
+func parseParent(parent string) (project, location string, ok bool) {
+	seg := strings.Split(parent, "/")
+	switch {
+	case len(seg) == 2 && seg[0] == "projects" && validSegment(seg[1]):
+		return seg[1], "", true
+	case len(seg) == 4 && seg[0] == "projects" && validSegment(seg[1]) &&
+		seg[2] == "locations" && validSegment(seg[3]):
+		return seg[1], seg[3], true
+	default:
+		return "", "", false
+	}
+}
+
+// validSegment reports whether s can be one segment of a resource name:
+// non-empty, at most 256 bytes of printable ASCII without '/', '{' or '}',
+// and not "." or "..". ':' is allowed: domain-scoped project ids have one.
+func validSegment(s string) bool {
+	if s == "" || s == "." || s == ".." || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '/' || c == '{' || c == '}' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"github.com/google/go-cmp/cmp"
+)
+
+// validRequest returns a request that passes validateRequest, with two
+// files so rules can be broken on requests[1].
+func validRequest() *visionpb.AsyncBatchAnnotateFilesRequest {
+	file := func(in, out string) *visionpb.AsyncAnnotateFileRequest {
+		return &visionpb.AsyncAnnotateFileRequest{
+			InputConfig: &visionpb.InputConfig{
+				GcsSource: &visionpb.GcsSource{Uri: in},
+				MimeType:  "application/pdf",
+			},
+			Features: []*visionpb.Feature{{Type: visionpb.Feature_DOCUMENT_TEXT_DETECTION}},
+			OutputConfig: &visionpb.OutputConfig{
+				GcsDestination: &visionpb.GcsDestination{Uri: out},
+				BatchSize:      2,
+			},
+		}
+	}
+	return &visionpb.AsyncBatchAnnotateFilesRequest{
+		Requests: []*visionpb.AsyncAnnotateFileRequest{
+			file("gs://bucket/a.pdf", "gs://bucket/out/a/"),
+			file("gs://bucket/dir/b.pdf", "gs://bucket/out/b-"),
+		},
+	}
+}
+
+func TestValidateRequest(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(r *visionpb.AsyncBatchAnnotateFilesRequest)
+		// wantFields are the fields of the violations, in order; nil means valid.
+		wantFields []string
+		// wantMsg must appear in the error message.
+		wantMsg string
+	}{
+		{name: "valid", mutate: func(*visionpb.AsyncBatchAnnotateFilesRequest) {}},
+		{
+			name:   "batchSize 0 means the default",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[1].OutputConfig.BatchSize = 0 },
+		},
+		{name: "batchSize 1", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].OutputConfig.BatchSize = 1 }},
+		{name: "batchSize 100", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].OutputConfig.BatchSize = 100 }},
+		{name: "tiff", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].InputConfig.MimeType = "image/tiff" }},
+		{name: "gif", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].InputConfig.MimeType = "image/gif" }},
+		{name: "one-letter bucket", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+			r.Requests[0].InputConfig.GcsSource.Uri = "gs://b/a.pdf"
+			r.Requests[0].OutputConfig.GcsDestination.Uri = "gs://b/out/"
+		}},
+		{name: "destination bucket root", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+			r.Requests[0].OutputConfig.GcsDestination.Uri = "gs://bucket/"
+		}},
+		{name: "parent project", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Parent = "projects/p" }},
+		{name: "parent location", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Parent = "projects/p/locations/eu" }},
+		{name: "labels", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+			r.Labels = map[string]string{"env": "prod", "team-a_1": "", "ключ": "значение"}
+		}},
+		{name: "every feature type", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+			r.Requests[0].Features = nil
+			for n := range visionpb.Feature_Type_name {
+				if n != 0 {
+					r.Requests[0].Features = append(r.Requests[0].Features, &visionpb.Feature{Type: visionpb.Feature_Type(n)})
+				}
+			}
+		}},
+
+		{
+			name:       "no requests",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests = nil },
+			wantFields: []string{"requests"},
+			wantMsg:    "requests must contain at least one file request",
+		},
+		{
+			name:       "null request",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[1] = nil },
+			wantFields: []string{"requests[1]"},
+			wantMsg:    "requests[1] must not be null",
+		},
+		{
+			name:       "no inputConfig",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].InputConfig = nil },
+			wantFields: []string{"requests[0].inputConfig"},
+			wantMsg:    "requests[0].inputConfig is required",
+		},
+		{
+			name:       "no input uri",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[1].InputConfig.GcsSource = nil },
+			wantFields: []string{"requests[1].inputConfig.gcsSource.uri"},
+			wantMsg:    "requests[1].inputConfig.gcsSource.uri is required",
+		},
+		{
+			name:       "http input uri",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].InputConfig.GcsSource.Uri = "http://x" },
+			wantFields: []string{"requests[0].inputConfig.gcsSource.uri"},
+			wantMsg:    `requests[0].inputConfig.gcsSource.uri must be a gs://bucket/object URI, got "http://x"`,
+		},
+		{
+			name: "input uri without object",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].InputConfig.GcsSource.Uri = "gs://bucket/"
+			},
+			wantFields: []string{"requests[0].inputConfig.gcsSource.uri"},
+			wantMsg:    `got "gs://bucket/"`,
+		},
+		{
+			name: "input uri without bucket",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].InputConfig.GcsSource.Uri = "gs:///a.pdf"
+			},
+			wantFields: []string{"requests[0].inputConfig.gcsSource.uri"},
+			wantMsg:    "must be a gs://bucket/object URI",
+		},
+		{
+			name: "input uri bucket only",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].InputConfig.GcsSource.Uri = "gs://bucket"
+			},
+			wantFields: []string{"requests[0].inputConfig.gcsSource.uri"},
+			wantMsg:    "must be a gs://bucket/object URI",
+		},
+		{
+			name: "input uri bad bucket",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].InputConfig.GcsSource.Uri = "gs://my bucket/a.pdf"
+			},
+			wantFields: []string{"requests[0].inputConfig.gcsSource.uri"},
+			wantMsg:    "must be a gs://bucket/object URI",
+		},
+		{
+			name:       "content on async",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].InputConfig.Content = []byte("%PDF-") },
+			wantFields: []string{"requests[0].inputConfig.content"},
+			wantMsg:    "requests[0].inputConfig.content is not supported by files:asyncBatchAnnotate",
+		},
+		{
+			name:       "no mimeType",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[1].InputConfig.MimeType = "" },
+			wantFields: []string{"requests[1].inputConfig.mimeType"},
+			wantMsg:    `requests[1].inputConfig.mimeType is required and must be one of "application/pdf", "image/tiff" or "image/gif"`,
+		},
+		{
+			name:       "png mimeType",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].InputConfig.MimeType = "image/png" },
+			wantFields: []string{"requests[0].inputConfig.mimeType"},
+			wantMsg:    `got "image/png"`,
+		},
+		{
+			name:       "wildcard mimeType",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].InputConfig.MimeType = "image/*" },
+			wantFields: []string{"requests[0].inputConfig.mimeType"},
+			wantMsg:    "requests[0].inputConfig.mimeType must be one of",
+		},
+		{
+			name:       "no features",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[1].Features = nil },
+			wantFields: []string{"requests[1].features"},
+			wantMsg:    "requests[1].features must contain at least one feature",
+		},
+		{
+			name: "feature type unspecified",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].Features = append(r.Requests[0].Features, &visionpb.Feature{})
+			},
+			wantFields: []string{"requests[0].features[1].type"},
+			wantMsg:    "requests[0].features[1].type is required",
+		},
+		{
+			name:       "null feature",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].Features[0] = nil },
+			wantFields: []string{"requests[0].features[0].type"},
+			wantMsg:    "requests[0].features[0].type is required",
+		},
+		{
+			name:       "unknown feature number",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].Features[0].Type = 99 },
+			wantFields: []string{"requests[0].features[0].type"},
+			wantMsg:    "requests[0].features[0].type has unknown value 99",
+		},
+		{
+			name:       "negative maxResults",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].Features[0].MaxResults = -1 },
+			wantFields: []string{"requests[0].features[0].maxResults"},
+			wantMsg:    "requests[0].features[0].maxResults must not be negative, got -1",
+		},
+		{
+			name:       "no outputConfig",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[1].OutputConfig = nil },
+			wantFields: []string{"requests[1].outputConfig.gcsDestination.uri"},
+			wantMsg:    "requests[1].outputConfig.gcsDestination.uri is required",
+		},
+		{
+			name:       "empty destination uri",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[1].OutputConfig.GcsDestination.Uri = "" },
+			wantFields: []string{"requests[1].outputConfig.gcsDestination.uri"},
+			wantMsg:    "requests[1].outputConfig.gcsDestination.uri is required",
+		},
+		{
+			name: "file destination uri",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].OutputConfig.GcsDestination.Uri = "file:///tmp/out/"
+			},
+			wantFields: []string{"requests[0].outputConfig.gcsDestination.uri"},
+			wantMsg:    `requests[0].outputConfig.gcsDestination.uri must be a gs://bucket/ or gs://bucket/prefix URI, got "file:///tmp/out/"`,
+		},
+		{
+			name: "destination without slash after bucket",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].OutputConfig.GcsDestination.Uri = "gs://bucket"
+			},
+			wantFields: []string{"requests[0].outputConfig.gcsDestination.uri"},
+			wantMsg:    `got "gs://bucket"`,
+		},
+		{
+			name:       "batchSize 101",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[1].OutputConfig.BatchSize = 101 },
+			wantFields: []string{"requests[1].outputConfig.batchSize"},
+			wantMsg:    "requests[1].outputConfig.batchSize must be in [1, 100], got 101",
+		},
+		{
+			name:       "batchSize negative",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Requests[0].OutputConfig.BatchSize = -5 },
+			wantFields: []string{"requests[0].outputConfig.batchSize"},
+			wantMsg:    "requests[0].outputConfig.batchSize must be in [1, 100], got -5",
+		},
+		{
+			name:       "parent malformed",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Parent = "projects/p/zones/z" },
+			wantFields: []string{"parent"},
+			wantMsg:    `parent must be projects/{project} or projects/{project}/locations/{location}, got "projects/p/zones/z"`,
+		},
+		{
+			name:       "parent empty project",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Parent = "projects/" },
+			wantFields: []string{"parent"},
+			wantMsg:    "parent must be",
+		},
+		{
+			name:       "label key uppercase",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Labels = map[string]string{"Env": "x"} },
+			wantFields: []string{`labels["Env"]`},
+			wantMsg:    `label key "Env" must start with a lowercase letter`,
+		},
+		{
+			name:       "label key with dot",
+			mutate:     func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Labels = map[string]string{"a.b": "x"} },
+			wantFields: []string{`labels["a.b"]`},
+			wantMsg:    `label key "a.b" may contain only`,
+		},
+		{
+			name: "label value too long",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Labels = map[string]string{"k": strings.Repeat("v", 64)}
+			},
+			wantFields: []string{`labels["k"]`},
+			wantMsg:    `labels["k"] must be at most 63 characters long`,
+		},
+		{
+			name: "several violations in order",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].InputConfig.MimeType = "text/plain"
+				r.Requests[1].OutputConfig.BatchSize = 101
+			},
+			wantFields: []string{"requests[0].inputConfig.mimeType", "requests[1].outputConfig.batchSize"},
+			wantMsg:    "; requests[1].outputConfig.batchSize must be in [1, 100], got 101",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req := validRequest()
+			tt.mutate(req)
+			err := validateRequest(req)
+			if tt.wantFields == nil {
+				if err != nil {
+					t.Fatalf("validateRequest() = %v, want nil", err)
+				}
+				return
+			}
+			var ve *validationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("validateRequest() = %v (%T), want *validationError", err, err)
+			}
+			var fields []string
+			for _, v := range ve.violations {
+				fields = append(fields, v.field)
+				if !strings.Contains(v.description, v.field) && !strings.HasPrefix(v.field, "labels[") {
+					t.Errorf("violation %q does not name its field %q", v.description, v.field)
+				}
+			}
+			if diff := cmp.Diff(tt.wantFields, fields); diff != "" {
+				t.Errorf("violation fields (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("validateRequest() = %q, want it to contain %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestValidateRequestNil(t *testing.T) {
+	t.Parallel()
+	if err := validateRequest(nil); err == nil || !strings.Contains(err.Error(), "requests") {
+		t.Errorf("validateRequest(nil) = %v, want an error naming requests", err)
+	}
+}
+
+func TestValidateRequestDoesNotChangeRequest(t *testing.T) {
+	t.Parallel()
+	req := validRequest()
+	req.Requests[0].OutputConfig.BatchSize = 0
+	if err := validateRequest(req); err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Requests[0].OutputConfig.BatchSize; got != 0 {
+		t.Errorf("batchSize = %d after validation, want 0 (kept as sent)", got)
+	}
+}
+
+func TestParseOperationPath(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path           string
+		name, id, verb string
+		ok             bool
+	}{
+		{"operations/abc", "operations/abc", "abc", "", true},
+		{"operations/abc:cancel", "operations/abc", "abc", "cancel", true},
+		{"locations/eu/operations/abc", "locations/eu/operations/abc", "abc", "", true},
+		{"projects/p/operations/abc:cancel", "projects/p/operations/abc", "abc", "cancel", true},
+		{"projects/p/locations/us/operations/abc", "projects/p/locations/us/operations/abc", "abc", "", true},
+		{"projects/example.com:p/operations/abc", "projects/example.com:p/operations/abc", "abc", "", true},
+		{"operations", "", "", "", false},
+		{"operations/", "", "", "", false},
+		{"operations/a/b", "", "", "", false},
+		{"projects/p/files:asyncBatchAnnotate", "", "", "", false},
+		{"files:asyncBatchAnnotate", "", "", "", false},
+		{"projects//operations/abc", "", "", "", false},
+		{"projects/p/zones/z/operations/abc", "", "", "", false},
+		{"operations/{x}", "", "", "", false},
+		{"operations/..", "", "", "", false},
+		{"", "", "", "", false},
+	}
+	for _, tt := range tests {
+		name, id, verb, ok := parseOperationPath(tt.path)
+		got := []any{name, id, verb, ok}
+		want := []any{tt.name, tt.id, tt.verb, tt.ok}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("parseOperationPath(%q) (-want +got):\n%s", tt.path, diff)
+		}
+	}
+}
