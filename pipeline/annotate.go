@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+)
+
+// TextAnnotations derives Vision's textAnnotations from a full-text
+// annotation: first an entry for the whole text (description = ta.Text,
+// boundingPoly around every block), then one entry per word in reading
+// order (description = the word's symbols). Boxes are normalizedVertices,
+// as everywhere in Vision's file output (the image API's pixel vertices do
+// not apply to PDF pages). No locale is set: Folio detects no language. It
+// returns nil when ta has no words.
+func TextAnnotations(ta *visionpb.TextAnnotation) []*visionpb.EntityAnnotation {
+	var (
+		out   []*visionpb.EntityAnnotation
+		all   bounds
+		words []*visionpb.EntityAnnotation
+	)
+	for _, p := range ta.GetPages() {
+		for _, b := range p.GetBlocks() {
+			all.addPoly(b.GetBoundingBox())
+			for _, para := range b.GetParagraphs() {
+				for _, w := range para.GetWords() {
+					var sb strings.Builder
+					for _, s := range w.GetSymbols() {
+						sb.WriteString(s.GetText())
+					}
+					words = append(words, &visionpb.EntityAnnotation{
+						Description:  sb.String(),
+						BoundingPoly: w.GetBoundingBox(),
+					})
+				}
+			}
+		}
+	}
+	if len(words) == 0 {
+		return nil
+	}
+	out = append(out, &visionpb.EntityAnnotation{Description: ta.GetText(), BoundingPoly: all.poly()})
+	return append(out, words...)
+}
+
+// bounds accumulates an axis-aligned box of normalized vertices.
+type bounds struct {
+	set                    bool
+	left, top, right, bott float32
+}
+
+func (b *bounds) addPoly(p *visionpb.BoundingPoly) {
+	for _, v := range p.GetNormalizedVertices() {
+		x, y := v.GetX(), v.GetY()
+		if !b.set {
+			b.left, b.right, b.top, b.bott, b.set = x, x, y, y, true
+			continue
+		}
+		b.left, b.right = min(b.left, x), max(b.right, x)
+		b.top, b.bott = min(b.top, y), max(b.bott, y)
+	}
+}
+
+func (b *bounds) poly() *visionpb.BoundingPoly {
+	return &visionpb.BoundingPoly{NormalizedVertices: []*visionpb.NormalizedVertex{
+		{X: b.left, Y: b.top}, {X: b.right, Y: b.top}, {X: b.right, Y: b.bott}, {X: b.left, Y: b.bott},
+	}}
+}
+
+// HasTextLayer reports whether p has at least one visible character, i.e.
+// whether its text layer can answer the text features without OCR.
+func HasTextLayer(p *Page) bool {
+	for _, c := range p.Chars {
+		if !isBreakRune(c.Rune) {
+			return true
+		}
+	}
+	return false
+}
+
+// AnnotatePage answers the features of one request for page p of the file at
+// uri, from p's text layer. DOCUMENT_TEXT_DETECTION fills
+// fullTextAnnotation; TEXT_DETECTION fills fullTextAnnotation and
+// textAnnotations. context {uri, pageNumber} is always set.
+//
+// The response carries a google.rpc.Status error with code 12
+// (UNIMPLEMENTED) when a text feature is requested for a page without a text
+// layer ("page 7 has no text layer and OCR is not enabled"; fullTextAnnotation
+// is then present and empty, as in Vision's failed pages), or when a feature
+// other than the two text features is requested ("LABEL_DETECTION is not
+// implemented by Folio"). Both reasons share one message, separated by "; ".
+// What can be answered is still filled in.
+func AnnotatePage(p *Page, features []*visionpb.Feature, uri string) *visionpb.AnnotateImageResponse {
+	resp := &visionpb.AnnotateImageResponse{
+		Context: &visionpb.ImageAnnotationContext{Uri: uri, PageNumber: int32(p.Number)},
+	}
+	var doc, text bool
+	var unsupported []string
+	seen := map[visionpb.Feature_Type]bool{}
+	for _, f := range features {
+		t := f.GetType()
+		switch t {
+		case visionpb.Feature_DOCUMENT_TEXT_DETECTION:
+			doc = true
+		case visionpb.Feature_TEXT_DETECTION:
+			text = true
+		default:
+			if !seen[t] {
+				seen[t] = true
+				unsupported = append(unsupported, t.String())
+			}
+		}
+	}
+	var problems []string
+	if doc || text {
+		if HasTextLayer(p) {
+			ta := BuildTextAnnotation(p)
+			resp.FullTextAnnotation = ta
+			if text {
+				resp.TextAnnotations = TextAnnotations(ta)
+			}
+		} else {
+			resp.FullTextAnnotation = &visionpb.TextAnnotation{}
+			problems = append(problems, fmt.Sprintf("page %d has no text layer and OCR is not enabled", p.Number))
+		}
+	}
+	switch len(unsupported) {
+	case 0:
+	case 1:
+		problems = append(problems, unsupported[0]+" is not implemented by Folio")
+	default:
+		problems = append(problems, strings.Join(unsupported, ", ")+" are not implemented by Folio")
+	}
+	if len(problems) > 0 {
+		resp.Error = &statuspb.Status{Code: int32(codes.Unimplemented), Message: strings.Join(problems, "; ")}
+	}
+	return resp
+}

@@ -1,0 +1,502 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/klippa-app/go-pdfium"
+	pdfiumerrors "github.com/klippa-app/go-pdfium/errors"
+	"github.com/klippa-app/go-pdfium/references"
+	"github.com/klippa-app/go-pdfium/requests"
+	"github.com/klippa-app/go-pdfium/webassembly"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// DefaultMaxPageChars is the text-layer size above which [PDF] rejects a page
+// when [PDFConfig.MaxPageChars] is zero. A dense printed page holds a few
+// thousand characters.
+const DefaultMaxPageChars = 200_000
+
+// PDFConfig configures [NewPDF].
+type PDFConfig struct {
+	// Instances is the number of documents that may be open at once; each
+	// open document holds one PDFium WebAssembly instance (a few MB for text
+	// pages, up to a few hundred MB after image-heavy pages). Open blocks
+	// while all are in use. Zero means runtime.NumCPU().
+	Instances int
+	// CacheDir holds wazero's compilation cache, which cuts start-up from
+	// about 5 s to 0.3 s. Empty means os.UserCacheDir()/folio/wazero (or the
+	// temporary directory when there is no user cache directory). It is
+	// created if missing.
+	CacheDir string
+	// MaxPageChars bounds the characters of one page's text layer; a larger
+	// page fails with ErrInvalidInput. Zero means DefaultMaxPageChars,
+	// negative means no limit.
+	MaxPageChars int
+	// Log receives whatever PDFium prints on its stdout and stderr. Nil
+	// discards it.
+	Log io.Writer
+	// DisableInterrupt turns off wazero's context checks inside PDFium.
+	// Text extraction then runs about twice as fast, but a Page call that
+	// runs past its context's deadline can no longer be stopped.
+	DisableInterrupt bool
+}
+
+// PDF opens PDF files with PDFium compiled to WebAssembly (go-pdfium on
+// wazero: pure Go, no cgo). It implements [Opener] and is safe for
+// concurrent use; create one per process and Close it on shutdown.
+//
+// Each open [Document] owns a fresh PDFium instance, which is discarded on
+// Document.Close, so WebAssembly memory (which never shrinks) is returned
+// after every document.
+type PDF struct {
+	pool     pdfium.Pool
+	cache    wazero.CompilationCache
+	maxChars int
+
+	mu     sync.Mutex
+	closed bool
+}
+
+var _ Opener = (*PDF)(nil)
+
+// NewPDF compiles PDFium (or loads it from the compilation cache) and starts
+// the instance pool.
+func NewPDF(cfg PDFConfig) (*PDF, error) {
+	if cfg.Instances <= 0 {
+		cfg.Instances = runtime.NumCPU()
+	}
+	if cfg.CacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		cfg.CacheDir = filepath.Join(base, "folio", "wazero")
+	}
+	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("pipeline: create wazero cache dir: %w", err)
+	}
+	cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: open wazero cache: %w", err)
+	}
+	logw := cfg.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	maxChars := cfg.MaxPageChars
+	if maxChars == 0 {
+		maxChars = DefaultMaxPageChars
+	}
+	pool, err := webassembly.Init(webassembly.Config{
+		MinIdle:  0,
+		MaxIdle:  cfg.Instances,
+		MaxTotal: cfg.Instances,
+		// PDFium reads documents through FileReader callbacks only: give it
+		// no view of the host file system.
+		FSConfig: wazero.NewFSConfig(),
+		// The bundled module needs the exception-handling feature (setjmp
+		// and longjmp). CloseOnContextDone lets Document.Page interrupt a
+		// call that runs past its context's deadline.
+		RuntimeConfig: wazero.NewRuntimeConfig().
+			WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesExceptionHandling).
+			WithCompilationCache(cache).
+			WithCloseOnContextDone(!cfg.DisableInterrupt),
+		Stdout: logw,
+		Stderr: logw,
+	})
+	if err != nil {
+		_ = cache.Close(context.Background())
+		return nil, fmt.Errorf("pipeline: start pdfium: %w", err)
+	}
+	return &PDF{pool: pool, cache: cache, maxChars: maxChars}, nil
+}
+
+// Close stops the pool, closing any documents still open, and releases the
+// compilation cache. Later calls return nil.
+func (p *PDF) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	err := p.pool.Close()
+	if cerr := p.cache.Close(context.Background()); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("pipeline: close pdfium: %w", err)
+	}
+	return nil
+}
+
+// Open opens the PDF in r, whose length is size, waiting for a free instance
+// while ctx allows. PDFium reads r on demand (Seek and Read, also during
+// later Page calls), so a large file is not loaded into memory; r must stay
+// usable until the Document is closed. Errors wrap [ErrInvalidInput] (not a
+// PDF, corrupt, truncated, no pages) or [ErrEncrypted] (password needed);
+// an error of r itself is returned wrapped as it is.
+func (p *PDF) Open(ctx context.Context, r io.ReadSeeker, size int64) (doc Document, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pipeline: open pdf: %w", err)
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, errors.New("pipeline: open pdf: pdfium pool is closed")
+	}
+	if size <= 0 {
+		return nil, fmt.Errorf("pipeline: open pdf: empty file: %w", ErrInvalidInput)
+	}
+	inst, err := p.pool.GetInstanceWithContext(ctx)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = ctxErr
+		}
+		return nil, fmt.Errorf("pipeline: acquire pdfium instance: %w", err)
+	}
+	d := &pdfDoc{inst: inst, maxChars: p.maxChars}
+	defer func() {
+		if err != nil {
+			d.discard()
+		}
+	}()
+
+	rr := &recordingReader{r: r}
+	var opened references.FPDF_DOCUMENT
+	err = guard(func() error {
+		resp, err := inst.OpenDocument(&requests.OpenDocument{FileReader: rr, FileReaderSize: size})
+		if err != nil {
+			return err
+		}
+		opened = resp.Document
+		return nil
+	})
+	if err != nil {
+		if rerr := rr.Err(); rerr != nil {
+			return nil, fmt.Errorf("pipeline: read pdf: %w", rerr)
+		}
+		return nil, fmt.Errorf("pipeline: open pdf: %w", classify(err))
+	}
+	d.doc, d.hasDoc = opened, true
+
+	var count int
+	err = guard(func() error {
+		resp, err := inst.FPDF_GetPageCount(&requests.FPDF_GetPageCount{Document: opened})
+		if err != nil {
+			return err
+		}
+		count = resp.PageCount
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: count pdf pages: %w", classify(err))
+	}
+	if count < 1 {
+		return nil, fmt.Errorf("pipeline: open pdf: document has no pages: %w", ErrInvalidInput)
+	}
+	d.pages = count
+	d.reader = rr
+	return d, nil
+}
+
+// classify maps go-pdfium's errors onto the package's sentinels. Every error
+// PDFium reports while parsing is a fault of the file; errors from the
+// WebAssembly runtime itself (a trap on hostile input) are treated the same,
+// since retrying cannot help.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, pdfiumerrors.ErrPassword), errors.Is(err, pdfiumerrors.ErrSecurity):
+		return fmt.Errorf("%w: %w", ErrEncrypted, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	default:
+		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
+	}
+}
+
+// guard runs f and turns a panic into an error: go-pdfium should return
+// errors, but a document must never take the process down.
+func guard(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("pdfium panicked: %v", v)
+		}
+	}()
+	return f()
+}
+
+// recordingReader remembers the first error of the underlying reader other
+// than io.EOF, so that a failing read (network, disk) is reported as such and
+// not as a corrupt file.
+type recordingReader struct {
+	r   io.ReadSeeker
+	mu  sync.Mutex
+	err error
+}
+
+func (rr *recordingReader) record(err error) {
+	if err == nil || errors.Is(err, io.EOF) {
+		return
+	}
+	rr.mu.Lock()
+	if rr.err == nil {
+		rr.err = err
+	}
+	rr.mu.Unlock()
+}
+
+// Err returns the first error recorded.
+func (rr *recordingReader) Err() error {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	return rr.err
+}
+
+func (rr *recordingReader) Read(b []byte) (int, error) {
+	n, err := rr.r.Read(b)
+	rr.record(err)
+	return n, err
+}
+
+func (rr *recordingReader) Seek(off int64, whence int) (int64, error) {
+	n, err := rr.r.Seek(off, whence)
+	rr.record(err)
+	return n, err
+}
+
+// pdfDoc is a Document backed by one PDFium instance.
+type pdfDoc struct {
+	inst     pdfium.Pdfium
+	doc      references.FPDF_DOCUMENT
+	hasDoc   bool
+	pages    int
+	maxChars int
+	reader   *recordingReader
+
+	killed atomic.Bool // the instance was killed because a ctx ended mid-call
+	closed bool
+}
+
+func (d *pdfDoc) PageCount() int { return d.pages }
+
+// Page extracts page n. Width and Height are the page as displayed (the
+// crop box, with /Rotate applied), and char boxes are in that displayed
+// space, origin bottom left; Angle is the glyph's direction as displayed,
+// counter-clockwise. If ctx ends while PDFium is working, the call is
+// interrupted and the Document becomes unusable (later calls fail).
+func (d *pdfDoc) Page(ctx context.Context, n int) (*Page, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, err)
+	}
+	if d.closed || d.killed.Load() {
+		return nil, fmt.Errorf("pipeline: read pdf page %d: document is closed", n)
+	}
+	if n < 1 || n > d.pages {
+		return nil, fmt.Errorf("pipeline: read pdf page %d: out of range 1..%d", n, d.pages)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		d.killed.Store(true)
+		_ = guard(func() error { return d.inst.Kill() })
+	})
+	page, err := d.page(n)
+	if !stop() || d.killed.Load() {
+		// The instance was killed (or is being killed); whatever the call
+		// returned is void.
+		cerr := ctx.Err()
+		if cerr == nil {
+			cerr = context.Canceled
+		}
+		return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, cerr)
+	}
+	if err != nil {
+		if rerr := d.reader.Err(); rerr != nil {
+			return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, rerr)
+		}
+		return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, classify(err))
+	}
+	return page, nil
+}
+
+func (d *pdfDoc) page(n int) (*Page, error) {
+	var (
+		pageRef references.FPDF_PAGE
+		loaded  bool
+	)
+	defer func() {
+		if loaded {
+			_ = guard(func() error {
+				_, err := d.inst.FPDF_ClosePage(&requests.FPDF_ClosePage{Page: pageRef})
+				return err
+			})
+		}
+	}()
+	out := &Page{Number: n}
+	err := guard(func() error {
+		lp, err := d.inst.FPDF_LoadPage(&requests.FPDF_LoadPage{Document: d.doc, Index: n - 1})
+		if err != nil {
+			return err
+		}
+		pageRef, loaded = lp.Page, true
+		ref := requests.Page{ByReference: &pageRef}
+
+		rot, err := d.inst.FPDFPage_GetRotation(&requests.FPDFPage_GetRotation{Page: ref})
+		if err != nil {
+			return err
+		}
+		bb, err := d.inst.FPDF_GetPageBoundingBox(&requests.FPDF_GetPageBoundingBox{Page: ref})
+		if err != nil {
+			return err
+		}
+		tf := newPageTransform(float64(bb.Rect.Left), float64(bb.Rect.Bottom),
+			float64(bb.Rect.Right), float64(bb.Rect.Top), int(rot.PageRotation))
+		out.Width, out.Height = tf.width, tf.height
+
+		text, err := d.inst.GetPageTextStructured(&requests.GetPageTextStructured{
+			Page: ref,
+			Mode: requests.GetPageTextStructuredModeChars,
+		})
+		if err != nil {
+			return err
+		}
+		if d.maxChars > 0 && len(text.Chars) > d.maxChars {
+			return fmt.Errorf("page has %d characters, over the limit of %d: %w", len(text.Chars), d.maxChars, ErrInvalidInput)
+		}
+		out.Chars = make([]Char, 0, len(text.Chars))
+		for _, c := range text.Chars {
+			if c == nil || c.Text == "" {
+				continue
+			}
+			r := []rune(c.Text)[0]
+			if r == 0x02 {
+				// PDFium reports a hyphen that it judges to end a line
+				// inside a word as U+0002.
+				r = '-'
+			}
+			pp := c.PointPosition
+			if !finite(pp.Left, pp.Bottom, pp.Right, pp.Top, c.Angle) {
+				continue
+			}
+			out.Chars = append(out.Chars, Char{
+				Rune:  r,
+				Box:   tf.rect(pp.Left, pp.Bottom, pp.Right, pp.Top),
+				Angle: tf.angle(c.Angle),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Close closes the document and discards its PDFium instance. It is safe to
+// call more than once.
+func (d *pdfDoc) Close() error {
+	if d.closed {
+		return nil
+	}
+	return d.discard()
+}
+
+func (d *pdfDoc) discard() error {
+	d.closed = true
+	if d.killed.Load() {
+		return nil
+	}
+	var err error
+	if d.hasDoc {
+		err = guard(func() error {
+			_, err := d.inst.FPDF_CloseDocument(&requests.FPDF_CloseDocument{Document: d.doc})
+			return err
+		})
+		d.hasDoc = false
+	}
+	if cerr := guard(d.inst.Close); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("pipeline: close pdf: %w", err)
+	}
+	return nil
+}
+
+func finite(vs ...float64) bool {
+	for _, v := range vs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// pageTransform maps PDFium's page space (PDF user space: origin at the
+// bottom left of the media box, y up, /Rotate not applied) to the page as
+// displayed: origin at the bottom left of the crop box after rotation.
+type pageTransform struct {
+	left, bottom  float64 // crop box origin in page space
+	w0, h0        float64 // crop box size before rotation
+	rot           int     // quarter turns clockwise, 0..3
+	width, height float64 // displayed size
+}
+
+func newPageTransform(l, b, r, t float64, rotation int) pageTransform {
+	if l > r {
+		l, r = r, l
+	}
+	if b > t {
+		b, t = t, b
+	}
+	tf := pageTransform{left: l, bottom: b, w0: r - l, h0: t - b, rot: ((rotation % 4) + 4) % 4}
+	tf.width, tf.height = tf.w0, tf.h0
+	if tf.rot%2 == 1 {
+		tf.width, tf.height = tf.h0, tf.w0
+	}
+	return tf
+}
+
+// point maps one point.
+func (tf pageTransform) point(x, y float64) (float64, float64) {
+	u, v := x-tf.left, y-tf.bottom
+	switch tf.rot {
+	case 1: // 90° clockwise: the top-left corner goes to the top right
+		return v, tf.w0 - u
+	case 2:
+		return tf.w0 - u, tf.h0 - v
+	case 3:
+		return tf.h0 - v, u
+	default:
+		return u, v
+	}
+}
+
+// rect maps a box given by two opposite corners.
+func (tf pageTransform) rect(l, b, r, t float64) Rect {
+	x1, y1 := tf.point(l, b)
+	x2, y2 := tf.point(r, t)
+	return Rect{Left: min(x1, x2), Bottom: min(y1, y2), Right: max(x1, x2), Top: max(y1, y2)}
+}
+
+// angle turns a glyph direction in page space (radians, counter-clockwise)
+// into the displayed direction, normalised to [0, 2π).
+func (tf pageTransform) angle(a float64) float64 {
+	a -= float64(tf.rot) * math.Pi / 2
+	a = math.Mod(a, 2*math.Pi)
+	if a < 0 {
+		a += 2 * math.Pi
+	}
+	return a
+}
