@@ -33,5 +33,8 @@ ENV CACHE_DIR=/var/cache/folio/files \
     OMP_THREAD_LIMIT=1
 USER folio:folio
 WORKDIR /home/folio
+# Compile pdfium now, so a new worker container starts in a fraction of a second instead of
+# spending ~5 s and 300 MB compiling it (a fresh volume is populated from this directory).
+RUN folio-worker -warmup
 EXPOSE 8080
 CMD ["folio-api"]

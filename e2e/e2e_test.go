@@ -116,7 +116,7 @@ func TestRealPDFMatchesPdftotext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := op.Wait(ctx); err != nil {
+	if _, err := wait(ctx, t, op); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
 	pages := f.PageTexts(f.Outputs("out/r/"))
@@ -170,7 +170,7 @@ func TestBadInputs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: submit: %v", tt.name, err)
 		}
-		_, err = op.Wait(ctx)
+		_, err = wait(ctx, t, op)
 		st, _ := status.FromError(err)
 		if st.Code() != tt.code || !strings.Contains(st.Message(), uri) || !strings.Contains(st.Message(), tt.text) {
 			t.Errorf("%s: Wait error %v; want code %v naming %s and saying %q", tt.name, err, tt.code, uri, tt.text)
@@ -184,7 +184,7 @@ func TestBadInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := op.Wait(ctx); err != nil {
+	if _, err := wait(ctx, t, op); err != nil {
 		t.Fatalf("good file after bad ones: %v", err)
 	}
 }
@@ -208,7 +208,7 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("cancel: %v %v", resp, err)
 	}
 	_ = resp.Body.Close()
-	_, err = op.Wait(ctx)
+	_, err = wait(ctx, t, op)
 	if st, _ := status.FromError(err); st.Code() != codes.Canceled {
 		t.Errorf("Wait after cancel: %v, want code CANCELLED", err)
 	}
@@ -249,7 +249,7 @@ func TestWorkerKilled(t *testing.T) {
 	before := len(f.Outputs("out/big/"))
 	t.Logf("killed a worker after %d of %d outputs", before, pages/2)
 	f.StartWorker()
-	if _, err := op.Wait(ctx); err != nil {
+	if _, err := wait(ctx, t, op); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
 	got := f.PageTexts(f.Outputs("out/big/"))

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/storage"
+	vision "cloud.google.com/go/vision/v2/apiv1"
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/iterator"
@@ -48,6 +49,13 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			buildError = fmt.Errorf("go build ./cmd/%s: %v\n%s", cmd, err, out)
 			break
+		}
+	}
+	if buildError == nil {
+		// Compile pdfium once for every worker of the run.
+		out, err := exec.Command(filepath.Join(binDir, "worker"), "-warmup", "-pdfium-cache-dir", wasmCache).CombinedOutput()
+		if err != nil {
+			buildError = fmt.Errorf("worker -warmup: %v\n%s", err, out)
 		}
 	}
 	code := m.Run()
@@ -245,7 +253,24 @@ func (f *folio) PageTexts(outs map[string]*visionpb.AnnotateFileResponse) map[in
 	return pages
 }
 
-// ctx returns a context that ends with the test or after d.
+// wait polls op every 100 ms until it is done (the client's Wait backs off
+// up to a minute between polls, which would only slow the tests down).
+func wait(ctx context.Context, t *testing.T, op *vision.AsyncBatchAnnotateFilesOperation) (*visionpb.AsyncBatchAnnotateFilesResponse, error) {
+	t.Helper()
+	for {
+		resp, err := op.Poll(ctx)
+		if err != nil || op.Done() {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// testContext returns a context that ends with the test or after d.
 func testContext(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

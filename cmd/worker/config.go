@@ -30,6 +30,9 @@ type config struct {
 	MaxFileBytes    int64         // MAX_FILE_BYTES: largest input file. Default 1 GiB.
 	OperationTTL    time.Duration // OPERATION_TTL. Default 720h.
 	LogLevel        string        // LOG_LEVEL: debug, info, warn or error. Default "info".
+	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
+	// exits, so images and test runs can pay the compile once, ahead of time.
+	Warmup bool
 }
 
 // loadConfig reads the environment through getenv, then args (flags win).
@@ -103,6 +106,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	num64(&cfg.MaxFileBytes, "MAX_FILE_BYTES", "max-file-bytes", "largest input file in bytes")
 	dur(&cfg.OperationTTL, "OPERATION_TTL", "operation-ttl", "how long operations are kept")
 	str(&cfg.LogLevel, "LOG_LEVEL", "log-level", "debug, info, warn or error")
+	fs.BoolVar(&cfg.Warmup, "warmup", false, "compile pdfium into PDFIUM_CACHE_DIR and exit")
 	if len(errs) > 0 {
 		return cfg, errors.Join(errs...)
 	}

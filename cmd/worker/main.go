@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/hibiken/asynq"
@@ -52,6 +53,16 @@ func run() error {
 		return fmt.Errorf("build logger: %w", err)
 	}
 	defer func() { _ = logger.Sync() }()
+
+	if cfg.Warmup {
+		start := time.Now()
+		pdf, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: 1, CacheDir: cfg.WasmCacheDir})
+		if err != nil {
+			return fmt.Errorf("compile pdfium: %w", err)
+		}
+		logger.Info("pdfium compiled", zap.String("dir", cfg.WasmCacheDir), zap.Duration("took", time.Since(start)))
+		return pdf.Close()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
