@@ -263,6 +263,43 @@ func TestWorkerKilled(t *testing.T) {
 	}
 }
 
+// SIGTERM drains a worker: it stops taking work, finishes what it holds
+// and exits 0; another worker completes the operation with every page once.
+func TestWorkerDrainsOnSIGTERM(t *testing.T) {
+	f := start(t, 0)
+	w := f.StartWorker()
+	c := f.client()
+	ctx := testContext(t, 3*time.Minute)
+	const pages = 600
+	uri := f.Upload("in/drain.pdf", pdfgen.Document(pages))
+	op, err := c.AsyncBatchAnnotateFiles(ctx, &visionpb.AsyncBatchAnnotateFilesRequest{
+		Requests: []*visionpb.AsyncAnnotateFileRequest{request(uri, "gs://"+bucket+"/out/drain/", 3)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, func() bool { return len(f.Outputs("out/drain/")) > 0 })
+	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.done:
+	case <-time.After(15 * time.Second): // SHUTDOWN_TIMEOUT is 10s
+		t.Fatal("worker still running 15s after SIGTERM")
+	}
+	if code := w.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("worker exited %d after SIGTERM, want 0", code)
+	}
+	t.Logf("worker drained after %d of %d outputs", len(f.Outputs("out/drain/")), pages/3)
+	f.StartWorker()
+	if _, err := wait(ctx, t, op); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if got := f.PageTexts(f.Outputs("out/drain/")); len(got) != pages {
+		t.Errorf("got %d pages, want %d", len(got), pages)
+	}
+}
+
 func waitFor(t *testing.T, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)

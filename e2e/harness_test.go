@@ -74,7 +74,13 @@ type folio struct {
 	logs    string
 
 	mu      sync.Mutex
-	workers []*exec.Cmd
+	workers []*proc
+}
+
+// proc is a started process; done closes when it has exited.
+type proc struct {
+	*exec.Cmd
+	done chan struct{}
 }
 
 func start(t *testing.T, workers int) *folio {
@@ -126,7 +132,7 @@ func freeAddr(t *testing.T) string {
 
 // spawn starts a built command with the deployment's environment; it is
 // stopped with SIGTERM (then SIGKILL) when the test ends.
-func (f *folio) spawn(name string, env ...string) *exec.Cmd {
+func (f *folio) spawn(name string, env ...string) *proc {
 	f.t.Helper()
 	log, err := os.Create(filepath.Join(f.logs, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano())))
 	if err != nil {
@@ -149,11 +155,11 @@ func (f *folio) spawn(name string, env ...string) *exec.Cmd {
 			<-done
 		}
 	})
-	return cmd
+	return &proc{Cmd: cmd, done: done}
 }
 
 // StartWorker starts one more worker process with its own file cache.
-func (f *folio) StartWorker() *exec.Cmd {
+func (f *folio) StartWorker() *proc {
 	f.t.Helper()
 	cmd := f.spawn("worker", "CACHE_DIR="+f.t.TempDir(), "WORKER_CONCURRENCY=2")
 	f.mu.Lock()

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLoadConfig(t *testing.T) {
+	defaults, err := loadConfig(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if defaults.RedisURL != "redis://127.0.0.1:6379/0" || defaults.ShutdownTimeout != 25*time.Second ||
+		defaults.MaxPages != 2000 || defaults.Concurrency < 1 || defaults.Queue != "folio" || defaults.KeyPrefix != "folio:" {
+		t.Errorf("unexpected defaults %+v", defaults)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    func(c *config)
+		wantErr string
+	}{
+		{
+			name: "environment",
+			env: map[string]string{"REDIS_URL": "redis://r:6379/3", "WORKER_CONCURRENCY": "7", "SHUTDOWN_TIMEOUT": "5s",
+				"CACHE_DIR": "/c", "CACHE_MAX_BYTES": "100", "PDFIUM_CACHE_DIR": "/w", "MAX_PAGES": "10",
+				"MAX_FILE_BYTES": "1000", "OPERATION_TTL": "1h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
+			want: func(c *config) {
+				c.RedisURL, c.Concurrency, c.ShutdownTimeout = "redis://r:6379/3", 7, 5*time.Second
+				c.CacheDir, c.CacheMaxBytes, c.WasmCacheDir = "/c", 100, "/w"
+				c.MaxPages, c.MaxFileBytes, c.OperationTTL, c.LogLevel = 10, 1000, time.Hour, "debug"
+				c.Queue, c.KeyPrefix = "q", "p:"
+			},
+		},
+		{
+			name: "flags win",
+			args: []string{"-worker-concurrency", "3", "-shutdown-timeout=2s", "-warmup"},
+			env:  map[string]string{"WORKER_CONCURRENCY": "7"},
+			want: func(c *config) { c.Concurrency, c.ShutdownTimeout, c.Warmup = 3, 2*time.Second, true },
+		},
+		{name: "bad concurrency", env: map[string]string{"WORKER_CONCURRENCY": "many"}, wantErr: `WORKER_CONCURRENCY must be an integer, got "many"`},
+		{name: "zero concurrency", args: []string{"-worker-concurrency", "0"}, wantErr: "WORKER_CONCURRENCY must be at least 1, got 0"},
+		{name: "bad duration", env: map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, wantErr: "SHUTDOWN_TIMEOUT must be a duration"},
+		{name: "bad redis", env: map[string]string{"REDIS_URL": "localhost:6379"}, wantErr: "REDIS_URL"},
+		{name: "bad level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL must be debug, info, warn or error"},
+		{name: "bad pages", args: []string{"-max-pages", "0"}, wantErr: "MAX_PAGES must be at least 1"},
+		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := loadConfig(tt.args, func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := defaults
+			tt.want(&want)
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{})); diff != "" {
+				t.Errorf("loadConfig (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
