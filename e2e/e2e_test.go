@@ -283,7 +283,7 @@ func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-w.done:
+	case <-w.Done:
 	case <-time.After(15 * time.Second): // SHUTDOWN_TIMEOUT is 10s
 		t.Fatal("worker still running 15s after SIGTERM")
 	}

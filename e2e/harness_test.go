@@ -3,18 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +17,7 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/folio-ocr/folio/internal/localrun"
 	"github.com/folio-ocr/folio/store/storetest"
 )
 
@@ -43,21 +36,7 @@ func TestMain(m *testing.M) {
 	}
 	binDir = filepath.Join(dir, "bin")
 	wasmCache = filepath.Join(dir, "wazero")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	for _, cmd := range []string{"api", "worker"} {
-		out, err := exec.Command(goBin, "build", "-o", filepath.Join(binDir, cmd), "../cmd/"+cmd).CombinedOutput()
-		if err != nil {
-			buildError = fmt.Errorf("go build ./cmd/%s: %v\n%s", cmd, err, out)
-			break
-		}
-	}
-	if buildError == nil {
-		// Compile pdfium once for every worker of the run.
-		out, err := exec.Command(filepath.Join(binDir, "worker"), "-warmup", "-pdfium-cache-dir", wasmCache).CombinedOutput()
-		if err != nil {
-			buildError = fmt.Errorf("worker -warmup: %v\n%s", err, out)
-		}
-	}
+	buildError = localrun.Build("..", binDir, wasmCache)
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
@@ -66,21 +45,10 @@ func TestMain(m *testing.M) {
 // folio is one test's deployment: the api and workers as processes, a
 // Redis key prefix and queue of their own, and a GCS emulator.
 type folio struct {
+	*localrun.Cluster
 	t       *testing.T
-	env     []string
-	API     string // http://127.0.0.1:PORT
 	GCS     *fakestorage.Server
 	Storage *storage.Client
-	logs    string
-
-	mu      sync.Mutex
-	workers []*proc
-}
-
-// proc is a started process; done closes when it has exited.
-type proc struct {
-	*exec.Cmd
-	done chan struct{}
 }
 
 func start(t *testing.T, workers int) *folio {
@@ -95,103 +63,43 @@ func start(t *testing.T, workers int) *folio {
 		rdb.SRem(context.Background(), "asynq:queues", queue)
 	})
 	gcs, host := storetest.GCS(t, bucket)
-	f := &folio{t: t, GCS: gcs, Storage: storetest.Client(t, host), logs: t.TempDir()}
-	f.env = append(os.Environ(),
-		"REDIS_URL="+storetest.RedisURL(),
-		"REDIS_KEY_PREFIX="+prefix,
-		"QUEUE_NAME="+queue,
-		"STORAGE_EMULATOR_HOST="+host,
-		"PDFIUM_CACHE_DIR="+wasmCache,
-		"OMP_THREAD_LIMIT=1",
-		"LOG_LEVEL=info",
-		"SHUTDOWN_TIMEOUT=10s",
-	)
-	addr := freeAddr(t)
-	f.API = "http://" + addr
-	f.spawn("api", "LISTEN_ADDR="+addr)
-	f.waitReady()
-	for range workers {
-		f.StartWorker()
+	c, err := localrun.Start(localrun.Options{
+		BinDir: binDir, LogDir: t.TempDir(), RedisURL: storetest.RedisURL(), KeyPrefix: prefix, Queue: queue,
+		StorageHost: host, WasmCache: wasmCache, Env: []string{"LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s"},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	f := &folio{Cluster: c, t: t, GCS: gcs, Storage: storetest.Client(t, host)}
 	t.Cleanup(func() {
+		c.Close()
 		if t.Failed() {
 			f.dumpLogs()
 		}
 	})
+	for range workers {
+		f.StartWorker()
+	}
 	return f
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// spawn starts a built command with the deployment's environment; it is
-// stopped with SIGTERM (then SIGKILL) when the test ends.
-func (f *folio) spawn(name string, env ...string) *proc {
+// StartWorker starts one more worker process with two ranges at once.
+func (f *folio) StartWorker() *localrun.Proc {
 	f.t.Helper()
-	log, err := os.Create(filepath.Join(f.logs, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano())))
+	p, err := f.Cluster.StartWorker("WORKER_CONCURRENCY=2")
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(binDir, name))
-	cmd.Env = append(slices.Clone(f.env), env...)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		f.t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done); _ = log.Close() }()
-	f.t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	return &proc{Cmd: cmd, done: done}
-}
-
-// StartWorker starts one more worker process with its own file cache.
-func (f *folio) StartWorker() *proc {
-	f.t.Helper()
-	cmd := f.spawn("worker", "CACHE_DIR="+f.t.TempDir(), "WORKER_CONCURRENCY=2")
-	f.mu.Lock()
-	f.workers = append(f.workers, cmd)
-	f.mu.Unlock()
-	return cmd
-}
-
-func (f *folio) waitReady() {
-	f.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(f.API + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	f.t.Fatal("api not ready after 20s")
+	return p
 }
 
 func (f *folio) dumpLogs() {
-	entries, _ := os.ReadDir(f.logs)
-	for _, e := range entries {
-		b, _ := os.ReadFile(filepath.Join(f.logs, e.Name()))
+	for _, path := range f.Logs() {
+		b, _ := os.ReadFile(path)
 		if len(b) > 20000 {
 			b = b[len(b)-20000:]
 		}
-		f.t.Logf("==== %s ====\n%s", e.Name(), b)
+		f.t.Logf("==== %s ====\n%s", filepath.Base(path), b)
 	}
 }
 

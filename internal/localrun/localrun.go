@@ -1,0 +1,180 @@
+// Package localrun builds Folio's api and worker commands and runs them as
+// local processes against a given Redis and Cloud Storage emulator, for the
+// end-to-end tests and the benchmark command.
+package localrun
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Build compiles cmd/api and cmd/worker of the module rooted at moduleDir
+// into binDir, and compiles pdfium into wasmCache so workers start fast.
+func Build(moduleDir, binDir, wasmCache string) error {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	for _, cmd := range []string{"api", "worker"} {
+		c := exec.Command(goBin, "build", "-o", filepath.Join(binDir, cmd), "./cmd/"+cmd)
+		c.Dir = moduleDir
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("localrun: go build ./cmd/%s: %v\n%s", cmd, err, out)
+		}
+	}
+	out, err := exec.Command(filepath.Join(binDir, "worker"), "-warmup", "-pdfium-cache-dir", wasmCache).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("localrun: worker -warmup: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// Options says what the processes run against.
+type Options struct {
+	BinDir      string   // holds api and worker (see Build)
+	LogDir      string   // each process logs to <name>-<n>.log here
+	RedisURL    string   // REDIS_URL
+	KeyPrefix   string   // REDIS_KEY_PREFIX
+	Queue       string   // QUEUE_NAME
+	StorageHost string   // STORAGE_EMULATOR_HOST
+	WasmCache   string   // PDFIUM_CACHE_DIR
+	Env         []string // more KEY=value settings for every process
+}
+
+// Cluster is one api process and any number of workers.
+type Cluster struct {
+	// API is the api's base URL, http://127.0.0.1:PORT.
+	API  string
+	opts Options
+	env  []string
+
+	mu    sync.Mutex
+	procs []*Proc
+	n     int
+}
+
+// Proc is a started process. Done is closed when it has exited; then
+// ProcessState is set.
+type Proc struct {
+	*exec.Cmd
+	Done chan struct{}
+	Log  string // path of its log file
+}
+
+// Start starts the api on a free port and waits until it is ready.
+func Start(opts Options) (*Cluster, error) {
+	c := &Cluster{opts: opts}
+	c.env = append(os.Environ(),
+		"REDIS_URL="+opts.RedisURL,
+		"REDIS_KEY_PREFIX="+opts.KeyPrefix,
+		"QUEUE_NAME="+opts.Queue,
+		"STORAGE_EMULATOR_HOST="+opts.StorageHost,
+		"PDFIUM_CACHE_DIR="+opts.WasmCache,
+		"OMP_THREAD_LIMIT=1",
+	)
+	c.env = append(c.env, opts.Env...)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("localrun: %w", err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	c.API = "http://" + addr
+	if _, err := c.spawn("api", "LISTEN_ADDR="+addr); err != nil {
+		return nil, err
+	}
+	if err := c.waitReady(20 * time.Second); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// StartWorker starts a worker with its own file cache and the given extra
+// settings (for example WORKER_CONCURRENCY=2).
+func (c *Cluster) StartWorker(env ...string) (*Proc, error) {
+	cache, err := os.MkdirTemp(c.opts.LogDir, "cache-")
+	if err != nil {
+		return nil, fmt.Errorf("localrun: %w", err)
+	}
+	return c.spawn("worker", append([]string{"CACHE_DIR=" + cache}, env...)...)
+}
+
+func (c *Cluster) spawn(name string, env ...string) (*Proc, error) {
+	c.mu.Lock()
+	c.n++
+	path := filepath.Join(c.opts.LogDir, fmt.Sprintf("%s-%d.log", name, c.n))
+	c.mu.Unlock()
+	log, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("localrun: %w", err)
+	}
+	cmd := exec.Command(filepath.Join(c.opts.BinDir, name))
+	cmd.Env = append(slices.Clone(c.env), env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		_ = log.Close()
+		return nil, fmt.Errorf("localrun: start %s: %w", name, err)
+	}
+	p := &Proc{Cmd: cmd, Done: make(chan struct{}), Log: path}
+	go func() {
+		_ = cmd.Wait()
+		_ = log.Close()
+		close(p.Done)
+	}()
+	c.mu.Lock()
+	c.procs = append(c.procs, p)
+	c.mu.Unlock()
+	return p, nil
+}
+
+func (c *Cluster) waitReady(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(c.API + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("localrun: api not ready after " + d.String())
+}
+
+// Logs returns the paths of every process's log file.
+func (c *Cluster) Logs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var paths []string
+	for _, p := range c.procs {
+		paths = append(paths, p.Log)
+	}
+	return paths
+}
+
+// Close stops every process with SIGTERM, and SIGKILL after 15 s.
+func (c *Cluster) Close() {
+	c.mu.Lock()
+	procs := slices.Clone(c.procs)
+	c.mu.Unlock()
+	for _, p := range procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range procs {
+		select {
+		case <-p.Done:
+		case <-time.After(15 * time.Second):
+			_ = p.Process.Kill()
+			<-p.Done
+		}
+	}
+}
