@@ -17,7 +17,8 @@ test: ## Run all tests with -race (needs Redis on 127.0.0.1:6379; .ci/run starts
 run: ## Run Folio without Docker: Redis, GCS emulator, api and one worker (scripts/run-local.sh)
 	./scripts/run-local.sh
 
-bench: ## Run the benchmarks (no tests)
+bench: ## Throughput table (go run ./bench), then the Go benchmarks
+	$(GO) run ./bench
 	$(GO) test -run '^$$' -bench . ./...
 
 lint: ## go vet, and fail on files gofmt would change
