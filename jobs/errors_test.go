@@ -1,0 +1,53 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"google.golang.org/grpc/codes"
+
+	"github.com/folio-ocr/folio/pipeline"
+	"github.com/folio-ocr/folio/store"
+)
+
+func TestCodeAndFileFailure(t *testing.T) {
+	const uri = "gs://b/in.pdf"
+	tests := []struct {
+		name      string
+		err       error
+		code      codes.Code
+		permanent bool
+		message   string
+	}{
+		{"missing", fmt.Errorf("store: stat: %w", store.ErrNotFound), codes.NotFound, true, uri + " does not exist"},
+		{"denied", fmt.Errorf("x: %w", store.ErrPermissionDenied), codes.PermissionDenied, true, "permission denied reading " + uri},
+		{"not a pdf", fmt.Errorf("pipeline: open pdf: %w: not a PDF", pipeline.ErrInvalidInput), codes.InvalidArgument, true, uri + ": open pdf: invalid input: not a PDF"},
+		{"encrypted", fmt.Errorf("pipeline: %w", pipeline.ErrEncrypted), codes.InvalidArgument, true, uri + " is an encrypted (password-protected) PDF"},
+		{"unsupported", fmt.Errorf("pipeline: %w: JBIG2", pipeline.ErrUnsupported), codes.Unimplemented, true, uri + ": unsupported: JBIG2"},
+		{"redis down", fmt.Errorf("x: %w", store.ErrUnavailable), codes.Unavailable, false, "error processing " + uri},
+		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, false, "error processing " + uri},
+		{"unknown", errors.New("boom"), codes.Internal, false, "error processing " + uri},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Code(tt.err); got != tt.code {
+				t.Errorf("Code = %v, want %v", got, tt.code)
+			}
+			err := fileFailure(uri, tt.err)
+			if got := errors.Is(err, asynq.SkipRetry); got != tt.permanent {
+				t.Errorf("SkipRetry = %v, want %v", got, tt.permanent)
+			}
+			var f *Failure
+			if !errors.As(err, &f) || f.Code != tt.code || f.Message != tt.message {
+				t.Errorf("failure %+v, want code %v message %q", f, tt.code, tt.message)
+			}
+			if !strings.Contains(err.Error(), uri) {
+				t.Errorf("%q does not name the file", err)
+			}
+		})
+	}
+}
