@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/api/iterator"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -48,9 +50,14 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = sharedPDF.Close()
-	if code != 0 {
-		panic(fmt.Sprintf("exit %d", code))
+	if code == 0 {
+		// Every asynq server, client and storage connection of the tests is gone.
+		if err := goleak.Find(goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
+	os.Exit(code)
 }
 
 func setup(t *testing.T, maxPages int) *bundle {
