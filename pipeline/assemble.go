@@ -18,24 +18,28 @@ import (
 // back to the page at the end, so vertices come out top-left, top-right,
 // bottom-right, bottom-left in reading orientation, as Vision's do.
 //
-// In a frame:
+// In a frame the layout follows pdftotext (poppler's TextOutputDev), whose
+// text the output is measured against:
 //  1. Runs: consecutive characters in content-stream order that move right
-//     on the same line form a run.
-//  2. Lines: runs that sit on the same line and nearly touch are merged, so
-//     superscripts and pieces drawn out of order join their line. A wide
-//     horizontal gap (a column gutter, a table cell) keeps lines apart.
-//  3. Words: whitespace in the content stream, or a wide gap, splits a line.
-//  4. Blocks and paragraphs: a line joins the block whose last line is just
-//     above it, overlaps it horizontally and has a similar size; a larger
-//     gap, a change of size or no overlap starts a new block. Inside a block
-//     a first-line indent after a short line, or a gap clearly above the
-//     block's usual pitch, starts a new paragraph.
-//  5. Reading order of blocks (Breuel's rule, as in pdfminer-style layout
-//     analysis): a block comes before another that it overlaps horizontally
-//     and lies above, and before one entirely to its right unless a third
-//     block spanning both lies between them vertically. A topological sort
-//     of that order reads a two-column page column by column, with headers
-//     and full-width sections in place.
+//     on the same line form a run; runs are cut at spaces into pieces, each
+//     with a font size and baseline estimated from its glyphs' heights
+//     (tight boxes carry no font size).
+//  2. Blocks grow from the top-left piece: pieces on the lines just above
+//     and below that overlap the block and have the same size, pieces on
+//     the block's lines that overlap or nearly touch it, and up to three
+//     outlying pieces beside it.
+//  3. Lines: inside a block, a line takes the next piece to its right while
+//     the gap is under 1.5 em; a farther piece on the same baseline starts a
+//     line of its own, so tables and code with comments read row by row.
+//  4. Reading order of blocks: blocks aligned in a grid are a table, read
+//     row by row; the others are sorted topologically by Breuel's rules (a
+//     block comes before one below that it overlaps horizontally, and before
+//     one entirely to its right unless a block between them vertically
+//     overlaps both), on boxes widened to the blocks below them that stay
+//     clear of their neighbours. Two columns of prose read column by column.
+//  5. Words (emitted): whitespace in the content stream, or a wide gap,
+//     splits a line; paragraphs start at a first-line indent after a short
+//     line or at a gap clearly above the block's usual pitch.
 
 // Break spelling: the characters that a symbol's detectedBreak adds to
 // fullTextAnnotation.text.
@@ -90,14 +94,6 @@ type tblock struct {
 // minSize is the floor of any height used as a unit, in points, so that
 // degenerate boxes cannot make every gap look huge.
 const minSize = 0.5
-
-// Limits that keep hostile pages (hundreds of thousands of tiny runs) away
-// from quadratic behaviour; normal pages never reach them.
-const (
-	mergeWindow   = 64  // runs compared forward when merging lines
-	activeBlocks  = 256 // open blocks a line is compared with
-	maxSortBlocks = 400 // above this, blocks are ordered top to bottom only
-)
 
 // BuildTextAnnotation assembles the text layer of p into Vision's hierarchy:
 // one page of blocks, paragraphs, words and symbols, with normalized
@@ -227,25 +223,39 @@ func layout(gs []glyph) []*tblock {
 			}
 		}
 	}
-	lines := mergeRuns(runs(gs))
-	for _, l := range lines {
-		sort.SliceStable(l.gs, func(i, j int) bool { return l.gs[i].box.Left < l.gs[j].box.Left })
+	frags := fragments(runs(gs), flatFont(gs))
+	var bs []*lblock
+	if len(frags) > maxFrags {
+		bs = []*lblock{simpleBlock(frags)}
+	} else {
+		bs = growBlocks(frags)
+		for _, b := range bs {
+			b.buildLines()
+		}
+		bs = readingOrder(bs)
 	}
-	return orderBlocks(buildBlocks(lines))
+	out := make([]*tblock, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, b.tblock())
+	}
+	return out
 }
 
 // runs cuts glyphs (content order) into runs on one line moving right.
 func runs(gs []glyph) []*tline {
+	// Runs share gs's storage: they are consecutive pieces of it.
 	var out []*tline
 	var cur *tline
+	start := 0
 	for i := range gs {
-		g := gs[i]
-		if cur != nil && continues(cur, &cur.gs[len(cur.gs)-1], &g) {
-			cur.gs = append(cur.gs, g)
+		g := &gs[i]
+		if cur != nil && continues(cur, &gs[i-1], g) {
+			cur.gs = gs[start : i+1 : i+1]
 			cur.box = union(cur.box, g.box)
 			continue
 		}
-		cur = &tline{gs: []glyph{g}, box: g.box, seq: g.idx}
+		start = i
+		cur = &tline{gs: gs[i : i+1 : i+1], box: g.box, seq: g.idx}
 		out = append(out, cur)
 	}
 	return out
@@ -273,130 +283,606 @@ func continues(l *tline, prev, g *glyph) bool {
 	return g.box.Left-prev.box.Right <= limit
 }
 
-// mergeRuns joins runs on the same line that nearly touch.
-func mergeRuns(rs []*tline) []*tline {
-	if len(rs) < 2 {
-		return rs
+// A fragment is a piece of a run between spaces: the unit that blocks and
+// lines are built from. Layout works top down: base and y grow downwards.
+type frag struct {
+	gs     []glyph
+	x0, x1 float64 // horizontal extent
+	y0, y1 float64 // font box: top and bottom
+	base   float64 // baseline
+	em     float64 // estimated font size
+	used   bool
+}
+
+func (f *frag) bucket() int { return int(math.Floor(f.base / poolStep)) }
+
+// emRatio is the height of a glyph's tight box as a fraction of the font
+// size, for glyphs whose height is typical of their class; 0 for others.
+// sitsOnBase tells whether the glyph's bottom is the baseline.
+func emRatio(r rune) (ratio float64, sitsOnBase bool) {
+	switch {
+	case strings.ContainsRune("acemnorsuvwxz", r):
+		return 0.45, true
+	case r >= 'A' && r <= 'Z' && r != 'Q' && r != 'J':
+		return 0.69, true
+	case strings.ContainsRune("bdhkl", r):
+		return 0.70, true
+	case r >= '0' && r <= '9':
+		return 0.66, true
+	case strings.ContainsRune("gpqy", r):
+		return 0.64, false
 	}
-	order := make([]int, len(rs))
-	for i := range order {
-		order[i] = i
-	}
-	cy := func(l *tline) float64 { return (l.box.Top + l.box.Bottom) / 2 }
-	sort.SliceStable(order, func(a, b int) bool { return cy(rs[order[a]]) > cy(rs[order[b]]) })
-	parent := make([]int, len(rs))
-	for i := range parent {
-		parent[i] = i
-	}
-	var find func(int) int
-	find = func(i int) int {
-		for parent[i] != i {
-			parent[i] = parent[parent[i]]
-			i = parent[i]
+	return 0, false
+}
+
+// metrics estimates the font size and baseline (frame coordinates, y up)
+// of glyphs; ok is false when none of them has a known class. In a flat
+// font (no x-height is visible, as in synthetic text) every class counts as
+// an ascender.
+func metrics(gs []glyph, flat bool) (em, base float64, ok bool) {
+	var emBuf, baseBuf [64]float64
+	ems, bases := emBuf[:0], baseBuf[:0]
+	for i := range gs {
+		ratio, onBase := emRatio(gs[i].r)
+		if ratio == 0 {
+			continue
 		}
-		return i
-	}
-	boxes := make([]Rect, len(rs))
-	for i, r := range rs {
-		boxes[i] = r.box
-	}
-	for oi, i := range order {
-		a := rs[i]
-		for oj := oi + 1; oj < len(order) && oj <= oi+mergeWindow; oj++ {
-			j := order[oj]
-			b := rs[j]
-			if cy(a)-cy(b) > max(a.h(), b.h()) {
-				break
+		if flat {
+			ratio = 0.7
+			if !onBase {
+				ratio = 0.9
 			}
-			ri, rj := find(i), find(j)
-			if ri == rj {
-				continue
-			}
-			h := min(a.h(), b.h())
-			if vOverlap(a.box, b.box) < 0.5*h {
-				continue
-			}
-			// Nearly touching, and not overlapping the other line's
-			// extent (which would be text printed over text).
-			ba, bb := boxes[ri], boxes[rj]
-			gap := max(bb.Left-ba.Right, ba.Left-bb.Right)
-			if gap < -0.2*h || gap > 0.6*max(a.h(), b.h()) {
-				continue
-			}
-			parent[rj] = ri
-			boxes[ri] = union(ba, bb)
+		}
+		ems = append(ems, gs[i].h()/ratio)
+		if onBase {
+			bases = append(bases, gs[i].box.Bottom)
 		}
 	}
-	byRoot := map[int]*tline{}
-	var out []*tline
-	for i, r := range rs {
-		root := find(i)
-		l, ok := byRoot[root]
+	if len(ems) == 0 {
+		return 0, 0, false
+	}
+	slices.Sort(ems)
+	em = max(ems[len(ems)/2], minSize)
+	if len(bases) > 0 {
+		slices.Sort(bases)
+		base = bases[len(bases)/2]
+	} else {
+		base = math.Inf(1)
+		for i := range gs {
+			base = min(base, gs[i].box.Bottom)
+		}
+		base += 0.2 * em
+	}
+	return em, base, true
+}
+
+// flatFont reports whether the x-height letters of gs are about as tall as
+// the ascenders, so that their heights say nothing about the font size.
+func flatFont(gs []glyph) bool {
+	var xs, as []float64
+	for i := range gs {
+		switch ratio, _ := emRatio(gs[i].r); ratio {
+		case 0.45:
+			xs = append(xs, gs[i].h())
+		case 0.69, 0.70:
+			as = append(as, gs[i].h())
+		}
+	}
+	if len(xs) == 0 || len(as) == 0 {
+		return len(as) == 0
+	}
+	slices.Sort(xs)
+	slices.Sort(as)
+	return xs[len(xs)/2] > 0.8*as[len(as)/2]
+}
+
+// fragments cuts runs at spaces and wide gaps and estimates the font size
+// and baseline of each piece.
+func fragments(rs []*tline, flat bool) []*frag {
+	out := make([]*frag, 0, len(rs))
+	var slab []frag
+	for _, r := range rs {
+		em, base, ok := metrics(r.gs, flat)
 		if !ok {
-			l = &tline{box: r.box, seq: r.seq}
-			byRoot[root] = l
-			out = append(out, l)
+			em = max(r.h()/0.7, minSize)
+			base = r.box.Bottom
+			for i := range r.gs {
+				base = min(base, r.gs[i].box.Bottom)
+			}
 		}
-		l.gs = append(l.gs, r.gs...)
-		l.box = union(l.box, r.box)
-		l.seq = min(l.seq, r.seq)
+		start := 0
+		for i := 1; i <= len(r.gs); i++ {
+			if i < len(r.gs) {
+				a, b := &r.gs[i-1], &r.gs[i]
+				if !a.spaceAfter && b.box.Left-a.box.Right <= 0.25*em && math.Abs(b.cy()-a.cy()) <= 0.3*em {
+					continue
+				}
+			}
+			gs := r.gs[start:i]
+			start = i
+			if len(slab) == 0 {
+				slab = make([]frag, 64)
+			}
+			f := &slab[0]
+			slab = slab[1:]
+			*f = frag{gs: gs, em: em, base: base, x0: gs[0].box.Left, x1: gs[0].box.Right}
+			for j := range gs {
+				f.x0, f.x1 = min(f.x0, gs[j].box.Left), max(f.x1, gs[j].box.Right)
+			}
+			if fem, fbase, ok := metrics(gs, flat); ok && (math.Abs(fem-em) > 0.2*em || math.Abs(fbase-base) > 0.15*em) {
+				f.em, f.base = fem, fbase
+			}
+			// Tight boxes stop short of the advance widths that pdftotext
+			// measures gaps with.
+			f.x0, f.x1 = f.x0-sideBearing*f.em, f.x1+sideBearing*f.em
+			f.base = -f.base
+			f.y0, f.y1 = f.base-0.75*f.em, f.base+0.22*f.em
+			out = append(out, f)
+		}
 	}
 	return out
 }
 
-// buildBlocks groups lines into blocks and paragraphs.
-func buildBlocks(lines []*tline) []*tblock {
-	sort.SliceStable(lines, func(i, j int) bool {
-		if lines[i].box.Top != lines[j].box.Top {
-			return lines[i].box.Top > lines[j].box.Top
+// Layout constants, as fractions of the font size unless noted; they follow
+// the values pdftotext (poppler's TextOutputDev) uses.
+const (
+	poolStep       = 4.0  // points: baselines are bucketed this finely
+	lineSpacing    = 1.5  // max baseline distance between lines of a block
+	intraLine      = 0.5  // max baseline distance of pieces of one line
+	colSpacing1    = 0.3  // max gap that pulls a piece into a block
+	colSpacing2    = 1.0  // max gap for a few outlying pieces
+	wordSpacing    = 1.5  // max gap inside a line
+	sizeDeltaLines = 0.1  // font size difference allowed above and below
+	sizeDeltaSame  = 0.6  // ... on the block's own lines
+	sizeDeltaOut   = 0.2  // ... for outlying pieces
+	sideBearing    = 0.05 // padding of tight boxes
+	maxFrags       = 20000
+	maxSortBlocks  = 200 // above this, blocks keep their creation order
+)
+
+// lblock is a block under construction.
+type lblock struct {
+	frags          []*frag
+	x0, x1, y0, y1 float64
+	fs             float64
+	lines          [][]*frag
+	ex0, ex1       float64 // extended horizontal extent, for reading order
+	ey0, ey1       float64
+	table          int
+}
+
+func (b *lblock) add(f *frag) {
+	f.used = true
+	if len(b.frags) == 0 {
+		b.x0, b.x1, b.y0, b.y1 = f.x0, f.x1, f.y0, f.y1
+	} else {
+		b.x0, b.x1, b.y0, b.y1 = min(b.x0, f.x0), max(b.x1, f.x1), min(b.y0, f.y0), max(b.y1, f.y1)
+	}
+	b.frags = append(b.frags, f)
+}
+
+// span returns the indexes [i, j) of fs (sorted by base) with lo <= base <= hi.
+func span(fs []*frag, lo, hi float64) (int, int) {
+	i := sort.Search(len(fs), func(k int) bool { return fs[k].base >= lo })
+	j := sort.Search(len(fs), func(k int) bool { return fs[k].base > hi })
+	return i, max(i, j)
+}
+
+// growBlocks builds blocks the way pdftotext does: start at the top left
+// and repeatedly pull in pieces on the lines just above and below that
+// overlap the block and have the same size, pieces on the block's lines
+// that overlap or nearly touch it, and up to three outlying pieces.
+func growBlocks(fs []*frag) []*lblock {
+	sort.SliceStable(fs, func(i, j int) bool {
+		if fs[i].base != fs[j].base {
+			return fs[i].base < fs[j].base
 		}
-		return lines[i].box.Left < lines[j].box.Left
+		return fs[i].x0 < fs[j].x0
 	})
-	var blocks []*tblock
-	var active []*tblock
-	for _, l := range lines {
-		var best *tblock
-		bestGap := math.Inf(1)
-		for i := len(active) - 1; i >= 0 && i >= len(active)-activeBlocks; i-- {
-			b := active[i]
-			para := b.paras[len(b.paras)-1]
-			prev := para[len(para)-1]
-			ph, lh := prev.h(), l.h()
-			if max(ph, lh) > 1.5*min(ph, lh) {
-				continue // a change of size: heading, caption, footnote
+	var blocks []*lblock
+	first := 0
+	for {
+		for first < len(fs) && fs[first].used {
+			first++
+		}
+		if first == len(fs) {
+			break
+		}
+		// The left-most piece near the top, so that a superscript does not
+		// start the block.
+		start := fs[first]
+		lim := fs[first].bucket() + 3
+		for _, f := range fs[first:] {
+			if f.bucket() > lim {
+				break
 			}
-			gap := prev.box.Bottom - l.box.Top
-			if gap < -0.3*min(ph, lh) || gap > 0.9*max(ph, lh) {
+			if !f.used && f.x0 < start.x0 {
+				start = f
+			}
+		}
+		b := &lblock{fs: start.em, table: -1}
+		b.add(start)
+		em := start.em
+		minBase, maxBase := start.base, start.base
+		for {
+			found := false
+			// Lines above and below.
+			i, j := span(fs, minBase-lineSpacing*em, maxBase+lineSpacing*em)
+			newMin, newMax := minBase, maxBase
+			for _, f := range fs[i:j] {
+				if f.used || (f.base >= minBase && f.base <= maxBase) {
+					continue
+				}
+				if f.x0 < b.x1 && f.x1 > b.x0 && math.Abs(f.em-em) < sizeDeltaLines*em {
+					b.add(f)
+					found = true
+					newMin, newMax = min(newMin, f.base), max(newMax, f.base)
+				}
+			}
+			minBase, maxBase = newMin, newMax
+			// Pieces on the block's lines.
+			i, j = span(fs, minBase-intraLine*em, maxBase+intraLine*em)
+			for _, f := range fs[i:j] {
+				if !f.used && f.x0 < b.x1+colSpacing1*em && f.x1 > b.x0-colSpacing1*em && math.Abs(f.em-em) < sizeDeltaSame*em {
+					b.add(f)
+					found = true
+				}
+			}
+			if found {
 				continue
 			}
-			// Horizontal overlap with the block, or a shared left edge.
-			if hOverlap(b.box, l.box) < 0.3*min(b.box.Right-b.box.Left, l.box.Right-l.box.Left) &&
-				math.Abs(b.box.Left-l.box.Left) > lh {
-				continue
+			// A few outlying pieces on the left, then on the right.
+			for side := 0; side < 2; side++ {
+				i, j = span(fs, minBase-intraLine*em, maxBase+intraLine*em)
+				out := func(f *frag) bool {
+					if f.used || math.Abs(f.em-em) >= sizeDeltaOut*em {
+						return false
+					}
+					if side == 0 {
+						return f.x1 <= b.x0 && f.x1 > b.x0-colSpacing2*em
+					}
+					return f.x0 >= b.x1 && f.x0 < b.x1+colSpacing2*em
+				}
+				// One candidate per baseline bucket, the left-most.
+				var picks []*frag
+				for _, f := range fs[i:j] {
+					if !out(f) {
+						continue
+					}
+					if n := len(picks); n > 0 && picks[n-1].bucket() == f.bucket() {
+						if f.x0 < picks[n-1].x0 {
+							picks[n-1] = f
+						}
+						continue
+					}
+					picks = append(picks, f)
+				}
+				if len(picks) > 0 && len(picks) <= 3 {
+					for _, f := range picks {
+						b.add(f)
+						minBase, maxBase = min(minBase, f.base), max(maxBase, f.base)
+					}
+					found = true
+				}
 			}
-			if gap < bestGap {
-				best, bestGap = b, gap
+			if !found {
+				break
 			}
 		}
-		if best == nil {
-			b := &tblock{paras: [][]*tline{{l}}, box: l.box, seq: l.seq}
-			blocks = append(blocks, b)
-			active = append(active, b)
-			continue
-		}
-		if newParagraph(best, l) {
-			best.paras = append(best.paras, []*tline{l})
-		} else {
-			best.paras[len(best.paras)-1] = append(best.paras[len(best.paras)-1], l)
-		}
-		best.box = union(best.box, l.box)
-		best.seq = min(best.seq, l.seq)
-		// Keep the most recently extended blocks at the end.
-		if i := slices.Index(active, best); i >= 0 {
-			active = append(slices.Delete(active, i, i+1), best)
-		}
+		blocks = append(blocks, b)
 	}
 	return blocks
+}
+
+// buildLines orders a block's pieces into lines: from the top left, a line
+// takes the next piece to the right on its baseline while the gap stays
+// under wordSpacing; pieces farther right start lines of their own, so a
+// table row reads cell by cell. Lines are sorted by baseline, then x.
+func (b *lblock) buildLines() {
+	fs := b.frags
+	sort.SliceStable(fs, func(i, j int) bool {
+		if fs[i].base != fs[j].base {
+			return fs[i].base < fs[j].base
+		}
+		return fs[i].x0 < fs[j].x0
+	})
+	for _, f := range fs {
+		f.used = false
+	}
+	first := 0
+	for {
+		for first < len(fs) && fs[first].used {
+			first++
+		}
+		if first == len(fs) {
+			break
+		}
+		start := fs[first]
+		lim := start.bucket() + 3
+		for _, f := range fs[first:] {
+			if f.bucket() > lim {
+				break
+			}
+			if !f.used && f.x0 < start.x0 {
+				start = f
+			}
+		}
+		start.used = true
+		line := []*frag{start}
+		last := start
+		em := start.em
+		i, j := span(fs, start.base-intraLine*em, start.base+intraLine*em)
+		type head struct {
+			k int
+			f *frag
+		}
+		var heads []head
+		for {
+			// Only the left-most remaining piece of each baseline bucket
+			// counts, as in pdftotext.
+			heads = heads[:0]
+			for _, f := range fs[i:j] {
+				if f.used {
+					continue
+				}
+				k := f.bucket()
+				found := false
+				for h := range heads {
+					if heads[h].k == k {
+						if f.x0 < heads[h].f.x0 {
+							heads[h].f = f
+						}
+						found = true
+						break
+					}
+				}
+				if !found {
+					heads = append(heads, head{k, f})
+				}
+			}
+			var best *frag
+			overlap := false
+			for _, h := range heads {
+				d := h.f.x0 - last.x1
+				if d < -0.5*em {
+					overlap = true
+					break
+				}
+				if d < wordSpacing*em && (best == nil || h.f.x0 < best.x0) {
+					best = h.f
+				}
+			}
+			if overlap || best == nil {
+				break
+			}
+			best.used = true
+			line = append(line, best)
+			last = best
+		}
+		b.lines = append(b.lines, line)
+	}
+	sort.SliceStable(b.lines, func(i, j int) bool {
+		a, c := b.lines[i][0], b.lines[j][0]
+		if a.base != c.base {
+			return a.base < c.base
+		}
+		return a.x0 < c.x0
+	})
+}
+
+// simpleBlock lays out a pathological page (too many pieces) as one block
+// of lines, top to bottom and left to right.
+func simpleBlock(fs []*frag) *lblock {
+	sort.SliceStable(fs, func(i, j int) bool { return fs[i].base < fs[j].base })
+	b := &lblock{table: -1}
+	for i := 0; i < len(fs); {
+		j := i + 1
+		for j < len(fs) && fs[j].base-fs[i].base <= intraLine*fs[i].em {
+			j++
+		}
+		line := slices.Clone(fs[i:j])
+		sort.SliceStable(line, func(a, c int) bool { return line[a].x0 < line[c].x0 })
+		b.lines = append(b.lines, line)
+		i = j
+	}
+	return b
+}
+
+// readingOrder sorts blocks (in creation order) the way pdftotext does:
+// blocks aligned in a grid are read as a table, row by row; others are
+// topologically sorted by Breuel's rules on boxes widened to the blocks
+// below them that they do not collide with.
+func readingOrder(bs []*lblock) []*lblock {
+	n := len(bs)
+	if n < 2 || n > maxSortBlocks {
+		return bs
+	}
+	for _, b := range bs {
+		b.ex0, b.ex1, b.ey0, b.ey1 = b.x0, b.x1, b.y0, b.y1
+	}
+	tables := detectTables(bs)
+	type env struct{ x0, x1, y0, y1 float64 }
+	envs := make([]env, tables)
+	for i := range envs {
+		envs[i] = env{math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)}
+	}
+	for _, b := range bs {
+		if t := b.table; t >= 0 {
+			e := &envs[t]
+			e.x0, e.x1, e.y0, e.y1 = min(e.x0, b.x0), max(e.x1, b.x1), min(e.y0, b.y0), max(e.y1, b.y1)
+		}
+	}
+	for _, b := range bs {
+		if t := b.table; t >= 0 {
+			b.ex0, b.ex1, b.ey0, b.ey1 = envs[t].x0, envs[t].x1, envs[t].y0, envs[t].y1
+			continue
+		}
+		// Widen to the blocks below that stay clear of the neighbours on
+		// the left and right.
+		lo, hi := math.Inf(-1), math.Inf(1)
+		for _, c := range bs {
+			if c != b && b.y0 <= c.y1 && b.y1 >= c.y0 {
+				if c.x0 < hi && c.x0 > b.x1 {
+					hi = c.x0
+				}
+				if c.x1 > lo && c.x1 < b.x0 {
+					lo = c.x1
+				}
+			}
+		}
+		for _, c := range bs {
+			if c == b || c.y0 < b.y1 {
+				continue
+			}
+			if c.x1 > b.ex1 && c.x1 <= hi {
+				b.ex1 = c.x1
+			}
+			if c.x0 < b.ex0 && c.x0 >= lo {
+				b.ex0 = c.x0
+			}
+		}
+	}
+	// rule1: a overlaps b horizontally and is above it. rule2: a is left
+	// of b.
+	rule1 := func(a, b *lblock) bool {
+		overlap := (a.ex0 <= b.ex0 && b.ex0 <= a.ex1) || (b.ex0 <= a.ex0 && a.ex0 <= b.ex1)
+		return overlap && a.ey0 < b.ey0
+	}
+	rule2 := func(a, b *lblock) bool { return a.ex1 <= b.ex0 }
+	out := make([]*lblock, 0, n)
+	visited := make([]bool, n)
+	var visit func(i int)
+	visit = func(i int) {
+		visited[i] = true
+		b1 := bs[i]
+		for j, b2 := range bs {
+			if visited[j] {
+				continue
+			}
+			before := false
+			if b1.table >= 0 && b1.table == b2.table {
+				before = (b2.x1 <= b1.x0 && b2.y0 <= b1.y1 && b2.y1 >= b1.y0) || b2.y1 <= b1.y0
+			} else if rule1(b2, b1) {
+				before = true
+			} else if rule2(b2, b1) {
+				before = true
+				for k, b3 := range bs {
+					if k != i && k != j && rule1(b1, b3) && rule1(b3, b2) {
+						before = false
+						break
+					}
+				}
+			}
+			if before {
+				visit(j)
+			}
+		}
+		out = append(out, b1)
+	}
+	for i := range bs {
+		if !visited[i] {
+			visit(i)
+		}
+	}
+	return out
+}
+
+// detectTables marks blocks that sit in a grid with their neighbours to the
+// right, below and diagonally (aligned in both directions) as cells of a
+// table, and returns the number of tables.
+func detectTables(bs []*lblock) int {
+	tables := 0
+	yOver := func(a, b *lblock) bool { return a.y0 <= b.y1 && a.y1 >= b.y0 }
+	xOver := func(a, b *lblock) bool { return a.x0 <= b.x1 && a.x1 >= b.x0 }
+	for _, b1 := range bs {
+		var right, below, diag *lblock
+		bx0, by0, bx1, by1 := math.Inf(1), math.Inf(1), math.Inf(1), math.Inf(1)
+		for _, b2 := range bs {
+			if b2 == b1 {
+				continue
+			}
+			switch {
+			case b2.y0 <= b1.y1 && b2.y1 >= b1.y0 && b2.x0 > b1.x1 && b2.x0 < bx0:
+				bx0, right = b2.x0, b2
+			case b2.x0 <= b1.x1 && b2.x1 >= b1.x0 && b2.y0 > b1.y1 && b2.y0 < by0:
+				by0, below = b2.y0, b2
+			case b2.x0 > b1.x1 && b2.x0 < bx1 && b2.y0 > b1.y1 && b2.y0 < by1:
+				bx1, by1, diag = b2.x0, b2.y0, b2
+			}
+		}
+		if right == nil || below == nil || diag == nil {
+			continue
+		}
+		if xOver(below, diag) || yOver(right, diag) || xOver(right, below) || yOver(right, below) ||
+			!(xOver(diag, right) && yOver(diag, below)) {
+			continue
+		}
+		fs := min(b1.fs, right.fs, below.fs, diag.fs)
+		dx, dy := colSpacing1*fs, intraLine*fs
+		cx := func(b *lblock) float64 { return (b.x0 + b.x1) / 2 }
+		cy := func(b *lblock) float64 { return (b.y0 + b.y1) / 2 }
+		nx, ny := 0, 0
+		if math.Abs(cx(b1)-cx(below)) <= dx && math.Abs(cx(right)-cx(diag)) <= dx {
+			nx++
+		}
+		if math.Abs(cy(b1)-cy(right)) <= dy && math.Abs(cy(below)-cy(diag)) <= dy {
+			ny++
+		}
+		if math.Abs(b1.x0-below.x0) <= dx && math.Abs(right.x0-diag.x0) <= dx {
+			nx++
+		}
+		if math.Abs(b1.x1-below.x1) <= dx && math.Abs(right.x1-diag.x1) <= dx {
+			nx++
+		}
+		if math.Abs(b1.y0-right.y0) <= dy && math.Abs(below.y0-diag.y0) <= dy {
+			ny++
+		}
+		if math.Abs(b1.y1-right.y1) <= dy && math.Abs(below.y1-diag.y1) <= dy {
+			ny++
+		}
+		if nx == 0 || ny == 0 {
+			continue
+		}
+		id := max(b1.table, right.table, below.table, diag.table)
+		if id < 0 {
+			id = tables
+			tables++
+		}
+		b1.table, right.table, below.table, diag.table = id, id, id, id
+	}
+	return tables
+}
+
+// tblock converts a laid-out block into lines and paragraphs.
+func (b *lblock) tblock() *tblock {
+	tb := &tblock{}
+	for _, line := range b.lines {
+		n := 0
+		for _, f := range line {
+			n += len(f.gs)
+		}
+		l := &tline{gs: make([]glyph, 0, n)}
+		for _, f := range line {
+			l.gs = append(l.gs, f.gs...)
+		}
+		sort.SliceStable(l.gs, func(i, j int) bool { return l.gs[i].box.Left < l.gs[j].box.Left })
+		l.box, l.seq = l.gs[0].box, l.gs[0].idx
+		for _, g := range l.gs[1:] {
+			l.box = union(l.box, g.box)
+			l.seq = min(l.seq, g.idx)
+		}
+		switch {
+		case tb.paras == nil:
+			tb.paras, tb.box, tb.seq = [][]*tline{{l}}, l.box, l.seq
+		case newParagraph(tb, l):
+			tb.paras = append(tb.paras, []*tline{l})
+		default:
+			tb.paras[len(tb.paras)-1] = append(tb.paras[len(tb.paras)-1], l)
+		}
+		tb.box = union(tb.box, l.box)
+		tb.seq = min(tb.seq, l.seq)
+	}
+	return tb
 }
 
 // newParagraph reports whether l, joining block b, starts a paragraph: it is
@@ -414,113 +900,6 @@ func newParagraph(b *tblock, l *tline) bool {
 		usual := before.box.Bottom - prev.box.Top
 		gap := prev.box.Bottom - l.box.Top
 		if gap > usual+0.4*h {
-			return true
-		}
-	}
-	return false
-}
-
-// orderBlocks sorts blocks into reading order (see the package comment at
-// the top of this file).
-func orderBlocks(bs []*tblock) []*tblock {
-	sort.SliceStable(bs, func(i, j int) bool {
-		if bs[i].box.Top != bs[j].box.Top {
-			return bs[i].box.Top > bs[j].box.Top
-		}
-		return bs[i].box.Left < bs[j].box.Left
-	})
-	n := len(bs)
-	if n < 2 || n > maxSortBlocks {
-		return bs
-	}
-	// before[i][j]: i must be read before j.
-	before := make([][]bool, n)
-	for i := range before {
-		before[i] = make([]bool, n)
-	}
-	indeg := make([]int, n)
-	for i := range n {
-		for j := range n {
-			if i == j {
-				continue
-			}
-			a, b := bs[i].box, bs[j].box
-			tol := 0.1 * min(a.Right-a.Left, b.Right-b.Left)
-			switch {
-			case hOverlap(a, b) > tol:
-				// Same column: the upper one first.
-				if (a.Top+a.Bottom)/2 > (b.Top+b.Bottom)/2 {
-					before[i][j] = true
-				}
-			case a.Right <= b.Left+tol && a.Top > b.Bottom:
-				// a left of b and not entirely below it, unless a block
-				// between them vertically spans both.
-				if !separated(bs, i, j) {
-					before[i][j] = true
-				}
-			}
-			if before[i][j] {
-				indeg[j]++
-			}
-		}
-	}
-	out := make([]*tblock, 0, n)
-	done := make([]bool, n)
-	last := -1
-	for len(out) < n {
-		// Among the free blocks, continue the column of the last one when
-		// a free block sits just below it; otherwise take the topmost
-		// (bs is sorted top to bottom).
-		pick := -1
-		for i := range n {
-			if done[i] || indeg[i] != 0 {
-				continue
-			}
-			if pick < 0 {
-				pick = i
-			}
-			if last < 0 {
-				break
-			}
-			a, b := bs[last].box, bs[i].box
-			h := min(bs[last].paras[0][0].h(), bs[i].paras[0][0].h())
-			if hOverlap(a, b) > 0 && a.Bottom-b.Top < 3*h && b.Top < a.Top {
-				pick = i
-				break
-			}
-		}
-		if pick < 0 { // a cycle (overlapping blocks): take the topmost left
-			for i := range n {
-				if !done[i] {
-					pick = i
-					break
-				}
-			}
-		}
-		done[pick] = true
-		last = pick
-		out = append(out, bs[pick])
-		for j := range n {
-			if before[pick][j] && !done[j] {
-				indeg[j]--
-			}
-		}
-	}
-	return out
-}
-
-// separated reports whether some block lies vertically between blocks i and
-// j and overlaps both horizontally.
-func separated(bs []*tblock, i, j int) bool {
-	a, b := bs[i].box, bs[j].box
-	ya, yb := (a.Top+a.Bottom)/2, (b.Top+b.Bottom)/2
-	hi, lo := max(ya, yb), min(ya, yb)
-	for k, c := range bs {
-		if k == i || k == j {
-			continue
-		}
-		cb := c.box
-		if cy := (cb.Top + cb.Bottom) / 2; cy < hi && cy > lo && hOverlap(cb, a) > 0 && hOverlap(cb, b) > 0 {
 			return true
 		}
 	}

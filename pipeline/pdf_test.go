@@ -103,7 +103,7 @@ func TestPDFPages(t *testing.T) {
 	}
 	ta = BuildTextAnnotation(p3)
 	checkInvariants(t, ta)
-	want := "Title of the page\nleft one\nleft two\nleft three\nright one\nright two\nright three\nFooter text\n"
+	want := "Title of the page\nleft one\nleft two\nleft three\nFooter text\nright one\nright two\nright three\n" // pdftotext's order
 	if ta.Text != want {
 		t.Errorf("two columns: text %q, want %q", ta.Text, want)
 	}
