@@ -2,7 +2,10 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,9 +13,13 @@ import (
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/google/go-cmp/cmp"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/genproto/googleapis/type/latlng"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 func sampleFileResponse() *visionpb.AnnotateFileResponse {
@@ -133,5 +140,296 @@ func BenchmarkEncodeFileResponse(b *testing.B) {
 		if _, err := EncodeFileResponse(resp); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// randResponse builds a random file response over the messages the fast
+// encoder writes, with awkward values: control characters, quotes, non-ASCII
+// text, -0, tiny and huge floats, NaN and infinities (when nan is set),
+// unnamed enum values, nil list elements and empty messages.
+func randResponse(r *rand.Rand, nan bool) *visionpb.AnnotateFileResponse {
+	strs := []string{"", "a", "Hello", "quote\"back\\slash", "tab\tnl\ncr\rbs\bff\f", "\x00\x01\x1f\x7f", "é ü 漢字 𝄞", "\u2028\u2029<>&'", "gs://b/x y.pdf"}
+	str := func() string {
+		if r.IntN(3) == 0 {
+			return strs[r.IntN(len(strs))]
+		}
+		b := make([]rune, r.IntN(6))
+		for i := range b {
+			b[i] = rune(r.IntN(0x3000))
+		}
+		return string(b)
+	}
+	f32 := func() float32 {
+		switch r.IntN(12) {
+		case 0:
+			return 0
+		case 1:
+			return float32(math.Copysign(0, -1))
+		case 2:
+			return float32(r.Float64() * 1e-8)
+		case 3:
+			return float32(r.Float64() * 1e25)
+		case 4:
+			if nan {
+				return float32(math.NaN())
+			}
+		case 5:
+			if nan {
+				return float32(math.Inf(1 - 2*r.IntN(2)))
+			}
+		case 6:
+			return 1
+		case 7:
+			return -float32(r.Float64())
+		case 8:
+			return float32(r.IntN(1<<25) - 1<<24) // integers around ±2^24
+		}
+		return float32(r.Float64())
+	}
+	i32 := func() int32 {
+		switch r.IntN(4) {
+		case 0:
+			return 0
+		case 1:
+			return -r.Int32N(1000)
+		case 2:
+			return math.MaxInt32 - r.Int32N(2)
+		}
+		return r.Int32N(5000)
+	}
+	poly := func() *visionpb.BoundingPoly {
+		if r.IntN(4) == 0 {
+			return nil
+		}
+		p := &visionpb.BoundingPoly{}
+		for range r.IntN(5) {
+			if r.IntN(3) == 0 {
+				p.Vertices = append(p.Vertices, &visionpb.Vertex{X: i32(), Y: i32()})
+			} else {
+				p.NormalizedVertices = append(p.NormalizedVertices, &visionpb.NormalizedVertex{X: f32(), Y: f32()})
+			}
+		}
+		return p
+	}
+	prop := func() *visionpb.TextAnnotation_TextProperty {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		p := &visionpb.TextAnnotation_TextProperty{}
+		for range r.IntN(3) {
+			p.DetectedLanguages = append(p.DetectedLanguages, &visionpb.TextAnnotation_DetectedLanguage{LanguageCode: str(), Confidence: f32()})
+		}
+		if r.IntN(2) == 0 {
+			p.DetectedBreak = &visionpb.TextAnnotation_DetectedBreak{
+				Type:     visionpb.TextAnnotation_DetectedBreak_BreakType(r.IntN(8)),
+				IsPrefix: r.IntN(2) == 0,
+			}
+		}
+		return p
+	}
+	ta := func() *visionpb.TextAnnotation {
+		t := &visionpb.TextAnnotation{Text: str()}
+		for range r.IntN(3) {
+			pg := &visionpb.Page{Property: prop(), Width: i32(), Height: i32(), Confidence: f32()}
+			for range r.IntN(3) {
+				b := &visionpb.Block{Property: prop(), BoundingBox: poly(), BlockType: visionpb.Block_BlockType(r.IntN(9)), Confidence: f32()}
+				for range r.IntN(3) {
+					para := &visionpb.Paragraph{Property: prop(), BoundingBox: poly(), Confidence: f32()}
+					for range r.IntN(4) {
+						w := &visionpb.Word{Property: prop(), BoundingBox: poly(), Confidence: f32()}
+						for range r.IntN(4) {
+							w.Symbols = append(w.Symbols, &visionpb.Symbol{Property: prop(), BoundingBox: poly(), Text: str(), Confidence: f32()})
+						}
+						para.Words = append(para.Words, w)
+					}
+					b.Paragraphs = append(b.Paragraphs, para)
+				}
+				pg.Blocks = append(pg.Blocks, b)
+			}
+			t.Pages = append(t.Pages, pg)
+		}
+		return t
+	}
+	resp := &visionpb.AnnotateFileResponse{TotalPages: i32()}
+	if r.IntN(4) != 0 {
+		resp.InputConfig = &visionpb.InputConfig{MimeType: str()}
+		if r.IntN(2) == 0 {
+			resp.InputConfig.GcsSource = &visionpb.GcsSource{Uri: str()}
+		}
+		if r.IntN(4) == 0 {
+			resp.InputConfig.Content = []byte(str())
+		}
+	}
+	if r.IntN(5) == 0 {
+		resp.Error = &statuspb.Status{Code: i32(), Message: str()}
+	}
+	for range r.IntN(4) {
+		ir := &visionpb.AnnotateImageResponse{}
+		if r.IntN(2) == 0 {
+			ir.FullTextAnnotation = ta()
+		}
+		if r.IntN(3) == 0 {
+			ir.Error = &statuspb.Status{Code: i32(), Message: str()}
+		}
+		if r.IntN(2) == 0 {
+			ir.Context = &visionpb.ImageAnnotationContext{Uri: str(), PageNumber: i32()}
+		}
+		for range r.IntN(4) {
+			ir.TextAnnotations = append(ir.TextAnnotations, &visionpb.EntityAnnotation{
+				Mid: str(), Locale: str(), Description: str(), Score: f32(),
+				Confidence: f32(), Topicality: f32(), BoundingPoly: poly(),
+			})
+		}
+		resp.Responses = append(resp.Responses, ir)
+	}
+	return resp
+}
+
+// TestEncodeFastMatchesProtojson compares the hand-written encoder with the
+// protojson-based one, byte for byte, on many random responses, and checks
+// that protojson parses the output back into an equal message.
+func TestEncodeFastMatchesProtojson(t *testing.T) {
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range n {
+		nan := i%2 == 1
+		resp := randResponse(r, nan)
+		if !fastFile(resp) {
+			t.Fatalf("case %d: not fast-encodable", i)
+		}
+		fast, ferr := EncodeFileResponse(resp)
+		slow, serr := encodeGeneric(resp)
+		if (ferr != nil) != (serr != nil) {
+			t.Fatalf("case %d: fast error %v, protojson error %v", i, ferr, serr)
+		}
+		if !bytes.Equal(fast, slow) {
+			j := 0
+			for j < len(fast) && j < len(slow) && fast[j] == slow[j] {
+				j++
+			}
+			t.Fatalf("case %d: differs at byte %d\nfast:      %.200q\nprotojson: %.200q", i, j, fast[j:], slow[j:])
+		}
+		if nan {
+			continue // NaN != NaN for proto.Equal
+		}
+		var back visionpb.AnnotateFileResponse
+		if err := protojson.Unmarshal(fast, &back); err != nil {
+			t.Fatalf("case %d: parse back: %v", i, err)
+		}
+		if !proto.Equal(resp, &back) {
+			t.Fatalf("case %d: round trip differs: %s", i, cmp.Diff(resp, &back, protocmp.Transform()))
+		}
+	}
+}
+
+// TestEncodeInvalidUTF8 checks that both encoders refuse invalid UTF-8.
+func TestEncodeInvalidUTF8(t *testing.T) {
+	resp := NewFileResponse(nil, []*visionpb.AnnotateImageResponse{{
+		FullTextAnnotation: &visionpb.TextAnnotation{Text: "ok \xff bad"},
+	}})
+	if _, err := EncodeFileResponse(resp); err == nil {
+		t.Error("fast encoder accepted invalid UTF-8")
+	}
+	if _, err := encodeGeneric(resp); err == nil {
+		t.Error("protojson accepted invalid UTF-8")
+	}
+}
+
+// TestEncodeFallback checks that a response with fields Folio never fills
+// is still encoded completely, by protojson.
+func TestEncodeFallback(t *testing.T) {
+	detail, err := anypb.New(&visionpb.GcsSource{Uri: "gs://x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ir := range []*visionpb.AnnotateImageResponse{
+		{LabelAnnotations: []*visionpb.EntityAnnotation{{Description: "cat", Score: 0.9}}},
+		{Error: &statuspb.Status{Code: 3, Message: "x", Details: []*anypb.Any{detail}}},
+		{TextAnnotations: []*visionpb.EntityAnnotation{{Description: "w", Locations: []*visionpb.LocationInfo{{LatLng: &latlng.LatLng{Latitude: 1}}}}}},
+	} {
+		resp := NewFileResponse(nil, []*visionpb.AnnotateImageResponse{ir})
+		if fastFile(resp) {
+			t.Errorf("%v: fast-encodable", ir)
+		}
+		b, err := EncodeFileResponse(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back visionpb.AnnotateFileResponse
+		if err := protojson.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(resp, &back) {
+			t.Errorf("round trip differs: %s", b)
+		}
+	}
+}
+
+// TestFastEncoderCoversFields pins the field sets of the messages the fast
+// encoder writes in full: a visionpb upgrade that adds a field fails here
+// and must be taught to jsonEncoder (or to fastFile's checks).
+func TestFastEncoderCoversFields(t *testing.T) {
+	want := map[proto.Message]string{
+		&visionpb.AnnotateFileResponse{}:            "inputConfig responses totalPages error",
+		&visionpb.InputConfig{}:                     "gcsSource content mimeType",
+		&visionpb.GcsSource{}:                       "uri",
+		&visionpb.TextAnnotation{}:                  "pages text",
+		&visionpb.Page{}:                            "property width height blocks confidence",
+		&visionpb.Block{}:                           "property boundingBox paragraphs blockType confidence",
+		&visionpb.Paragraph{}:                       "property boundingBox words confidence",
+		&visionpb.Word{}:                            "property boundingBox symbols confidence",
+		&visionpb.Symbol{}:                          "property boundingBox text confidence",
+		&visionpb.TextAnnotation_TextProperty{}:     "detectedLanguages detectedBreak",
+		&visionpb.TextAnnotation_DetectedLanguage{}: "languageCode confidence",
+		&visionpb.TextAnnotation_DetectedBreak{}:    "type isPrefix",
+		&visionpb.BoundingPoly{}:                    "vertices normalizedVertices",
+		&visionpb.Vertex{}:                          "x y",
+		&visionpb.NormalizedVertex{}:                "x y",
+		&visionpb.ImageAnnotationContext{}:          "uri pageNumber",
+		&visionpb.EntityAnnotation{}:                "mid locale description score confidence topicality boundingPoly locations properties",
+		&statuspb.Status{}:                          "code message details",
+	}
+	for m, fields := range want {
+		d := m.ProtoReflect().Descriptor()
+		var got []string
+		for i := range d.Fields().Len() {
+			f := d.Fields().Get(i)
+			got = append(got, f.JSONName())
+			if f.Kind() != protoreflect.MessageKind && f.Cardinality() != protoreflect.Repeated && f.HasPresence() {
+				t.Errorf("%s.%s has explicit presence; the fast encoder omits zero values", d.Name(), f.Name())
+			}
+		}
+		if g := strings.Join(got, " "); g != fields {
+			t.Errorf("%s fields %q, the fast encoder knows %q", d.Name(), g, fields)
+		}
+	}
+}
+
+// TestEncodeRIntroMatchesProtojson compares both encoders on real pages.
+func TestEncodeRIntroMatchesProtojson(t *testing.T) {
+	doc := openRIntro(t)
+	fs := []*visionpb.Feature{{Type: visionpb.Feature_TEXT_DETECTION}}
+	var pages []*visionpb.AnnotateImageResponse
+	for n := 1; n <= doc.PageCount(); n += 7 {
+		p, err := doc.Page(context.Background(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, AnnotatePage(p, fs, rIntro))
+	}
+	resp := NewFileResponse(&visionpb.InputConfig{GcsSource: &visionpb.GcsSource{Uri: "gs://b/R-intro.pdf"}, MimeType: "application/pdf"}, pages)
+	fast, err := EncodeFileResponse(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := encodeGeneric(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fast, slow) {
+		t.Errorf("fast and protojson encodings differ (%d and %d bytes)", len(fast), len(slow))
 	}
 }

@@ -34,9 +34,11 @@ func testPDF(tb testing.TB) *PDF {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if sharedPDF != nil {
-		if err := sharedPDF.Close(); err != nil {
-			code = 1
+	for _, p := range []*PDF{sharedPDF, fastPDF} {
+		if p != nil {
+			if err := p.Close(); err != nil {
+				code = 1
+			}
 		}
 	}
 	os.Exit(code)
