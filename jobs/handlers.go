@@ -25,6 +25,7 @@ import (
 const (
 	DefaultMaxPages     = 2000
 	DefaultMaxFileBytes = 1 << 30
+	DefaultPageTimeout  = time.Minute
 )
 
 // cancelCheckInterval bounds how often a range asks the store whether its
@@ -44,6 +45,17 @@ type Handlers struct {
 	MaxPages int
 	// MaxFileBytes is the largest input file. If zero, DefaultMaxFileBytes.
 	MaxFileBytes int64
+	// PageTimeout bounds the time spent on one page; a page that takes
+	// longer gets a DEADLINE_EXCEEDED error in its output entry and the
+	// range goes on. If zero, DefaultPageTimeout.
+	PageTimeout time.Duration
+}
+
+func (h *Handlers) pageTimeout() time.Duration {
+	if h.PageTimeout > 0 {
+		return h.PageTimeout
+	}
+	return DefaultPageTimeout
 }
 
 // Register adds the handlers to mux.
@@ -167,7 +179,7 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	defer doc.Close()
+	defer func() { _ = doc.Close() }()
 	if p.Last > doc.PageCount() {
 		return permanent(&Failure{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("%s has %d pages, fewer than planned (%d)", uri, doc.PageCount(), p.Last)})
@@ -186,10 +198,25 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 			}
 			lastCheck = time.Now()
 		}
-		page, err := doc.Page(ctx, n)
+		pageCtx, cancel := context.WithTimeout(ctx, h.pageTimeout())
+		page, err := doc.Page(pageCtx, n)
+		timedOut := errors.Is(pageCtx.Err(), context.DeadlineExceeded)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if timedOut {
+				// The engine was interrupted and the document is unusable:
+				// report the page and reopen the document for the rest.
+				log.Warn("page timed out", zap.Int("page", n), zap.Duration("timeout", h.pageTimeout()))
+				responses = append(responses, pageError(uri, n, &Failure{Code: codes.DeadlineExceeded,
+					Message: fmt.Sprintf("took longer than %s", h.pageTimeout())}))
+				_ = doc.Close()
+				if doc, err = h.open(ctx, uri, store.ObjectAttrs{Size: p.Size, Generation: p.Generation}); err != nil {
+					return err
+				}
+				continue
 			}
 			if !Permanent(err) {
 				return fmt.Errorf("jobs: read page %d of %s: %w", n, uri, err)

@@ -60,7 +60,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func setup(t *testing.T, maxPages int) *bundle {
+func setup(t *testing.T, maxPages int, opts ...func(*jobs.Handlers)) *bundle {
 	t.Helper()
 	rdb, prefix := storetest.Redis(t)
 	queue := "test-" + storetest.UniqueID()
@@ -76,6 +76,9 @@ func setup(t *testing.T, maxPages int) *bundle {
 	client := jobs.NewClient(rdb, logger, &jobs.ClientOptions{Queue: queue})
 	h := &jobs.Handlers{Ops: ops, Blobs: store.NewGCS(sc), Files: files, PDF: sharedPDF,
 		Client: client, Logger: logger, MaxPages: maxPages}
+	for _, o := range opts {
+		o(h)
+	}
 	srv := jobs.NewServer(rdb, h, jobs.ServerOptions{Concurrency: 4, Queue: queue, ShutdownTimeout: 5 * time.Second})
 	mux := asynq.NewServeMux()
 	h.Register(mux)
@@ -294,5 +297,26 @@ func TestCancelSkipsQueuedRanges(t *testing.T) {
 	}
 	if outs := b.outputs(t, "out/"); len(outs) != 0 {
 		t.Errorf("cancelled operation wrote %d outputs", len(outs))
+	}
+}
+
+// A page over PAGE_TIMEOUT gets DEADLINE_EXCEEDED in its entry; the range
+// and the operation go on.
+func TestPageTimeout(t *testing.T) {
+	b := setup(t, 0, func(h *jobs.Handlers) { h.PageTimeout = time.Nanosecond })
+	uri := b.upload(t, "in/slow.pdf", pdfgen.Document(3))
+	op := b.wait(t, b.submit(t, fileRequest(uri, "gs://"+bucket+"/out/", 3)))
+	if op.State != visionpb.OperationMetadata_DONE || op.ErrorCode != 0 {
+		t.Fatalf("operation ended %v code %d %q", op.State, op.ErrorCode, op.ErrorMessage)
+	}
+	resp := b.outputs(t, "out/")["output-1-to-3.json"]
+	if len(resp.GetResponses()) != 3 {
+		t.Fatalf("got %d responses, want 3", len(resp.GetResponses()))
+	}
+	for i, r := range resp.GetResponses() {
+		want := fmt.Sprintf("page %d of %s: took longer than 1ns", i+1, uri)
+		if r.GetError().GetCode() != 4 || r.GetError().GetMessage() != want || r.GetContext().GetPageNumber() != int32(i+1) {
+			t.Errorf("page %d: error %v context %v; want code 4 %q", i+1, r.GetError(), r.GetContext(), want)
+		}
 	}
 }

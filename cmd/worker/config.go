@@ -28,6 +28,7 @@ type config struct {
 	WasmCacheDir    string        // PDFIUM_CACHE_DIR: compiled pdfium module. Default <user cache dir>/folio/wazero.
 	MaxPages        int           // MAX_PAGES: most pages per file. Default 2000.
 	MaxFileBytes    int64         // MAX_FILE_BYTES: largest input file. Default 1 GiB.
+	PageTimeout     time.Duration // PAGE_TIMEOUT: most time on one page. Default 1m.
 	OperationTTL    time.Duration // OPERATION_TTL. Default 720h.
 	LogLevel        string        // LOG_LEVEL: debug, info, warn or error. Default "info".
 	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
@@ -52,6 +53,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		WasmCacheDir:    filepath.Join(base, "folio", "wazero"),
 		MaxPages:        2000,
 		MaxFileBytes:    1 << 30,
+		PageTimeout:     time.Minute,
 		OperationTTL:    30 * 24 * time.Hour,
 		LogLevel:        "info",
 	}
@@ -104,6 +106,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	str(&cfg.WasmCacheDir, "PDFIUM_CACHE_DIR", "pdfium-cache-dir", "compilation cache of the pdfium module")
 	num(&cfg.MaxPages, "MAX_PAGES", "max-pages", "most pages per input file")
 	num64(&cfg.MaxFileBytes, "MAX_FILE_BYTES", "max-file-bytes", "largest input file in bytes")
+	dur(&cfg.PageTimeout, "PAGE_TIMEOUT", "page-timeout", "most time spent on one page")
 	dur(&cfg.OperationTTL, "OPERATION_TTL", "operation-ttl", "how long operations are kept")
 	str(&cfg.LogLevel, "LOG_LEVEL", "log-level", "debug, info, warn or error")
 	fs.BoolVar(&cfg.Warmup, "warmup", false, "compile pdfium into PDFIUM_CACHE_DIR and exit")
@@ -135,6 +138,9 @@ func (c config) validate() error {
 	}
 	if c.MaxFileBytes < 1 {
 		errs = append(errs, fmt.Errorf("MAX_FILE_BYTES must be at least 1, got %d", c.MaxFileBytes))
+	}
+	if c.PageTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("PAGE_TIMEOUT must be positive, got %s", c.PageTimeout))
 	}
 	if c.OperationTTL <= 0 {
 		errs = append(errs, fmt.Errorf("OPERATION_TTL must be positive, got %s", c.OperationTTL))

@@ -28,12 +28,12 @@ func TestLoadConfig(t *testing.T) {
 			name: "environment",
 			env: map[string]string{"REDIS_URL": "redis://r:6379/3", "WORKER_CONCURRENCY": "7", "SHUTDOWN_TIMEOUT": "5s",
 				"CACHE_DIR": "/c", "CACHE_MAX_BYTES": "100", "PDFIUM_CACHE_DIR": "/w", "MAX_PAGES": "10",
-				"MAX_FILE_BYTES": "1000", "OPERATION_TTL": "1h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
+				"MAX_FILE_BYTES": "1000", "PAGE_TIMEOUT": "5s", "OPERATION_TTL": "1h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
 			want: func(c *config) {
 				c.RedisURL, c.Concurrency, c.ShutdownTimeout = "redis://r:6379/3", 7, 5*time.Second
 				c.CacheDir, c.CacheMaxBytes, c.WasmCacheDir = "/c", 100, "/w"
 				c.MaxPages, c.MaxFileBytes, c.OperationTTL, c.LogLevel = 10, 1000, time.Hour, "debug"
-				c.Queue, c.KeyPrefix = "q", "p:"
+				c.Queue, c.KeyPrefix, c.PageTimeout = "q", "p:", 5*time.Second
 			},
 		},
 		{

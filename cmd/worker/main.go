@@ -98,6 +98,7 @@ func run() error {
 		Logger:       logger,
 		MaxPages:     cfg.MaxPages,
 		MaxFileBytes: cfg.MaxFileBytes,
+		PageTimeout:  cfg.PageTimeout,
 	}
 	srv := jobs.NewServer(rdb, h, jobs.ServerOptions{
 		Concurrency: cfg.Concurrency, Queue: cfg.Queue, ShutdownTimeout: cfg.ShutdownTimeout,
