@@ -234,6 +234,22 @@ func (e *jsonEncoder) key(o *obj, name string) {
 	e.b = append(e.b, '"', ':')
 }
 
+// list writes a non-empty repeated field as key:[item,...] with each.
+func list[T any](e *jsonEncoder, o *obj, key string, items []T, each func(T)) {
+	if len(items) == 0 {
+		return
+	}
+	e.key(o, key)
+	e.b = append(e.b, '[')
+	for i, it := range items {
+		if i > 0 {
+			e.b = append(e.b, ',')
+		}
+		each(it)
+	}
+	e.b = append(e.b, ']')
+}
+
 func (e *jsonEncoder) str(s string) {
 	b, err := appendJSONString(e.b, s)
 	e.b = b
@@ -318,17 +334,7 @@ func (e *jsonEncoder) fileResponse(r *visionpb.AnnotateFileResponse) {
 		e.key(&o, "inputConfig")
 		e.inputConfig(r.InputConfig)
 	}
-	if len(r.Responses) > 0 {
-		e.key(&o, "responses")
-		e.b = append(e.b, '[')
-		for i, p := range r.Responses {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.imageResponse(p)
-		}
-		e.b = append(e.b, ']')
-	}
+	list(e, &o, "responses", r.Responses, e.imageResponse)
 	e.i32(&o, "totalPages", r.TotalPages)
 	if r.Error != nil {
 		e.key(&o, "error")
@@ -366,17 +372,7 @@ func (e *jsonEncoder) imageResponse(r *visionpb.AnnotateImageResponse) {
 		return
 	}
 	var o obj
-	if len(r.TextAnnotations) > 0 {
-		e.key(&o, "textAnnotations")
-		e.b = append(e.b, '[')
-		for i, ea := range r.TextAnnotations {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.entity(ea)
-		}
-		e.b = append(e.b, ']')
-	}
+	list(e, &o, "textAnnotations", r.TextAnnotations, e.entity)
 	if r.Error != nil {
 		e.key(&o, "error")
 		e.status(r.Error)
@@ -426,17 +422,7 @@ func (e *jsonEncoder) entity(a *visionpb.EntityAnnotation) {
 func (e *jsonEncoder) textAnnotation(t *visionpb.TextAnnotation) {
 	e.b = append(e.b, '{')
 	var o obj
-	if len(t.Pages) > 0 {
-		e.key(&o, "pages")
-		e.b = append(e.b, '[')
-		for i, p := range t.Pages {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.page(p)
-		}
-		e.b = append(e.b, ']')
-	}
+	list(e, &o, "pages", t.Pages, e.page)
 	e.strField(&o, "text", t.Text)
 	e.b = append(e.b, '}')
 }
@@ -451,17 +437,7 @@ func (e *jsonEncoder) page(p *visionpb.Page) {
 	e.property(&o, p.Property)
 	e.i32(&o, "width", p.Width)
 	e.i32(&o, "height", p.Height)
-	if len(p.Blocks) > 0 {
-		e.key(&o, "blocks")
-		e.b = append(e.b, '[')
-		for i, b := range p.Blocks {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.block(b)
-		}
-		e.b = append(e.b, ']')
-	}
+	list(e, &o, "blocks", p.Blocks, e.block)
 	e.f32(&o, "confidence", p.Confidence)
 	e.b = append(e.b, '}')
 }
@@ -475,17 +451,7 @@ func (e *jsonEncoder) block(b *visionpb.Block) {
 	var o obj
 	e.property(&o, b.Property)
 	e.poly(&o, "boundingBox", b.BoundingBox)
-	if len(b.Paragraphs) > 0 {
-		e.key(&o, "paragraphs")
-		e.b = append(e.b, '[')
-		for i, p := range b.Paragraphs {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.paragraph(p)
-		}
-		e.b = append(e.b, ']')
-	}
+	list(e, &o, "paragraphs", b.Paragraphs, e.paragraph)
 	e.enum(&o, "blockType", int32(b.BlockType), visionpb.Block_BlockType_name)
 	e.f32(&o, "confidence", b.Confidence)
 	e.b = append(e.b, '}')
@@ -500,17 +466,7 @@ func (e *jsonEncoder) paragraph(p *visionpb.Paragraph) {
 	var o obj
 	e.property(&o, p.Property)
 	e.poly(&o, "boundingBox", p.BoundingBox)
-	if len(p.Words) > 0 {
-		e.key(&o, "words")
-		e.b = append(e.b, '[')
-		for i, w := range p.Words {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.word(w)
-		}
-		e.b = append(e.b, ']')
-	}
+	list(e, &o, "words", p.Words, e.word)
 	e.f32(&o, "confidence", p.Confidence)
 	e.b = append(e.b, '}')
 }
@@ -524,17 +480,7 @@ func (e *jsonEncoder) word(w *visionpb.Word) {
 	var o obj
 	e.property(&o, w.Property)
 	e.poly(&o, "boundingBox", w.BoundingBox)
-	if len(w.Symbols) > 0 {
-		e.key(&o, "symbols")
-		e.b = append(e.b, '[')
-		for i, s := range w.Symbols {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.symbol(s)
-		}
-		e.b = append(e.b, ']')
-	}
+	list(e, &o, "symbols", w.Symbols, e.symbol)
 	e.f32(&o, "confidence", w.Confidence)
 	e.b = append(e.b, '}')
 }
