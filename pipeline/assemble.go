@@ -37,9 +37,12 @@ import (
 //     one entirely to its right unless a block between them vertically
 //     overlaps both), on boxes widened to the blocks below them that stay
 //     clear of their neighbours. Two columns of prose read column by column.
-//  5. Words (emitted): whitespace in the content stream, or a wide gap,
-//     splits a line; paragraphs start at a first-line indent after a short
-//     line or at a gap clearly above the block's usual pitch.
+//  5. Words (emitted): whitespace in the content stream, or a gap wide for
+//     the piece's font size, splits a line; a line of single characters
+//     (letter-spaced text, tight dot leaders) keeps only the gaps clearly
+//     wider than its narrowest, as pdftotext does. Paragraphs start at a
+//     first-line indent after a short line or at a gap clearly above the
+//     block's usual pitch.
 
 // Break spelling: the characters that a symbol's detectedBreak adds to
 // fullTextAnnotation.text.
@@ -69,9 +72,10 @@ func BreakText(t visionpb.TextAnnotation_DetectedBreak_BreakType) string {
 // glyph is a visible character in a reading frame.
 type glyph struct {
 	r          rune
-	box        Rect // in the frame
-	idx        int  // index among the page's visible characters, content order
-	spaceAfter bool // whitespace follows in the content stream
+	box        Rect    // in the frame
+	idx        int     // index among the page's visible characters, content order
+	spaceAfter bool    // whitespace follows in the content stream
+	em         float32 // estimated font size of its piece, set by tblock
 }
 
 func (g *glyph) h() float64  { return g.box.Top - g.box.Bottom }
@@ -426,11 +430,16 @@ func fragments(rs []*tline, flat bool) []*frag {
 // Layout constants, as fractions of the font size unless noted; they follow
 // the values pdftotext (poppler's TextOutputDev) uses.
 const (
-	poolStep       = 4.0  // points: baselines are bucketed this finely
-	lineSpacing    = 1.5  // max baseline distance between lines of a block
-	intraLine      = 0.5  // max baseline distance of pieces of one line
-	colSpacing1    = 0.3  // max gap that pulls a piece into a block
-	colSpacing2    = 1.0  // max gap for a few outlying pieces
+	poolStep    = 4.0 // points: baselines are bucketed this finely
+	lineSpacing = 1.5 // max baseline distance between lines of a block
+	intraLine   = 0.5 // max baseline distance of pieces of one line
+	colSpacing1 = 0.7 // max gap that pulls a piece into a block (poppler ≥ 21.08; 0.3 before)
+	colSpacing2 = 1.0 // max gap for a few outlying pieces
+	// outlyingReach is colSpacing2 as applied to gaps between padded tight
+	// boxes: TeX sets a table of contents' titles exactly 1 em after the
+	// widest section number, a knife edge that pdftotext's advance widths
+	// resolve as "apart" and our estimates would not.
+	outlyingReach  = 0.9 * colSpacing2
 	wordSpacing    = 1.5  // max gap inside a line
 	sizeDeltaLines = 0.1  // font size difference allowed above and below
 	sizeDeltaSame  = 0.6  // ... on the block's own lines
@@ -539,9 +548,9 @@ func growBlocks(fs []*frag) []*lblock {
 						return false
 					}
 					if side == 0 {
-						return f.x1 <= b.x0 && f.x1 > b.x0-colSpacing2*em
+						return f.x1 <= b.x0 && f.x1 > b.x0-outlyingReach*em
 					}
-					return f.x0 >= b.x1 && f.x0 < b.x1+colSpacing2*em
+					return f.x0 >= b.x1 && f.x0 < b.x1+outlyingReach*em
 				}
 				// One candidate per baseline bucket, the left-most.
 				var picks []*frag
@@ -863,7 +872,11 @@ func (b *lblock) tblock() *tblock {
 		}
 		l := &tline{gs: make([]glyph, 0, n)}
 		for _, f := range line {
+			from := len(l.gs)
 			l.gs = append(l.gs, f.gs...)
+			for i := from; i < len(l.gs); i++ {
+				l.gs[i].em = float32(f.em)
+			}
 		}
 		sort.SliceStable(l.gs, func(i, j int) bool { return l.gs[i].box.Left < l.gs[j].box.Left })
 		l.box, l.seq = l.gs[0].box, l.gs[0].idx
@@ -949,25 +962,61 @@ type tword struct{ from, to int } // gs[from:to]
 func words(l *tline) []tword {
 	var out []tword
 	start := 0
-	lh := l.h()
 	for i := 1; i < len(l.gs); i++ {
 		a, b := &l.gs[i-1], &l.gs[i]
-		gap := b.box.Left - a.box.Right
+		em := float64(max(a.em, b.em, minSize))
+		gap := (b.box.Left - a.box.Right) / em
 		split := false
 		switch {
-		case b.idx == a.idx+1:
-			split = a.spaceAfter || gap > 0.8*lh
-		case a.idx == b.idx+1: // drawn right to left
-			split = b.spaceAfter || gap > 0.8*lh
+		case b.idx == a.idx+1 || a.idx == b.idx+1:
+			sp := a.spaceAfter
+			if a.idx == b.idx+1 {
+				sp = b.spaceAfter
+			}
+			split = sp || gap > 0.6
 		default: // not neighbours in the content stream
-			split = gap > 0.15*lh || (gap > -0.1*lh && (a.spaceAfter || b.spaceAfter))
+			split = gap > 0.15 || (gap > -0.1 && (a.spaceAfter || b.spaceAfter))
 		}
 		if split {
 			out = append(out, tword{start, i})
 			start = i
 		}
 	}
-	return append(out, tword{start, len(l.gs)})
+	out = append(out, tword{start, len(l.gs)})
+	return letterSpaced(l, out)
+}
+
+// letterSpaced rejoins a line whose words are all single characters, as
+// letter-spaced text and tight dot leaders are: as in pdftotext, only gaps
+// clearly wider than the narrowest one (by 30%, and at most 0.4 em) stay
+// word breaks.
+func letterSpaced(l *tline, ws []tword) []tword {
+	if len(ws) < 3 {
+		return ws
+	}
+	minGap := math.Inf(1)
+	for i, w := range ws {
+		if w.to-w.from != 1 {
+			return ws
+		}
+		if i > 0 {
+			minGap = min(minGap, l.gs[w.from].box.Left-l.gs[w.from-1].box.Right)
+		}
+	}
+	if !(minGap > 0) {
+		return ws
+	}
+	out := ws[:1]
+	for _, w := range ws[1:] {
+		a, b := &l.gs[w.from-1], &l.gs[w.from]
+		em := float64(max(a.em, b.em, minSize))
+		if gap := b.box.Left - a.box.Right; gap < min(1.3*minGap, 0.4*em) {
+			out[len(out)-1].to = w.to
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 var ligatures = map[rune]string{

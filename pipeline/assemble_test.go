@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -421,3 +422,57 @@ func BenchmarkBuildTextAnnotation(b *testing.B) {
 var cmpProto = cmp.Comparer(func(a, b *visionpb.ImageAnnotationContext) bool {
 	return a.GetUri() == b.GetUri() && a.GetPageNumber() == b.GetPageNumber()
 })
+
+func TestLetterSpacedLine(t *testing.T) {
+	// An index entry with tight dot leaders, every character a word of its
+	// own: pdftotext joins the evenly spaced dots into one run and keeps
+	// the wider gaps around them. A line with longer words keeps its
+	// spaces.
+	var cs []Char
+	add := func(r rune, x, w float64) {
+		cs = append(cs, Char{Rune: r, Box: Rect{Left: x, Bottom: 500, Right: x + w, Top: 507}})
+		cs = append(cs, Char{Rune: ' ', Box: Rect{Left: x + w + 0.5, Bottom: 500, Right: x + w + 0.5, Top: 500}})
+	}
+	add('?', 100, 4)
+	for i := range 10 {
+		add('.', 109+float64(i)*4, 1)
+	}
+	add('4', 155, 4)
+	for i, w := range []string{"ab", ".", ".", ".", "9"} {
+		for j, r := range w {
+			x := 100 + float64(i)*12 + float64(j)*5
+			cs = append(cs, Char{Rune: r, Box: Rect{Left: x, Bottom: 480, Right: x + 4, Top: 487}})
+		}
+		cs = append(cs, Char{Rune: ' ', Box: Rect{Left: 0, Bottom: 480, Right: 0, Top: 480}})
+	}
+	ta := BuildTextAnnotation(&Page{Width: 612, Height: 792, Chars: cs})
+	checkInvariants(t, ta)
+	if want := "? .......... 4\nab . . . 9\n"; ta.Text != want {
+		t.Errorf("text %q, want %q", ta.Text, want)
+	}
+}
+
+func TestPDFRotatedRuns(t *testing.T) {
+	// Text drawn at 90° and 270° through PDFium: each run reads in its own
+	// direction, not reversed (PDFium reports glyph angles clockwise).
+	doc, err := openBytes(t, makePDF(genPage{Width: 600, Height: 800, Runs: []textRun{
+		{X: 100, Y: 700, Text: "Upright line"},
+		{X: 60, Y: 300, Text: "Relative Frequency", Angle: 90},
+		{X: 540, Y: 500, Text: "Going down", Angle: 270},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doc.Close()
+	p, err := doc.Page(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := BuildTextAnnotation(p)
+	checkInvariants(t, ta)
+	for _, want := range []string{"Upright line\n", "Relative Frequency\n", "Going down\n"} {
+		if !strings.Contains(ta.Text, want) {
+			t.Errorf("text %q lacks %q", ta.Text, want)
+		}
+	}
+}

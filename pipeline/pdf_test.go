@@ -400,7 +400,7 @@ func TestCERWholeDocument(t *testing.T) {
 	}
 	cer := float64(dist) / float64(total)
 	t.Logf("%d pages, extract+assemble %v (%.1f ms/page), %d chars, CER %.3f%%", doc.PageCount(), elapsed, float64(elapsed.Microseconds())/1000/float64(doc.PageCount()), total, 100*cer)
-	if cer > 0.03 {
+	if cer > 0.01 {
 		t.Errorf("CER %.2f%% over the whole document", 100*cer)
 	}
 }
