@@ -81,12 +81,9 @@ func (h *Handlers) maxFileBytes() int64 {
 // planFile stats and counts one file, records its ranges and enqueues them.
 func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	var p PlanFilePayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return fmt.Errorf("jobs: decode %s: %v: %w", t.Type(), err, asynq.SkipRetry)
-	}
-	req, err := p.request()
+	req, err := decode(t, &p, &p.FileTask)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+		return err
 	}
 	uri := req.GetInputConfig().GetGcsSource().GetUri()
 	log := h.Logger.With(zap.String("operation", p.Operation), zap.Int("file", p.File), zap.String("uri", uri))
@@ -158,12 +155,9 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 // annotateRange annotates the pages of one range and writes its output file.
 func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 	var p AnnotateRangePayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return fmt.Errorf("jobs: decode %s: %v: %w", t.Type(), err, asynq.SkipRetry)
-	}
-	req, err := p.request()
+	req, err := decode(t, &p, &p.FileTask)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+		return err
 	}
 	uri := req.GetInputConfig().GetGcsSource().GetUri()
 	log := h.Logger.With(zap.String("operation", p.Operation), zap.Int("file", p.File), zap.String("uri", uri),
@@ -251,6 +245,19 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 	log.Info("annotated range", zap.String("output", dest), zap.Int("bytes", len(out)),
 		zap.Duration("took", time.Since(start)), zap.Bool("finalized", c == store.Finalized))
 	return nil
+}
+
+// decode unmarshals t's payload into p, whose FileTask is ft, and returns
+// the file request it carries. An undecodable task is never retried.
+func decode(t *asynq.Task, p any, ft *FileTask) (*visionpb.AsyncAnnotateFileRequest, error) {
+	if err := json.Unmarshal(t.Payload(), p); err != nil {
+		return nil, fmt.Errorf("jobs: decode %s: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	req, err := ft.request()
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+	}
+	return req, nil
 }
 
 // open returns the file's document, downloading it to the local cache once
