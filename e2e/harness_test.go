@@ -112,6 +112,16 @@ func (f *folio) Upload(name string, data []byte) string {
 	return "gs://" + bucket + "/" + name
 }
 
+// Count returns how many objects are under prefix, without reading them.
+func (f *folio) Count(prefix string) int {
+	f.t.Helper()
+	objs, _, err := f.GCS.ListObjects(bucket, prefix, "", false)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return len(objs)
+}
+
 // Outputs reads and strictly parses every object under prefix, keyed by the
 // name after the prefix.
 func (f *folio) Outputs(prefix string) map[string]*visionpb.AnnotateFileResponse {
