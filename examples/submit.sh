@@ -219,5 +219,5 @@ for o in $outputs; do
 done
 first=$(printf '%s\n' "$outputs" | head -n 1)
 echo "first 600 bytes of gs://$out_bucket/$first:"
-curl -fsS "$GCS/storage/v1/b/$out_bucket/o/$(urlencode "$first")?alt=media" | head -c 600
+curl -fsS "$GCS/storage/v1/b/$out_bucket/o/$(urlencode "$first")?alt=media" 2>/dev/null | head -c 600 || true
 echo
