@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -89,7 +90,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("end to end: %w", err)
 	}
-	results = append(results, e2e)
+	results = append(results, e2e...)
 	r, err := median(*runs, func() (result, error) { return inProcess(pdf, data, pages, *cores, true) })
 	if err != nil {
 		return err
@@ -120,7 +121,7 @@ func run() error {
 		fmt.Fprintf(w, "%s\t%.1f\t%s\t%s\t\n", r.name, r.rate(), ratio, r.note)
 	}
 	_ = w.Flush()
-	fmt.Printf("\nworker peak RSS: %s\n", rss)
+	fmt.Printf("\nworker peak RSS: %s\n", strings.Join(rss, ", "))
 	return nil
 }
 
@@ -231,24 +232,24 @@ func pdftotext(path string, pages, cores int) (result, error) {
 
 // endToEnd runs the api and one worker as processes and measures submit to
 // done for the whole file.
-func endToEnd(data []byte, pages, batch, cores, runs int, redisURL string) (result, string, error) {
+func endToEnd(data []byte, pages, batch, cores, runs int, redisURL string) ([]result, []string, error) {
 	dir, err := os.MkdirTemp("", "folio-bench-")
 	if err != nil {
-		return result{}, "", err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	root, err := moduleRoot()
 	if err != nil {
-		return result{}, "", err
+		return nil, nil, err
 	}
 	binDir, wasm := filepath.Join(dir, "bin"), filepath.Join(dir, "wazero")
 	if err := localrun.Build(root, binDir, wasm); err != nil {
-		return result{}, "", err
+		return nil, nil, err
 	}
 
 	ropts, err := redis.ParseURL(redisURL)
 	if err != nil {
-		return result{}, "", err
+		return nil, nil, err
 	}
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
@@ -258,7 +259,7 @@ func endToEnd(data []byte, pages, batch, cores, runs int, redisURL string) (resu
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return result{}, "", err
+		return nil, nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
@@ -267,7 +268,7 @@ func endToEnd(data []byte, pages, batch, cores, runs int, redisURL string) (resu
 		Scheme: "http", Host: "127.0.0.1", Port: uint16(port), PublicHost: host,
 	})
 	if err != nil {
-		return result{}, "", err
+		return nil, nil, err
 	}
 	defer gcs.Stop()
 	gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "bench"})
@@ -281,37 +282,45 @@ func endToEnd(data []byte, pages, batch, cores, runs int, redisURL string) (resu
 		StorageHost: host, WasmCache: wasm, Env: []string{"LOG_LEVEL=warn"},
 	})
 	if err != nil {
-		return result{}, "", err
+		return nil, nil, err
 	}
 	defer c.Close()
-	worker, err := c.StartWorker("WORKER_CONCURRENCY=" + strconv.Itoa(cores))
-	if err != nil {
-		return result{}, "", err
-	}
-	time.Sleep(time.Second) // let the worker connect
-
 	n := 0
-	r, err := median(runs, func() (result, error) {
-		n++
-		dest := fmt.Sprintf("gs://bench/out/%d/", n)
-		took, err := submitAndWait(c.API, "gs://bench/in.pdf", dest, batch)
+	var rs []result
+	var rss []string
+	for _, interrupt := range []bool{true, false} {
+		worker, err := c.StartWorker("WORKER_CONCURRENCY="+strconv.Itoa(cores), "PDFIUM_INTERRUPT="+strconv.FormatBool(interrupt))
 		if err != nil {
-			return result{}, err
+			return nil, nil, err
 		}
-		objs, _, err := gcs.ListObjects("bench", fmt.Sprintf("out/%d/", n), "", false)
+		time.Sleep(time.Second) // let the worker connect
+		r, err := median(runs, func() (result, error) {
+			n++
+			dest := fmt.Sprintf("gs://bench/out/%d/", n)
+			took, err := submitAndWait(c.API, "gs://bench/in.pdf", dest, batch)
+			if err != nil {
+				return result{}, err
+			}
+			objs, _, err := gcs.ListObjects("bench", fmt.Sprintf("out/%d/", n), "", false)
+			if err != nil {
+				return result{}, err
+			}
+			if want := (pages + batch - 1) / batch; len(objs) != want {
+				return result{}, fmt.Errorf("run %d wrote %d output files, want %d", n, len(objs), want)
+			}
+			return result{name: fmt.Sprintf("folio end to end, PDFIUM_INTERRUPT=%t", interrupt), pages: pages, took: took,
+				note: fmt.Sprintf("1 worker × %d, batchSize %d, api+Redis+GCS emulator", cores, batch)}, nil
+		})
 		if err != nil {
-			return result{}, err
+			return nil, nil, fmt.Errorf("%w (logs: %s)", err, strings.Join(c.Logs(), " "))
 		}
-		if want := (pages + batch - 1) / batch; len(objs) != want {
-			return result{}, fmt.Errorf("run %d wrote %d output files, want %d", n, len(objs), want)
-		}
-		return result{name: "folio end to end", pages: pages, took: took,
-			note: fmt.Sprintf("1 worker × %d, batchSize %d, api+Redis+GCS emulator", cores, batch)}, nil
-	})
-	if err != nil {
-		return result{}, "", fmt.Errorf("%w (logs: %s)", err, strings.Join(c.Logs(), " "))
+		rs = append(rs, r)
+		rss = append(rss, fmt.Sprintf("%s (PDFIUM_INTERRUPT=%t)", peakRSS(worker.Process.Pid), interrupt))
+		// Drain this worker before the next one starts.
+		_ = worker.Process.Signal(syscall.SIGTERM)
+		<-worker.Done
 	}
-	return r, peakRSS(worker.Process.Pid), nil
+	return rs, rss, nil
 }
 
 // submitAndWait posts one request and polls the operation every 10 ms.

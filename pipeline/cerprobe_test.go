@@ -1,6 +1,9 @@
 package pipeline
 
-// Temporary CER probe (FOLIO_CER_PROBE=1); to be deleted.
+// A tool for layout work, skipped unless FOLIO_CER_PROBE=1: per-page and
+// whole-document CER of BuildTextAnnotation against pdftotext over the R
+// manuals (FOLIO_CER_FILES to choose). Extracted characters and pdftotext's
+// text are cached in /tmp/folio-probe: delete it after changing pdf.go.
 
 import (
 	"context"

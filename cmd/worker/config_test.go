@@ -28,12 +28,12 @@ func TestLoadConfig(t *testing.T) {
 			name: "environment",
 			env: map[string]string{"REDIS_URL": "redis://r:6379/3", "WORKER_CONCURRENCY": "7", "SHUTDOWN_TIMEOUT": "5s",
 				"CACHE_DIR": "/c", "CACHE_MAX_BYTES": "100", "PDFIUM_CACHE_DIR": "/w", "MAX_PAGES": "10",
-				"MAX_FILE_BYTES": "1000", "PAGE_TIMEOUT": "5s", "OPERATION_TTL": "1h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
+				"MAX_FILE_BYTES": "1000", "PAGE_TIMEOUT": "5s", "PDFIUM_INTERRUPT": "false", "OPERATION_TTL": "1h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
 			want: func(c *config) {
 				c.RedisURL, c.Concurrency, c.ShutdownTimeout = "redis://r:6379/3", 7, 5*time.Second
 				c.CacheDir, c.CacheMaxBytes, c.WasmCacheDir = "/c", 100, "/w"
 				c.MaxPages, c.MaxFileBytes, c.OperationTTL, c.LogLevel = 10, 1000, time.Hour, "debug"
-				c.Queue, c.KeyPrefix, c.PageTimeout = "q", "p:", 5*time.Second
+				c.Queue, c.KeyPrefix, c.PageTimeout, c.Interrupt = "q", "p:", 5*time.Second, false
 			},
 		},
 		{
@@ -46,6 +46,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero concurrency", args: []string{"-worker-concurrency", "0"}, wantErr: "WORKER_CONCURRENCY must be at least 1, got 0"},
 		{name: "bad duration", env: map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, wantErr: "SHUTDOWN_TIMEOUT must be a duration"},
 		{name: "bad redis", env: map[string]string{"REDIS_URL": "localhost:6379"}, wantErr: "REDIS_URL"},
+		{name: "bad interrupt", env: map[string]string{"PDFIUM_INTERRUPT": "sometimes"}, wantErr: `PDFIUM_INTERRUPT must be true or false, got "sometimes"`},
 		{name: "bad level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL must be debug, info, warn or error"},
 		{name: "bad pages", args: []string{"-max-pages", "0"}, wantErr: "MAX_PAGES must be at least 1"},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined"},

@@ -56,7 +56,7 @@ func run() error {
 
 	if cfg.Warmup {
 		start := time.Now()
-		pdf, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: 1, CacheDir: cfg.WasmCacheDir})
+		pdf, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: 1, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt})
 		if err != nil {
 			return fmt.Errorf("compile pdfium: %w", err)
 		}
@@ -81,7 +81,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	pdf, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: cfg.Concurrency, CacheDir: cfg.WasmCacheDir})
+	pdf, err := pipeline.NewPDF(pipeline.PDFConfig{
+		Instances: cfg.Concurrency, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt,
+	})
 	if err != nil {
 		return fmt.Errorf("start pdfium: %w", err)
 	}
@@ -109,7 +111,7 @@ func run() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	logger.Info("worker started", zap.Int("concurrency", cfg.Concurrency), zap.String("queue", cfg.Queue),
-		zap.String("redis", ropts.Addr), zap.Int("redis_db", ropts.DB), zap.String("cache_dir", cfg.CacheDir))
+		zap.String("redis", ropts.Addr), zap.Int("redis_db", ropts.DB), zap.String("cache_dir", cfg.CacheDir), zap.Bool("pdfium_interrupt", cfg.Interrupt))
 	<-ctx.Done()
 	logger.Info("draining", zap.Duration("timeout", cfg.ShutdownTimeout))
 	srv.Shutdown() // stops fetching, waits for running tasks, requeues the rest
