@@ -87,7 +87,7 @@ func fileFailure(uri string, err error) error {
 	}
 	f := &Failure{Code: code, Message: msg, Err: err}
 	if Permanent(f) {
-		return fmt.Errorf("%w%w", f, asynq.SkipRetry)
+		return fmt.Errorf("%w: %w", f, asynq.SkipRetry)
 	}
 	return f
 }

@@ -139,7 +139,7 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 		t, err := newAnnotateRangeTask(AnnotateRangePayload{
 			FileTask: p.FileTask, First: r.First, Last: r.Last,
 			Generation: attrs.Generation, Size: attrs.Size,
-		}, h.Client.queue)
+		}, h.Client.queue, h.pageTimeout())
 		if err != nil {
 			return err
 		}
@@ -341,4 +341,4 @@ func pageError(uri string, n int, err error) *visionpb.AnnotateImageResponse {
 }
 
 // permanent marks f as not worth retrying.
-func permanent(f *Failure) error { return fmt.Errorf("%w%w", f, asynq.SkipRetry) }
+func permanent(f *Failure) error { return fmt.Errorf("%w: %w", f, asynq.SkipRetry) }

@@ -73,12 +73,18 @@ func newPlanFileTask(p PlanFilePayload, queue string) (*asynq.Task, error) {
 		asynq.MaxRetry(maxRetry), asynq.Timeout(planTimeout)), nil
 }
 
-func newAnnotateRangeTask(p AnnotateRangePayload, queue string) (*asynq.Task, error) {
+// rangeDeadline is the task timeout of a range of pages: enough for every
+// page to take its full page timeout, plus time to write the output.
+func rangeDeadline(pages int, pageTimeout time.Duration) time.Duration {
+	return max(rangeTimeout, time.Duration(pages)*pageTimeout+5*time.Minute)
+}
+
+func newAnnotateRangeTask(p AnnotateRangePayload, queue string, pageTimeout time.Duration) (*asynq.Task, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: marshal %s: %w", TypeAnnotateRange, err)
 	}
 	id := fmt.Sprintf("range:%s:%d:%d-%d", p.Operation, p.File, p.First, p.Last)
 	return asynq.NewTask(TypeAnnotateRange, b, asynq.TaskID(id), asynq.Queue(queue),
-		asynq.MaxRetry(maxRetry), asynq.Timeout(rangeTimeout)), nil
+		asynq.MaxRetry(maxRetry), asynq.Timeout(rangeDeadline(p.Last-p.First+1, pageTimeout))), nil
 }

@@ -111,7 +111,7 @@ func wrapGCS(what string, err error) error {
 		case http.StatusForbidden, http.StatusUnauthorized:
 			return fmt.Errorf("store: %s: %w: %s", what, ErrPermissionDenied, gerr.Message)
 		case http.StatusBadRequest:
-			return fmt.Errorf("store: %s: %s", what, gerr.Message)
+			return fmt.Errorf("store: %s: %w: %s", what, ErrInvalidArgument, gerr.Message)
 		}
 	}
 	return fmt.Errorf("store: %s: %w: %v", what, ErrUnavailable, err)

@@ -14,7 +14,7 @@ func TestWrapGCS(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want error // nil: none of the sentinels
+		want error // the one sentinel err must match
 	}{
 		{"object missing", storage.ErrObjectNotExist, ErrNotFound},
 		{"bucket missing", fmt.Errorf("x: %w", storage.ErrBucketNotExist), ErrNotFound},
@@ -24,12 +24,12 @@ func TestWrapGCS(t *testing.T) {
 		{"503", &googleapi.Error{Code: 503}, ErrUnavailable},
 		{"network", errors.New("dial tcp: connection refused"), ErrUnavailable},
 		{"deadline", context.DeadlineExceeded, context.DeadlineExceeded},
-		{"400", &googleapi.Error{Code: 400, Message: "bad name"}, nil},
+		{"400", &googleapi.Error{Code: 400, Message: "bad name"}, ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := wrapGCS("read gs://b/o", tt.err)
-			for _, s := range []error{ErrNotFound, ErrPermissionDenied, ErrUnavailable, context.DeadlineExceeded} {
+			for _, s := range []error{ErrNotFound, ErrPermissionDenied, ErrUnavailable, ErrInvalidArgument, context.DeadlineExceeded} {
 				if errors.Is(got, s) != (s == tt.want) {
 					t.Errorf("wrapGCS(%v) = %v; errors.Is(%v) = %v", tt.err, got, s, errors.Is(got, s))
 				}

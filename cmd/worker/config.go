@@ -32,9 +32,9 @@ type config struct {
 	// Interrupt (PDFIUM_INTERRUPT) lets PAGE_TIMEOUT stop pdfium mid-page.
 	// Off, text extraction runs 3-5x faster but a hostile page can hold a
 	// worker forever: turn it off only for trusted input. Default true.
-	Interrupt bool
-	OperationTTL    time.Duration // OPERATION_TTL. Default 720h.
-	LogLevel        string        // LOG_LEVEL: debug, info, warn or error. Default "info".
+	Interrupt    bool
+	OperationTTL time.Duration // OPERATION_TTL. Default 720h.
+	LogLevel     string        // LOG_LEVEL: debug, info, warn or error. Default "info".
 	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
 	// exits, so images and test runs can pay the compile once, ahead of time.
 	Warmup bool
@@ -63,7 +63,6 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		LogLevel:        "info",
 	}
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(new(discard))
 	var errs []error
 	str := func(dst *string, env, name, usage string) {
 		if v := getenv(env); v != "" {
@@ -166,7 +165,3 @@ func (c config) validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
