@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -30,6 +31,7 @@ type Fetch func(ctx context.Context, w io.Writer) error
 type Cache struct {
 	dir      string
 	maxBytes int64
+	lock     *os.File // flocked: one process per directory
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -44,8 +46,12 @@ type entry struct {
 	err      error         // download error, valid after ready
 }
 
-// New returns a cache in dir holding at most maxBytes. Files left in dir by
-// an earlier process are removed.
+// ErrInUse is returned by New when another process holds the directory.
+var ErrInUse = errors.New("filecache: directory is in use by another process")
+
+// New returns a cache in dir holding at most maxBytes. The directory is
+// locked for this process (another New on it fails with ErrInUse until
+// Close), and files left in it by an earlier process are removed.
 func New(dir string, maxBytes int64) (*Cache, error) {
 	if maxBytes <= 0 {
 		return nil, fmt.Errorf("filecache: max bytes must be positive, got %d", maxBytes)
@@ -53,15 +59,30 @@ func New(dir string, maxBytes int64) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("filecache: create %s: %w", dir, err)
 	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("filecache: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s (give each worker its own CACHE_DIR)", ErrInUse, dir)
+		}
+		return nil, fmt.Errorf("filecache: lock %s: %w", dir, err)
+	}
 	old, err := filepath.Glob(filepath.Join(dir, "*.blob*"))
 	if err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("filecache: list %s: %w", dir, err)
 	}
 	for _, p := range old {
 		_ = os.Remove(p)
 	}
-	return &Cache{dir: dir, maxBytes: maxBytes, entries: map[string]*entry{}}, nil
+	return &Cache{dir: dir, maxBytes: maxBytes, lock: lock, entries: map[string]*entry{}}, nil
 }
+
+// Close releases the directory. Files stay until the next New removes them.
+func (c *Cache) Close() error { return c.lock.Close() }
 
 // Open returns the file for (uri, generation), downloading it with fetch
 // when it is not cached. The caller closes the file.
@@ -94,7 +115,15 @@ func (c *Cache) Open(ctx context.Context, uri string, generation int64, fetch Fe
 		}
 		f, err := os.Open(e.path)
 		if errors.Is(err, os.ErrNotExist) {
-			continue // evicted between ready and open
+			// Evicted between ready and open, or removed behind our back:
+			// forget it (if nobody did yet) and download again.
+			c.mu.Lock()
+			if c.entries[key] == e {
+				c.total -= e.size
+				delete(c.entries, key)
+			}
+			c.mu.Unlock()
+			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("filecache: open %s: %w", uri, err)

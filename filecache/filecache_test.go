@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,4 +131,48 @@ func TestCancelledWaiter(t *testing.T) {
 		t.Errorf("Open with cancelled ctx = %v", err)
 	}
 	close(release)
+}
+
+func TestFileRemovedBehindTheCache(t *testing.T) {
+	dir := t.TempDir()
+	c, err := New(dir, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var calls atomic.Int32
+	read(t, c, "u", 1, fetchString("one", &calls))
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.blob"))
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := read(t, c, "u", 1, fetchString("one", &calls)); got != "one" || calls.Load() != 2 {
+		t.Errorf("after removal read %q with %d fetches, want a second fetch", got, calls.Load())
+	}
+	if c.Size() != 3 {
+		t.Errorf("size %d, want 3", c.Size())
+	}
+}
+
+func TestOneProcessPerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	c, err := New(dir, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks belong to open file descriptions, so a second New in this
+	// process conflicts just as another process would.
+	if _, err := New(dir, 100); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second New = %v, want ErrInUse", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := New(dir, 100)
+	if err != nil {
+		t.Fatalf("New after Close: %v", err)
+	}
+	_ = c2.Close()
 }

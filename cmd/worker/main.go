@@ -81,6 +81,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	defer func() { _ = files.Close() }()
 	pdf, err := pipeline.NewPDF(pipeline.PDFConfig{
 		Instances: cfg.Concurrency, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt,
 	})
