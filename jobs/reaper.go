@@ -1,0 +1,101 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+
+	"github.com/folio-ocr/folio/store"
+)
+
+// DefaultReapInterval is how often RunReaper looks at the archive.
+const DefaultReapInterval = 30 * time.Second
+
+// ReapArchived ends the operation of every task in queue's archive and
+// deletes the task. asynq archives a task without running our error handler
+// when a worker dies during its last attempt (the lease recoverer archives
+// it), and the handler's own attempt to fail the operation can itself fail;
+// either way the operation would otherwise stay RUNNING until it expires.
+// Operations that already ended are left as they are. It returns how many
+// tasks it reaped.
+func (h *Handlers) ReapArchived(ctx context.Context, insp *asynq.Inspector, queue string) (int, error) {
+	n := 0
+	for {
+		tasks, err := insp.ListArchivedTasks(queue, asynq.PageSize(100))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("jobs: list archived tasks: %w", err)
+		}
+		if len(tasks) == 0 {
+			return n, nil
+		}
+		for _, t := range tasks {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			if err := h.reap(ctx, t); err != nil {
+				return n, err
+			}
+			if err := insp.DeleteTask(queue, t.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+				return n, fmt.Errorf("jobs: delete archived task %s: %w", t.ID, err)
+			}
+			n++
+		}
+	}
+}
+
+func (h *Handlers) reap(ctx context.Context, t *asynq.TaskInfo) error {
+	var p AnnotateRangePayload // a superset of PlanFilePayload
+	if err := json.Unmarshal(t.Payload, &p); err != nil || p.Operation == "" {
+		h.Logger.Error("dropping undecodable archived task", zap.String("task_id", t.ID), zap.String("task_type", t.Type))
+		return nil
+	}
+	uri := "input file"
+	if req, err := p.request(); err == nil {
+		uri = req.GetInputConfig().GetGcsSource().GetUri()
+	}
+	msg := fmt.Sprintf("error processing %s", uri)
+	if t.Type == TypeAnnotateRange {
+		msg = fmt.Sprintf("error processing pages %d-%d of %s", p.First, p.Last, uri)
+	}
+	ended, err := h.Ops.Fail(ctx, p.Operation, int32(codes.Internal), msg)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("jobs: fail operation %s of archived task %s: %w", p.Operation, t.ID, err)
+	}
+	if ended {
+		h.Logger.Warn("operation failed: its task was archived", zap.String("operation", p.Operation),
+			zap.String("task_id", t.ID), zap.String("task_type", t.Type), zap.Int("retried", t.Retried),
+			zap.String("last_error", t.LastErr), zap.String("message", msg))
+	}
+	return nil
+}
+
+// RunReaper calls ReapArchived every interval (DefaultReapInterval if zero)
+// until ctx ends. Every worker may run one: reaping is idempotent.
+func (h *Handlers) RunReaper(ctx context.Context, insp *asynq.Inspector, queue string, interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultReapInterval
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if n, err := h.ReapArchived(ctx, insp, queue); err != nil && ctx.Err() == nil {
+			h.Logger.Warn("reaping archived tasks failed", zap.Error(err))
+		} else if n > 0 {
+			h.Logger.Info("reaped archived tasks", zap.Int("tasks", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/folio-ocr/folio/jobs"
+	"github.com/folio-ocr/folio/store"
+	"github.com/folio-ocr/folio/store/storetest"
+)
+
+// A task archived without our error handler running (a worker killed during
+// its last attempt) still ends its operation, with a message naming the
+// file and pages; the archive is emptied.
+func TestReapArchived(t *testing.T) {
+	rdb, prefix := storetest.Redis(t)
+	queue := "test-" + storetest.UniqueID()
+	t.Cleanup(func() { cleanQueue(t, rdb, queue) })
+	ops := store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: prefix})
+	h := &jobs.Handlers{Ops: ops, Logger: zaptest.NewLogger(t)}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	ctx := context.Background()
+
+	if n, err := h.ReapArchived(ctx, insp, queue); err != nil || n != 0 {
+		t.Fatalf("empty queue: reaped %d, %v", n, err)
+	}
+
+	const uri = "gs://b/in.pdf"
+	req := fileRequest(uri, "gs://b/out/", 2)
+	op := &store.Operation{ID: storetest.UniqueID(), APIVersion: "v1", CreateTime: time.Now(),
+		Request: &visionpb.AsyncBatchAnnotateFilesRequest{Requests: []*visionpb.AsyncAnnotateFileRequest{req}}}
+	op.Name = "operations/" + op.ID
+	if err := ops.Create(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	reqJSON, _ := protojson.Marshal(req)
+	payload, _ := json.Marshal(jobs.AnnotateRangePayload{
+		FileTask: jobs.FileTask{Operation: op.ID, Request: reqJSON}, First: 3, Last: 4})
+	// A scheduled task, archived by hand, stands in for one the recoverer
+	// archived: no handler ever sees it.
+	c := asynq.NewClientFromRedisClient(rdb)
+	info, err := c.EnqueueContext(ctx, asynq.NewTask(jobs.TypeAnnotateRange, payload),
+		asynq.Queue(queue), asynq.ProcessIn(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.ArchiveTask(queue, info.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	if n, err := h.ReapArchived(ctx, insp, queue); err != nil || n != 1 {
+		t.Fatalf("reaped %d, %v; want 1", n, err)
+	}
+	got, err := ops.Get(ctx, op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Done || got.ErrorCode != 13 || got.ErrorMessage != "error processing pages 3-4 of "+uri {
+		t.Errorf("operation done=%v code=%d %q; want done, 13, naming pages 3-4 of %s", got.Done, got.ErrorCode, got.ErrorMessage, uri)
+	}
+	if tasks, _ := insp.ListArchivedTasks(queue); len(tasks) != 0 {
+		t.Errorf("%d tasks left in the archive", len(tasks))
+	}
+}
