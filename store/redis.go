@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
@@ -90,39 +91,54 @@ func (s *RedisOperations) Create(ctx context.Context, op *Operation) error {
 	if err != nil {
 		return fmt.Errorf("store: create operation %s: encode request: %w", op.ID, err)
 	}
-	created, err := s.c.HSetNX(ctx, s.opKey(op.ID), fName, op.Name).Result()
-	if err != nil {
-		return wrapRedis("create operation "+op.ID, err)
-	}
-	if !created {
-		return fmt.Errorf("store: create operation %s: %w", op.ID, ErrAlreadyExists)
-	}
 	now := op.CreateTime
 	if now.IsZero() {
 		now = time.Now()
 	}
-	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, s.opKey(op.ID),
-			fVersion, op.APIVersion,
-			fState, int32(visionpb.OperationMetadata_CREATED),
-			fCreate, now.UnixNano(),
-			fUpdate, now.UnixNano(),
-			fRequest, req,
-			fFiles, len(op.Request.GetRequests()),
-			fDone, 0,
-			fPagesTotal, 0,
-			fPagesDone, 0,
-		)
-		p.Expire(ctx, s.opKey(op.ID), s.ttl)
-		p.ZAdd(ctx, s.indexKey(), redis.Z{Score: float64(now.UnixNano()), Member: op.ID})
-		p.ZRemRangeByScore(ctx, s.indexKey(), "-inf", strconv.FormatInt(now.Add(-s.ttl).UnixNano(), 10))
-		return nil
-	})
+	created, err := createCmd.Run(ctx, s.c, []string{s.opKey(op.ID)},
+		int64(s.ttl/time.Second),
+		fName, op.Name,
+		fVersion, op.APIVersion,
+		fState, int32(visionpb.OperationMetadata_CREATED),
+		fCreate, now.UnixNano(),
+		fUpdate, now.UnixNano(),
+		fRequest, req,
+		fFiles, len(op.Request.GetRequests()),
+		fDone, 0,
+		fPagesTotal, 0,
+		fPagesDone, 0,
+	).Int()
 	if err != nil {
 		return wrapRedis("create operation "+op.ID, err)
 	}
+	if created == 0 {
+		return fmt.Errorf("store: create operation %s: %w", op.ID, ErrAlreadyExists)
+	}
+	// The index lives in its own slot, so it is written apart; an entry
+	// whose operation is gone is dropped when List meets it. Operations live
+	// TTL after their last change, so entries are kept twice as long.
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, s.indexKey(), redis.Z{Score: float64(now.UnixMicro()), Member: op.ID})
+		p.ZRemRangeByScore(ctx, s.indexKey(), "-inf", strconv.FormatInt(now.Add(-2*s.ttl).UnixMicro(), 10))
+		return nil
+	})
+	if err != nil {
+		return wrapRedis("index operation "+op.ID, err)
+	}
 	return nil
 }
+
+// createCmd writes a new operation's hash and its TTL at once.
+//
+// KEYS[1] -> <prefix>op:{<id>}
+// ARGV[1] -> ttl seconds  ARGV[2..] -> field, value, ...
+// Returns 0 if the operation exists, else 1.
+var createCmd = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+`)
 
 // Get returns the operation with the given id.
 func (s *RedisOperations) Get(ctx context.Context, id string) (*Operation, error) {
@@ -166,27 +182,43 @@ func (s *RedisOperations) Finished(ctx context.Context, id string) (bool, error)
 	return v == "1", nil
 }
 
-// List returns up to pageSize operations, newest first. Operations that
-// expired are dropped from the index as they are met.
+// List returns up to pageSize operations, newest first. The page token is a
+// cursor (creation time and id of the last operation returned), so
+// operations created while a client pages do not shift the pages. Entries
+// whose operation expired are dropped from the index as they are met.
 func (s *RedisOperations) List(ctx context.Context, pageSize int, pageToken string) ([]*Operation, string, error) {
 	if pageSize <= 0 {
 		pageSize = 100
 	}
-	offset := 0
+	max, afterID := "+inf", ""
 	if pageToken != "" {
 		b, err := base64.RawURLEncoding.DecodeString(pageToken)
-		n, err2 := strconv.Atoi(string(b))
-		if err != nil || err2 != nil || n < 0 {
+		score, id, ok := strings.Cut(string(b), ":")
+		if _, perr := strconv.ParseInt(score, 10, 64); err != nil || !ok || perr != nil || id == "" {
 			return nil, "", fmt.Errorf("store: list operations: page token %q: %w", pageToken, ErrInvalidArgument)
 		}
-		offset = n
+		max, afterID = score, id
 	}
-	ids, err := s.c.ZRevRange(ctx, s.indexKey(), int64(offset), int64(offset+pageSize-1)).Result()
+	// Members with equal scores come in reverse id order; skip those up to
+	// and including the cursor. 64 extra covers any ties.
+	zs, err := s.c.ZRevRangeByScoreWithScores(ctx, s.indexKey(), &redis.ZRangeBy{
+		Max: max, Min: "-inf", Count: int64(pageSize + 64),
+	}).Result()
 	if err != nil {
 		return nil, "", wrapRedis("list operations", err)
 	}
-	ops := make([]*Operation, 0, len(ids))
-	for _, id := range ids {
+	ops := make([]*Operation, 0, pageSize)
+	next, seen := "", ""
+	for _, z := range zs {
+		id := z.Member.(string)
+		score := strconv.FormatInt(int64(z.Score), 10)
+		if afterID != "" && score == max && id >= afterID {
+			continue
+		}
+		if len(ops) == pageSize {
+			break
+		}
+		seen = base64.RawURLEncoding.EncodeToString([]byte(score + ":" + id))
 		op, err := s.Get(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			s.c.ZRem(ctx, s.indexKey(), id)
@@ -196,10 +228,14 @@ func (s *RedisOperations) List(ctx context.Context, pageSize int, pageToken stri
 			return nil, "", err
 		}
 		ops = append(ops, op)
+		next = base64.RawURLEncoding.EncodeToString([]byte(score + ":" + id))
 	}
-	next := ""
-	if len(ids) == pageSize {
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(offset + pageSize)))
+	switch {
+	case len(ops) == pageSize:
+	case len(zs) == pageSize+64:
+		next = seen // expired entries filled the fetch: go on after them
+	default:
+		next = ""
 	}
 	return ops, next, nil
 }

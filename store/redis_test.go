@@ -276,3 +276,34 @@ func TestListAndDelete(t *testing.T) {
 		t.Error("List with a bad token succeeded")
 	}
 }
+
+// Operations created while a client pages through the list do not shift
+// the pages: no duplicates, no skips.
+func TestListCursorStable(t *testing.T) {
+	ops := newOps(t)
+	ctx := context.Background()
+	var ids []string
+	for range 4 {
+		ids = append(ids, create(t, ops, 1).ID)
+		time.Sleep(time.Millisecond)
+	}
+	page1, next, err := ops.List(ctx, 2, "")
+	if err != nil || len(page1) != 2 || next == "" {
+		t.Fatalf("page 1: %d ops, next %q, %v", len(page1), next, err)
+	}
+	create(t, ops, 1) // newer than everything listed
+	page2, next, err := ops.List(ctx, 2, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, op := range append(page1, page2...) {
+		got = append(got, op.ID)
+	}
+	if diff := cmp.Diff([]string{ids[3], ids[2], ids[1], ids[0]}, got); diff != "" {
+		t.Errorf("pages (-want +got):\n%s", diff)
+	}
+	if page3, _, err := ops.List(ctx, 2, next); err != nil || len(page3) != 0 {
+		t.Errorf("page 3: %d ops, %v; want none", len(page3), err)
+	}
+}
