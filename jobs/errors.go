@@ -98,5 +98,5 @@ func detail(err error) string {
 	for _, p := range []string{"pipeline: ", "store: ", "jobs: "} {
 		s = strings.ReplaceAll(s, p, "")
 	}
-	return s
+	return strings.TrimSuffix(s, ": "+pipeline.ErrInvalidInput.Error())
 }

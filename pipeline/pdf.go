@@ -235,6 +235,12 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrEncrypted, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
+	case errors.Is(err, pdfiumerrors.ErrFormat):
+		return fmt.Errorf("not a PDF or a damaged one: %w", ErrInvalidInput)
+	case errors.Is(err, pdfiumerrors.ErrPage):
+		return fmt.Errorf("damaged page: %w", ErrInvalidInput)
+	case errors.Is(err, pdfiumerrors.ErrFile):
+		return fmt.Errorf("unreadable file: %w", ErrInvalidInput)
 	default:
 		return fmt.Errorf("%w: %w", ErrInvalidInput, err)
 	}
