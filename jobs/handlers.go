@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -179,7 +180,39 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 			Message: fmt.Sprintf("%s has %d pages, fewer than planned (%d)", uri, doc.PageCount(), p.Last)})
 	}
 
-	responses := make([]*visionpb.AnnotateImageResponse, 0, p.Last-p.First+1)
+	// The output is streamed to storage a page at a time, so a range holds
+	// one page's responses and JSON, not the whole file's. Cancelling wctx
+	// before Close aborts the upload: every return before the commit below
+	// leaves no object (and a retry rewrites the file whole).
+	dest := pipeline.OutputName(req.GetOutputConfig().GetGcsDestination().GetUri(), pipeline.PageRange{First: p.First, Last: p.Last})
+	wctx, abort := context.WithCancel(ctx)
+	defer abort()
+	ow, err := h.Blobs.NewWriter(wctx, dest, "application/json")
+	if err != nil {
+		return writeErr(dest, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			abort()
+			_ = ow.Close()
+		}
+	}()
+	counted := &countingWriter{w: ow}
+	buf := bufio.NewWriterSize(counted, outputBufferSize)
+	input := proto.Clone(req.GetInputConfig()).(*visionpb.InputConfig)
+	fw, err := pipeline.NewFileWriter(buf, input)
+	if err != nil {
+		return fmt.Errorf("jobs: encode output of %s: %w", uri, err)
+	}
+	// writePage streams one page's entry; the caller drops the page after.
+	writePage := func(n int, r *visionpb.AnnotateImageResponse) error {
+		if err := fw.WritePage(r); err != nil {
+			return writeErr(dest, fmt.Errorf("page %d: %w", n, err))
+		}
+		return nil
+	}
+
 	lastCheck := time.Now()
 	for n := p.First; n <= p.Last; n++ {
 		if err := ctx.Err(); err != nil {
@@ -204,8 +237,10 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 				// The engine was interrupted and the document is unusable:
 				// report the page and reopen the document for the rest.
 				log.Warn("page timed out", zap.Int("page", n), zap.Duration("timeout", h.pageTimeout()))
-				responses = append(responses, pageError(uri, n, &Failure{Code: codes.DeadlineExceeded,
-					Message: fmt.Sprintf("took longer than %s", h.pageTimeout())}))
+				if err := writePage(n, pageError(uri, n, &Failure{Code: codes.DeadlineExceeded,
+					Message: fmt.Sprintf("took longer than %s", h.pageTimeout())})); err != nil {
+					return err
+				}
 				_ = doc.Close()
 				if doc, err = h.open(ctx, uri, store.ObjectAttrs{Size: p.Size, Generation: p.Generation}); err != nil {
 					return err
@@ -216,35 +251,71 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 				return fmt.Errorf("jobs: read page %d of %s: %w", n, uri, err)
 			}
 			log.Warn("page failed", zap.Int("page", n), zap.Error(err))
-			responses = append(responses, pageError(uri, n, err))
+			if err := writePage(n, pageError(uri, n, err)); err != nil {
+				return err
+			}
 			continue
 		}
-		responses = append(responses, pipeline.AnnotatePage(page, req.GetFeatures(), uri))
+		if err := writePage(n, pipeline.AnnotatePage(page, req.GetFeatures(), uri)); err != nil {
+			return err
+		}
 	}
-
-	input := proto.Clone(req.GetInputConfig()).(*visionpb.InputConfig)
-	out, err := pipeline.EncodeFileResponse(pipeline.NewFileResponse(input, responses))
-	if err != nil {
-		return fmt.Errorf("jobs: encode pages %d-%d of %s: %w", p.First, p.Last, uri, err)
+	if err := fw.Close(); err != nil {
+		return writeErr(dest, err)
 	}
-	dest := pipeline.OutputName(req.GetOutputConfig().GetGcsDestination().GetUri(), pipeline.PageRange{First: p.First, Last: p.Last})
-	// A cancel that arrived during the range must not produce output.
+	if err := buf.Flush(); err != nil {
+		return writeErr(dest, err)
+	}
+	// A cancel that arrived during the range must not produce output: the
+	// deferred abort drops the upload.
 	if done, err := h.finished(ctx, p.Operation); done || err != nil {
+		if done {
+			log.Info("operation finished while annotating; dropping range output")
+		}
 		return err
 	}
-	if err := h.Blobs.Write(ctx, dest, "application/json", out); err != nil {
-		if Permanent(err) {
-			return permanent(&Failure{Code: Code(err), Message: fmt.Sprintf("cannot write %s", dest), Err: err})
-		}
-		return fmt.Errorf("jobs: write %s: %w", dest, err)
+	committed = true
+	if err := ow.Close(); err != nil {
+		return writeErr(dest, err)
 	}
 	c, err := h.Ops.CompleteRange(ctx, p.Operation, store.Range{File: p.File, First: p.First, Last: p.Last})
 	if err != nil {
 		return h.storeErr(err)
 	}
-	log.Info("annotated range", zap.String("output", dest), zap.Int("bytes", len(out)),
+	log.Info("annotated range", zap.String("output", dest), zap.Int64("bytes", counted.n),
 		zap.Duration("took", time.Since(start)), zap.Bool("finalized", c == store.Finalized))
 	return nil
+}
+
+// outputBufferSize is the buffer between a range's FileWriter and its
+// storage writer. The FileWriter already writes a page per call; the buffer
+// gathers small pages (an error entry is a few hundred bytes) into fewer
+// writes to the storage writer, each of which is a hand-off to its upload
+// goroutine.
+const outputBufferSize = 64 << 10
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeErr classifies an error of writing dest, from the storage writer
+// (through the FileWriter while streaming) or from encoding a page:
+// permanent storage errors (missing bucket, permission denied, bad name)
+// fail the operation; others, encoding errors included (Internal), are
+// retried, as before output was streamed.
+func writeErr(dest string, err error) error {
+	if Permanent(err) {
+		return permanent(&Failure{Code: Code(err), Message: fmt.Sprintf("cannot write %s", dest), Err: err})
+	}
+	return fmt.Errorf("jobs: write %s: %w", dest, err)
 }
 
 // decode unmarshals t's payload into p, whose FileTask is ft, and returns

@@ -1,13 +1,17 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,5 +322,149 @@ func TestPageTimeout(t *testing.T) {
 		if r.GetError().GetCode() != 4 || r.GetError().GetMessage() != want || r.GetContext().GetPageNumber() != int32(i+1) {
 			t.Errorf("page %d: error %v context %v; want code 4 %q", i+1, r.GetError(), r.GetContext(), want)
 		}
+	}
+}
+
+// denseDocument is a generated PDF of pages with 60 lines of 100
+// characters each (8 pt), about 400 kB of output JSON a page.
+func denseDocument(pages int) []byte {
+	ps := make([]pdfgen.Page, pages)
+	for p := range ps {
+		for l := range 60 {
+			line := strings.Repeat(fmt.Sprintf("page %d line %d dense text ", p+1, l+1), 10)[:100]
+			ps[p].Runs = append(ps[p].Runs, pdfgen.Run{X: 36, Y: 760 - float64(l)*12, Size: 8, Text: line})
+		}
+	}
+	return pdfgen.PDF(ps...)
+}
+
+// hookBlobs calls hook on every write of an output, with the number of
+// bytes written so far and the last of them, and records how the output's
+// writer was closed.
+type hookBlobs struct {
+	store.Blobs
+	hook func(written int64, tail []byte)
+
+	closed   chan struct{}
+	mu       sync.Mutex
+	written  int64
+	tail     []byte
+	aborted  bool // the writer's context was cancelled when it was closed
+	closeErr error
+}
+
+func (b *hookBlobs) NewWriter(ctx context.Context, uri, contentType string) (io.WriteCloser, error) {
+	w, err := b.Blobs.NewWriter(ctx, uri, contentType)
+	if err != nil {
+		return nil, err
+	}
+	return &hookWriter{WriteCloser: w, b: b, ctx: ctx}, nil
+}
+
+type hookWriter struct {
+	io.WriteCloser
+	b   *hookBlobs
+	ctx context.Context
+}
+
+func (w *hookWriter) Write(p []byte) (int, error) {
+	n, err := w.WriteCloser.Write(p)
+	w.b.mu.Lock()
+	w.b.written += int64(n)
+	w.b.tail = append(w.b.tail, p[:n]...)
+	w.b.tail = w.b.tail[max(0, len(w.b.tail)-64):]
+	written, tail := w.b.written, slices.Clone(w.b.tail)
+	w.b.mu.Unlock()
+	w.b.hook(written, tail)
+	return n, err
+}
+
+func (w *hookWriter) Close() error {
+	err := w.WriteCloser.Close()
+	w.b.mu.Lock()
+	w.b.aborted, w.b.closeErr = w.ctx.Err() != nil, err
+	w.b.mu.Unlock()
+	close(w.b.closed)
+	return err
+}
+
+// TestCancelMidRangeWritesNothing cancels an operation while its range's
+// output is being streamed (chunks of 256 kB already uploaded), or once
+// every page is written but before the output is committed: the upload is
+// aborted and no object, partial or whole, appears.
+func TestCancelMidRangeWritesNothing(t *testing.T) {
+	const pages = 8
+	tests := []struct {
+		name string
+		// cancelAt reports whether to cancel on this write of the output.
+		cancelAt func(written int64, tail []byte) bool
+		// pause after cancelling, so that the range's next cancellation
+		// check (at most every 250ms) sees it.
+		pause time.Duration
+	}{
+		{"between pages", func(written int64, _ []byte) bool { return written >= 1<<20 }, 300 * time.Millisecond},
+		{"before commit", func(_ int64, tail []byte) bool {
+			return bytes.HasSuffix(tail, fmt.Appendf(nil, `"pageNumber":%d}}]}`, pages))
+		}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opID atomic.Value
+			var ops *store.RedisOperations
+			var once sync.Once
+			hb := &hookBlobs{closed: make(chan struct{})}
+			hb.hook = func(written int64, tail []byte) {
+				if tt.cancelAt(written, tail) {
+					once.Do(func() {
+						if ok, err := ops.Cancel(context.Background(), opID.Load().(string)); !ok || err != nil {
+							t.Errorf("Cancel = %v, %v", ok, err)
+						}
+						time.Sleep(tt.pause)
+					})
+				}
+			}
+			b := setup(t, 0, func(h *jobs.Handlers) {
+				g := h.Blobs.(*store.GCS)
+				g.WriteChunkSize = 256 << 10
+				hb.Blobs = g
+				h.Blobs = hb
+			})
+			ops = b.ops
+			uri := b.upload(t, "in/dense.pdf", denseDocument(pages))
+			op := &store.Operation{ID: storetest.UniqueID(), APIVersion: "v1", CreateTime: time.Now(),
+				Request: &visionpb.AsyncBatchAnnotateFilesRequest{Requests: []*visionpb.AsyncAnnotateFileRequest{
+					fileRequest(uri, "gs://"+bucket+"/out/", pages)}}}
+			op.Name = "operations/" + op.ID
+			opID.Store(op.ID)
+			ctx := context.Background()
+			if err := b.ops.Create(ctx, op); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.client.EnqueueOperation(ctx, op); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-hb.closed:
+			case <-time.After(60 * time.Second):
+				t.Fatal("the range's output writer was not closed after 60s")
+			}
+			got := b.wait(t, op.ID)
+			if got.State != visionpb.OperationMetadata_CANCELLED {
+				t.Errorf("state %v, want CANCELLED", got.State)
+			}
+			hb.mu.Lock()
+			defer hb.mu.Unlock()
+			if !hb.aborted || !errors.Is(hb.closeErr, context.Canceled) {
+				t.Errorf("output closed with its context cancelled: %v, error %v; want an aborted write", hb.aborted, hb.closeErr)
+			}
+			if hb.written < 1<<20 {
+				t.Errorf("only %d bytes streamed before the cancel; the test wants several chunks uploaded", hb.written)
+			}
+			t.Logf("%d bytes streamed, then aborted", hb.written)
+			time.Sleep(500 * time.Millisecond) // a retry would write now
+			if outs := b.outputs(t, "out/"); len(outs) != 0 {
+				t.Errorf("cancelled operation wrote %d outputs", len(outs))
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -35,17 +36,157 @@ func NewFileResponse(input *visionpb.InputConfig, pages []*visionpb.AnnotateImag
 // details) are written by a hand-written encoder over the generated types,
 // which produces the same bytes as protojson (see encodeGeneric, kept as
 // the reference and as the fallback): a page response carrying anything
-// else (faces, labels, Any details, ...) is written by encodeGeneric.
+// else (faces, labels, Any details, ...) is written through protojson, and
+// so is the whole file when its own error has details.
+//
+// EncodeFileResponse is FileWriter writing to memory; use a FileWriter to
+// stream a file instead of holding it whole.
 func EncodeFileResponse(resp *visionpb.AnnotateFileResponse) ([]byte, error) {
-	if !fastFile(resp) {
+	if resp == nil || !fastStatus(resp.Error) {
 		return encodeGeneric(resp)
 	}
-	e := jsonEncoder{b: make([]byte, 0, sizeHint(resp))}
-	e.fileResponse(resp)
-	if e.err != nil {
-		return nil, fmt.Errorf("pipeline: encode file response: %w", e.err)
+	// A FileWriter without an io.Writer appends the whole file to its
+	// buffer, allocated once.
+	fw := &FileWriter{e: jsonEncoder{b: make([]byte, 0, sizeHint(resp))}, tail: resp}
+	fw.head(resp.InputConfig)
+	for _, r := range resp.Responses {
+		fw.page(r)
 	}
-	return e.b, nil
+	fw.finish()
+	if fw.err != nil {
+		return nil, fw.err
+	}
+	return fw.e.b, nil
+}
+
+// FileWriter streams one output file to an io.Writer, a page response at a
+// time, so that a range's output never has to be held in memory whole: the
+// bytes written are exactly those of EncodeFileResponse(NewFileResponse(input,
+// pages)) for the pages given to WritePage, in order. Each page is encoded
+// into a buffer that is reused for the next page and written with a single
+// Write call (the first one also carries the file's opening and inputConfig),
+// so the writer's memory is bounded by the largest page.
+//
+// The first error, of encoding or of writing, is kept: later calls return it
+// and write nothing more. A page that fails to encode (invalid UTF-8) is
+// not written at all. A FileWriter is not safe for concurrent use.
+type FileWriter struct {
+	w     io.Writer // nil: accumulate everything in e.b (EncodeFileResponse)
+	e     jsonEncoder
+	o     obj // the file object: whether a field has been written
+	pages int
+	// tail holds the file fields after responses (totalPages, error) that
+	// EncodeFileResponse writes; nil for a streamed file.
+	tail   *visionpb.AnnotateFileResponse
+	err    error
+	closed bool
+}
+
+var errFileWriterClosed = errors.New("pipeline: FileWriter is closed")
+
+// NewFileWriter starts an output file echoing input (which may be nil) on w.
+// Nothing is written to w until the first WritePage or Close. It fails only
+// when input cannot be encoded (invalid UTF-8).
+func NewFileWriter(w io.Writer, input *visionpb.InputConfig) (*FileWriter, error) {
+	fw := &FileWriter{w: w}
+	fw.head(input)
+	if fw.err != nil {
+		return nil, fw.err
+	}
+	return fw, nil
+}
+
+// WritePage encodes r as the next entry of responses and writes it. The
+// FileWriter keeps no reference to r.
+func (fw *FileWriter) WritePage(r *visionpb.AnnotateImageResponse) error {
+	if fw.closed && fw.err == nil {
+		return errFileWriterClosed
+	}
+	fw.page(r)
+	return fw.err
+}
+
+// Close writes the end of the file (closing responses and the object). It
+// does not close the underlying io.Writer. Calling Close again returns the
+// first call's result.
+func (fw *FileWriter) Close() error {
+	if fw.closed {
+		return fw.err
+	}
+	fw.finish()
+	return fw.err
+}
+
+// head encodes the opening of the file object and its inputConfig; they are
+// written with the first page.
+func (fw *FileWriter) head(input *visionpb.InputConfig) {
+	fw.e.b = append(fw.e.b, '{')
+	if input != nil {
+		fw.e.key(&fw.o, "inputConfig")
+		fw.e.inputConfig(input)
+	}
+	fw.check()
+}
+
+// page encodes and writes one entry of responses.
+func (fw *FileWriter) page(r *visionpb.AnnotateImageResponse) {
+	if fw.err != nil {
+		return
+	}
+	if fw.pages == 0 {
+		fw.e.key(&fw.o, "responses")
+		fw.e.b = append(fw.e.b, '[')
+	} else {
+		fw.e.b = append(fw.e.b, ',')
+	}
+	fw.pages++
+	fw.e.anyImageResponse(r)
+	fw.check()
+	fw.flush()
+}
+
+// finish encodes and writes the end of the file.
+func (fw *FileWriter) finish() {
+	if fw.closed {
+		return
+	}
+	fw.closed = true
+	if fw.err != nil {
+		return
+	}
+	if fw.pages > 0 {
+		fw.e.b = append(fw.e.b, ']')
+	}
+	if t := fw.tail; t != nil {
+		fw.e.i32(&fw.o, "totalPages", t.TotalPages)
+		if t.Error != nil {
+			fw.e.key(&fw.o, "error")
+			fw.e.status(t.Error)
+		}
+	}
+	fw.e.b = append(fw.e.b, '}')
+	fw.check()
+	fw.flush()
+}
+
+// check moves an encoding error to fw.err.
+func (fw *FileWriter) check() {
+	if fw.e.err != nil && fw.err == nil {
+		fw.err = fmt.Errorf("pipeline: encode file response: %w", fw.e.err)
+	}
+}
+
+// flush writes the encoded bytes to w and empties the buffer, keeping its
+// capacity for the next page.
+func (fw *FileWriter) flush() {
+	if fw.w == nil || fw.err != nil {
+		return
+	}
+	_, err := fw.w.Write(fw.e.b)
+	fw.e.b = fw.e.b[:0]
+	if err != nil {
+		fw.err = fmt.Errorf("pipeline: write file response: %w", err)
+	}
 }
 
 // encodeGeneric is EncodeFileResponse built on protojson, one field at a
@@ -139,25 +280,33 @@ func fastFile(resp *visionpb.AnnotateFileResponse) bool {
 		return false
 	}
 	for _, r := range resp.Responses {
-		if r == nil {
-			continue
-		}
-		ok := true
-		r.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-			switch fd.Number() {
-			case fieldTextAnnotations, fieldError, fieldFullTextAnnotation, fieldContext:
-				return true
-			}
-			ok = false
-			return false
-		})
-		if !ok || !fastStatus(r.Error) {
+		if !fastPage(r) {
 			return false
 		}
-		for _, ea := range r.TextAnnotations {
-			if len(ea.GetLocations()) > 0 || len(ea.GetProperties()) > 0 {
-				return false
-			}
+	}
+	return true
+}
+
+// fastPage reports whether the hand-written encoder writes r completely.
+func fastPage(r *visionpb.AnnotateImageResponse) bool {
+	if r == nil {
+		return true
+	}
+	ok := true
+	r.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		switch fd.Number() {
+		case fieldTextAnnotations, fieldError, fieldFullTextAnnotation, fieldContext:
+			return true
+		}
+		ok = false
+		return false
+	})
+	if !ok || !fastStatus(r.Error) {
+		return false
+	}
+	for _, ea := range r.TextAnnotations {
+		if len(ea.GetLocations()) > 0 || len(ea.GetProperties()) > 0 {
+			return false
 		}
 	}
 	return true
@@ -253,8 +402,8 @@ func list[T any](e *jsonEncoder, o *obj, key string, items []T, each func(T)) {
 func (e *jsonEncoder) str(s string) {
 	b, err := appendJSONString(e.b, s)
 	e.b = b
-	if err != nil && e.err == nil {
-		e.err = err
+	if err != nil {
+		e.fail(err)
 	}
 }
 
@@ -327,22 +476,6 @@ func (e *jsonEncoder) enum(o *obj, name string, v int32, names map[int32]string)
 	e.b = strconv.AppendInt(e.b, int64(v), 10)
 }
 
-func (e *jsonEncoder) fileResponse(r *visionpb.AnnotateFileResponse) {
-	e.b = append(e.b, '{')
-	var o obj
-	if r.InputConfig != nil {
-		e.key(&o, "inputConfig")
-		e.inputConfig(r.InputConfig)
-	}
-	list(e, &o, "responses", r.Responses, e.imageResponse)
-	e.i32(&o, "totalPages", r.TotalPages)
-	if r.Error != nil {
-		e.key(&o, "error")
-		e.status(r.Error)
-	}
-	e.b = append(e.b, '}')
-}
-
 // inputConfig writes an InputConfig in field-number order.
 func (e *jsonEncoder) inputConfig(c *visionpb.InputConfig) {
 	e.b = append(e.b, '{')
@@ -390,6 +523,32 @@ func (e *jsonEncoder) imageResponse(r *visionpb.AnnotateImageResponse) {
 		e.b = append(e.b, '}')
 	}
 	e.b = append(e.b, '}')
+}
+
+// anyImageResponse writes r with the hand-written encoder when it can, and
+// through protojson (encodeOrdered, then compacted) otherwise: both give the
+// same bytes for the messages the hand-written encoder knows.
+func (e *jsonEncoder) anyImageResponse(r *visionpb.AnnotateImageResponse) {
+	if fastPage(r) {
+		e.imageResponse(r)
+		return
+	}
+	var buf bytes.Buffer
+	if err := encodeOrdered(&buf, r, nil); err != nil {
+		e.fail(err)
+		return
+	}
+	out := bytes.NewBuffer(e.b)
+	if err := json.Compact(out, buf.Bytes()); err != nil {
+		e.fail(err)
+	}
+	e.b = out.Bytes()
+}
+
+func (e *jsonEncoder) fail(err error) {
+	if e.err == nil {
+		e.err = err
+	}
 }
 
 // status writes a google.rpc.Status without details.

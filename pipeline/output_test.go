@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,6 +24,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/folio-ocr/folio/internal/pdfgen"
 )
 
 func sampleFileResponse() *visionpb.AnnotateFileResponse {
@@ -432,4 +438,357 @@ func TestEncodeRIntroMatchesProtojson(t *testing.T) {
 	if !bytes.Equal(fast, slow) {
 		t.Errorf("fast and protojson encodings differ (%d and %d bytes)", len(fast), len(slow))
 	}
+}
+
+// recordingWriter keeps what is written to it and how.
+type recordingWriter struct {
+	buf    bytes.Buffer
+	writes int
+	fail   error // returned by every Write once set
+}
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	if w.fail != nil {
+		return 0, w.fail
+	}
+	w.writes++
+	return w.buf.Write(p)
+}
+
+// streamFile writes pages through a FileWriter, checking that each call
+// writes at most once.
+func streamFile(t *testing.T, input *visionpb.InputConfig, pages []*visionpb.AnnotateImageResponse) ([]byte, error) {
+	t.Helper()
+	var w recordingWriter
+	fw, err := NewFileWriter(&w, input)
+	if err != nil {
+		return nil, err
+	}
+	if w.writes != 0 {
+		t.Errorf("NewFileWriter wrote %d times", w.writes)
+	}
+	for i, p := range pages {
+		before := w.writes
+		if err := fw.WritePage(p); err != nil {
+			return nil, err
+		}
+		if w.writes != before+1 {
+			t.Errorf("WritePage %d wrote %d times, want once", i, w.writes-before)
+		}
+	}
+	if err := fw.Close(); err != nil {
+		return nil, err
+	}
+	if err := fw.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := fw.WritePage(&visionpb.AnnotateImageResponse{}); err == nil {
+		t.Error("WritePage after Close succeeded")
+	}
+	return w.buf.Bytes(), nil
+}
+
+// TestFileWriterMatchesEncode checks that streaming pages through a
+// FileWriter writes exactly EncodeFileResponse(NewFileResponse(input,
+// pages)), and that both equal protojson's encoding, on random responses
+// (some with pages only protojson can write, so files mix both encoders),
+// with and without input, with zero pages.
+func TestFileWriterMatchesEncode(t *testing.T) {
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	samples := []struct {
+		input *visionpb.InputConfig
+		pages []*visionpb.AnnotateImageResponse
+	}{
+		{nil, nil},
+		{&visionpb.InputConfig{GcsSource: &visionpb.GcsSource{Uri: "gs://b/in.pdf"}, MimeType: "application/pdf"}, nil},
+		{&visionpb.InputConfig{}, nil},
+		{nil, []*visionpb.AnnotateImageResponse{nil, {}}},
+		{sampleFileResponse().InputConfig, sampleFileResponse().Responses},
+	}
+	for range n {
+		resp := randResponse(r, r.IntN(2) == 0)
+		for _, p := range resp.Responses {
+			if r.IntN(5) == 0 { // only protojson writes labels
+				p.LabelAnnotations = []*visionpb.EntityAnnotation{{Description: "cat", Score: 0.5}}
+			}
+		}
+		samples = append(samples, struct {
+			input *visionpb.InputConfig
+			pages []*visionpb.AnnotateImageResponse
+		}{resp.InputConfig, resp.Responses})
+	}
+	for i, s := range samples {
+		whole := NewFileResponse(s.input, s.pages)
+		want, werr := EncodeFileResponse(whole)
+		generic, gerr := encodeGeneric(whole)
+		got, err := streamFile(t, s.input, s.pages)
+		if (err != nil) != (werr != nil) || (gerr != nil) != (werr != nil) {
+			t.Fatalf("case %d: stream error %v, EncodeFileResponse error %v, protojson error %v", i, err, werr, gerr)
+		}
+		if werr != nil {
+			continue
+		}
+		for _, other := range []struct {
+			name string
+			b    []byte
+		}{{"EncodeFileResponse", want}, {"protojson", generic}} {
+			if !bytes.Equal(got, other.b) {
+				j := 0
+				for j < len(got) && j < len(other.b) && got[j] == other.b[j] {
+					j++
+				}
+				t.Fatalf("case %d: stream and %s differ at byte %d\nstream: %.200q\n%s: %.200q", i, other.name, j, got[j:], other.name, other.b[j:])
+			}
+		}
+	}
+	// Zero pages, spelled out.
+	got, err := streamFile(t, nil, nil)
+	if err != nil || string(got) != "{}" {
+		t.Errorf("empty file: %q, %v", got, err)
+	}
+	got, err = streamFile(t, &visionpb.InputConfig{MimeType: "application/pdf"}, nil)
+	if err != nil || string(got) != `{"inputConfig":{"mimeType":"application/pdf"}}` {
+		t.Errorf("file without pages: %q, %v", got, err)
+	}
+}
+
+// TestFileWriterErrors checks that the first error sticks and that a page
+// that cannot be encoded is not written.
+func TestFileWriterErrors(t *testing.T) {
+	good := &visionpb.AnnotateImageResponse{Context: &visionpb.ImageAnnotationContext{PageNumber: 1}}
+	bad := &visionpb.AnnotateImageResponse{FullTextAnnotation: &visionpb.TextAnnotation{Text: "ok \xff bad"}}
+
+	if _, err := NewFileWriter(io.Discard, &visionpb.InputConfig{MimeType: "\xff"}); err == nil {
+		t.Error("NewFileWriter accepted an invalid UTF-8 input config")
+	}
+
+	var w recordingWriter
+	fw, err := NewFileWriter(&w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.WritePage(good); err != nil {
+		t.Fatal(err)
+	}
+	written := w.buf.String()
+	if err := fw.WritePage(bad); err == nil || !strings.Contains(err.Error(), "invalid UTF-8") {
+		t.Errorf("WritePage(invalid UTF-8) = %v", err)
+	}
+	if err := fw.WritePage(good); err == nil {
+		t.Error("WritePage after an error succeeded")
+	}
+	if err := fw.Close(); err == nil {
+		t.Error("Close after an error succeeded")
+	}
+	if w.buf.String() != written {
+		t.Errorf("wrote %q after the error", strings.TrimPrefix(w.buf.String(), written))
+	}
+
+	boom := errors.New("boom")
+	w = recordingWriter{}
+	fw, err = NewFileWriter(&w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.fail = boom
+	if err := fw.WritePage(good); !errors.Is(err, boom) {
+		t.Errorf("WritePage on a failing writer = %v, want %v", err, boom)
+	}
+	if err := fw.Close(); !errors.Is(err, boom) {
+		t.Errorf("Close after a write error = %v, want %v", err, boom)
+	}
+}
+
+// denseDocument is a generated PDF whose pages are as dense as a page of
+// small print: lines of cols characters each (6 pt Helvetica, 7 pt apart),
+// e.g. 100 lines of 124 characters, 12.4k characters a page.
+func denseDocument(pages, lines, cols int) []byte {
+	words := strings.Fields("the quick brown fox jumps over lazy dogs while folio reads every text layer of born digital documents 0123 4567 89")
+	ps := make([]pdfgen.Page, pages)
+	for p := range ps {
+		for l := range lines {
+			var b strings.Builder
+			for i := p*lines + l; b.Len() < cols; i++ {
+				if b.Len() > 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteString(words[i%len(words)])
+			}
+			ps[p].Runs = append(ps[p].Runs, pdfgen.Run{X: 36, Y: 760 - float64(l)*7, Size: 6, Text: b.String()[:cols]})
+		}
+	}
+	return pdfgen.PDF(ps...)
+}
+
+func openDense(tb testing.TB, pages int) Document {
+	tb.Helper()
+	data := denseDocument(pages, 100, 124)
+	doc, err := testPDF(tb).Open(context.Background(), bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { doc.Close() })
+	return doc
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestStreamingMemoryPerPage measures the heap a range holds on dense
+// pages: the whole-file path (every page's responses, then the encoded
+// file, as annotateRange did before streaming) grows with the range; the
+// streaming path (one page's responses and JSON at a time) does not.
+func TestStreamingMemoryPerPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("dense pages take a few seconds")
+	}
+	const pages = 16
+	doc := openDense(t, pages)
+	input := &visionpb.InputConfig{GcsSource: &visionpb.GcsSource{Uri: "gs://b/dense.pdf"}, MimeType: "application/pdf"}
+	page := func(n int) *Page {
+		p, err := doc.Page(context.Background(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if chars := len(page(1).Chars); chars < 12000 {
+		t.Fatalf("dense page has %d chars", chars)
+	}
+	// Warm the engine up (its wasm memory grows on the first pages), so
+	// that what is measured is the range's.
+	for n := 1; n <= pages; n++ {
+		page(n)
+	}
+
+	// Whole file: the heap held once every page is annotated and encoded.
+	base := liveHeap()
+	var responses []*visionpb.AnnotateImageResponse
+	for n := 1; n <= pages; n++ {
+		responses = append(responses, AnnotatePage(page(n), benchFeatures, "gs://b/dense.pdf"))
+	}
+	out, err := EncodeFileResponse(NewFileResponse(input, responses))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := int64(liveHeap()) - int64(base)
+	wholeBytes := len(out)
+	runtime.KeepAlive(responses)
+	runtime.KeepAlive(out)
+	responses, out = nil, nil
+
+	// Streaming: the most heap held after any page (its responses dropped,
+	// its JSON written).
+	cw := &countingDiscard{}
+	base = liveHeap()
+	fw, err := NewFileWriter(cw, input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make([]int64, pages+1) // held[n]: after page n
+	for n := 1; n <= pages; n++ {
+		r := AnnotatePage(page(n), benchFeatures, "gs://b/dense.pdf")
+		if err := fw.WritePage(r); err != nil {
+			t.Fatal(err)
+		}
+		// The page's response is still referenced here: it is counted.
+		held[n] = int64(liveHeap()) - int64(base)
+		runtime.KeepAlive(r)
+	}
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cw.n != int64(wholeBytes) {
+		t.Errorf("streamed %d bytes, whole file is %d", cw.n, wholeBytes)
+	}
+	perPage := float64(wholeBytes) / pages
+	// A stray allocation elsewhere in the process can inflate one sample:
+	// compare the least of the first and of the last three.
+	early, late := slices.Min(held[1:4]), slices.Min(held[pages-2:])
+	t.Logf("%d dense pages, %.0f JSON bytes a page: whole file holds %.1f MB (%.0f kB a page); streaming holds %.1f MB after 3 pages, %.1f MB after %d (max %.1f MB)",
+		pages, perPage, float64(whole)/1e6, float64(whole)/pages/1e3, float64(early)/1e6, float64(late)/1e6, pages, float64(slices.Max(held))/1e6)
+	// Streaming holds about one page (its responses, its JSON and the
+	// encoder's buffer), however many pages were written.
+	if late > early+2*int64(perPage) {
+		t.Errorf("streaming heap grows with the range: %d bytes after 3 pages, %d after %d", early, late, pages)
+	}
+	if late*4 > whole {
+		t.Errorf("streaming holds %d bytes, whole file %d: want at most a quarter", late, whole)
+	}
+}
+
+type countingDiscard struct{ n int64 }
+
+func (c *countingDiscard) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// BenchmarkDenseRange annotates and encodes a 16-page range of dense
+// pages (extracted once) as a whole file and streamed, reporting bytes
+// allocated per page; TestStreamingMemoryPerPage measures the heap held.
+func BenchmarkDenseRange(b *testing.B) {
+	const pages = 16
+	doc := openDense(b, pages)
+	ps := make([]*Page, pages)
+	for i := range ps {
+		p, err := doc.Page(context.Background(), i+1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ps[i] = p
+	}
+	input := &visionpb.InputConfig{GcsSource: &visionpb.GcsSource{Uri: "gs://b/dense.pdf"}, MimeType: "application/pdf"}
+	b.Run("whole", func(b *testing.B) {
+		allocatedPerPage(b, pages, func() int {
+			responses := make([]*visionpb.AnnotateImageResponse, 0, pages)
+			for _, p := range ps {
+				responses = append(responses, AnnotatePage(p, benchFeatures, "gs://b/dense.pdf"))
+			}
+			out, err := EncodeFileResponse(NewFileResponse(input, responses))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return len(out)
+		})
+	})
+	b.Run("streamed", func(b *testing.B) {
+		allocatedPerPage(b, pages, func() int {
+			var w countingDiscard
+			fw, err := NewFileWriter(&w, input)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, p := range ps {
+				if err := fw.WritePage(AnnotatePage(p, benchFeatures, "gs://b/dense.pdf")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := fw.Close(); err != nil {
+				b.Fatal(err)
+			}
+			return int(w.n)
+		})
+	})
+}
+
+// allocatedPerPage runs f (one range of pages) b.N times and reports the
+// bytes allocated per page and the output's JSON bytes per page.
+func allocatedPerPage(b *testing.B, pages int, f func() int) {
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var out int
+	for b.Loop() {
+		out = f()
+	}
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N*pages), "alloc-B/page")
+	b.ReportMetric(float64(out)/float64(pages), "json-B/page")
 }

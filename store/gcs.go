@@ -16,6 +16,10 @@ import (
 // STORAGE_EMULATOR_HOST through the client library.
 type GCS struct {
 	c *storage.Client
+	// WriteChunkSize is the chunk size of NewWriter's uploads, rounded up
+	// to a multiple of 256 KiB by the storage library. If zero,
+	// DefaultWriteChunkSize.
+	WriteChunkSize int
 }
 
 var _ Blobs = (*GCS)(nil)
@@ -73,24 +77,73 @@ func (g *GCS) NewReader(ctx context.Context, uri string, gen int64) (io.ReadClos
 	return r, nil
 }
 
+// DefaultWriteChunkSize is the default ChunkSize of the writers NewWriter
+// returns. Each holds one buffer of this size (the storage library's
+// resumable-upload chunk, kept so that a failed chunk can be resent), so a
+// write's memory is bounded by it whatever the object's size. Objects up to this size are
+// uploaded in one request when the writer is closed; larger ones in chunks
+// of this size as they are written, the object appearing only when the
+// last chunk is sent by Close.
+const DefaultWriteChunkSize = 8 << 20
+
 // Write stores data at uri in one request, replacing any existing object.
 func (g *GCS) Write(ctx context.Context, uri, contentType string, data []byte) error {
-	o, err := g.object(uri)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// One request without a chunk buffer: data is in memory already, and
+	// the whole call is retried by its caller.
+	w, err := g.newWriter(ctx, uri, contentType, 0)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w := o.NewWriter(ctx)
-	w.ContentType = contentType
-	w.ChunkSize = 0 // one request: outputs are small and are rewritten whole on retry
 	if _, err := w.Write(data); err != nil {
 		cancel()
 		_ = w.Close()
-		return wrapGCS("write "+uri, err)
+		return err
 	}
-	if err := w.Close(); err != nil {
-		return wrapGCS("write "+uri, err)
+	return w.Close()
+}
+
+// NewWriter starts a resumable upload to uri in chunks of WriteChunkSize
+// (DefaultWriteChunkSize, 8 MiB: one such buffer per open writer).
+// Cancelling ctx before Close aborts it: the object is not created or
+// replaced. The caller must call Close.
+func (g *GCS) NewWriter(ctx context.Context, uri, contentType string) (io.WriteCloser, error) {
+	chunk := g.WriteChunkSize
+	if chunk <= 0 {
+		chunk = DefaultWriteChunkSize
+	}
+	return g.newWriter(ctx, uri, contentType, chunk)
+}
+
+func (g *GCS) newWriter(ctx context.Context, uri, contentType string, chunkSize int) (*gcsWriter, error) {
+	o, err := g.object(uri)
+	if err != nil {
+		return nil, err
+	}
+	w := o.NewWriter(ctx)
+	w.ContentType = contentType
+	w.ChunkSize = chunkSize
+	return &gcsWriter{w: w, uri: uri}, nil
+}
+
+// gcsWriter maps a storage.Writer's errors to the store's sentinels.
+type gcsWriter struct {
+	w   *storage.Writer
+	uri string
+}
+
+func (w *gcsWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		return n, wrapGCS("write "+w.uri, err)
+	}
+	return n, nil
+}
+
+func (w *gcsWriter) Close() error {
+	if err := w.w.Close(); err != nil {
+		return wrapGCS("write "+w.uri, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -44,5 +45,88 @@ func TestGCS(t *testing.T) {
 		if _, err := g.Attrs(ctx, uri); err == nil || errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Attrs(%q) = %v, want a URI error", uri, err)
 		}
+	}
+}
+
+func TestGCSNewWriter(t *testing.T) {
+	srv, host := storetest.GCS(t, "bkt")
+	g := store.NewGCS(storetest.Client(t, host))
+	ctx := context.Background()
+
+	w, err := g.NewWriter(ctx, "gs://bkt/out/a.json", "application/json")
+	if err != nil {
+		t.Fatalf("NewWriter: %v", err)
+	}
+	for _, s := range []string{`{"a":`, `[1,2`, `]}`} {
+		if _, err := io.WriteString(w, s); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	obj, err := srv.GetObject("bkt", "out/a.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(obj.Content) != `{"a":[1,2]}` || obj.ContentType != "application/json" {
+		t.Errorf("object %q, content type %q", obj.Content, obj.ContentType)
+	}
+
+	if _, err := g.NewWriter(ctx, "gs://bkt", "application/json"); err == nil {
+		t.Error("NewWriter accepted a URI without an object name")
+	}
+	w, err = g.NewWriter(ctx, "gs://nobucket/x.json", "application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(w, "{}")
+	if err := w.Close(); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Close of a write to a missing bucket = %v, want ErrNotFound", err)
+	}
+}
+
+// TestGCSNewWriterAbort checks go-cloud's rule: cancelling the context
+// before Close aborts the write, and neither creates nor replaces the
+// object.
+func TestGCSNewWriterAbort(t *testing.T) {
+	srv, host := storetest.GCS(t, "bkt")
+	g := store.NewGCS(storetest.Client(t, host))
+	if err := g.Write(context.Background(), "gs://bkt/old.json", "application/json", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, uri string
+		size      int // bytes written before the cancel
+	}{
+		{"nothing written", "gs://bkt/new0.json", 0},
+		{"small", "gs://bkt/new1.json", 1000},
+		{"new object", "gs://bkt/new2.json", 3 << 20},
+		{"replacement", "gs://bkt/old.json", 3 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w, err := g.NewWriter(ctx, tt.uri, "application/json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(bytes.Repeat([]byte("x"), tt.size)); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			cancel()
+			if err := w.Close(); !errors.Is(err, context.Canceled) {
+				t.Errorf("Close after cancel = %v, want context.Canceled", err)
+			}
+			_, obj, _ := store.ParseURI(tt.uri)
+			got, err := srv.GetObject("bkt", obj)
+			if tt.uri == "gs://bkt/old.json" {
+				if err != nil || string(got.Content) != "old" {
+					t.Errorf("aborted replacement changed the object: %q, %v", got.Content, err)
+				}
+			} else if err == nil {
+				t.Errorf("aborted write created %s (%d bytes)", tt.uri, len(got.Content))
+			}
+		})
 	}
 }

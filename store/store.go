@@ -111,4 +111,12 @@ type Blobs interface {
 	NewReader(ctx context.Context, uri string, gen int64) (io.ReadCloser, error)
 	// Write stores data at uri, replacing any existing object.
 	Write(ctx context.Context, uri, contentType string, data []byte) error
+	// NewWriter starts writing an object at uri; it replaces any existing
+	// object, and becomes visible, only when Close returns nil. Memory use
+	// is bounded whatever the object's size.
+	//
+	// To abort a write, cancel ctx: no object is written. The caller must
+	// call Close, even if the write is aborted. Errors of Write and Close
+	// wrap the store's sentinels.
+	NewWriter(ctx context.Context, uri, contentType string) (io.WriteCloser, error)
 }
