@@ -116,13 +116,21 @@ func TestCancelledWaiter(t *testing.T) {
 	}
 	release := make(chan struct{})
 	started := make(chan struct{})
+	downloaded := make(chan struct{})
+	var once sync.Once
 	go func() {
-		_, _ = c.Open(context.Background(), "slow", 1, func(ctx context.Context, w io.Writer) error {
-			close(started)
+		defer close(downloaded)
+		f, err := c.Open(context.Background(), "slow", 1, func(ctx context.Context, w io.Writer) error {
+			once.Do(func() { close(started) })
 			<-release
 			_, err := fmt.Fprint(w, "done")
 			return err
 		})
+		if err != nil {
+			t.Errorf("slow Open: %v", err)
+			return
+		}
+		_ = f.Close()
 	}()
 	<-started
 	ctx, cancel := context.WithCancel(context.Background())
@@ -131,6 +139,7 @@ func TestCancelledWaiter(t *testing.T) {
 		t.Errorf("Open with cancelled ctx = %v", err)
 	}
 	close(release)
+	<-downloaded // before TempDir is removed
 }
 
 func TestFileRemovedBehindTheCache(t *testing.T) {
