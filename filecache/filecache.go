@@ -88,7 +88,10 @@ func (c *Cache) Close() error { return c.lock.Close() }
 // when it is not cached. The caller closes the file.
 func (c *Cache) Open(ctx context.Context, uri string, generation int64, fetch Fetch) (*os.File, error) {
 	key := keyOf(uri, generation)
-	for {
+	for attempt := 0; ; attempt++ {
+		if attempt == 5 {
+			return nil, fmt.Errorf("filecache: %s keeps disappearing from %s", uri, c.dir)
+		}
 		c.mu.Lock()
 		e, ok := c.entries[key]
 		mine := !ok
