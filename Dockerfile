@@ -35,6 +35,7 @@ USER folio:folio
 WORKDIR /home/folio
 # Compile pdfium now, so a new worker container starts in a fraction of a second instead of
 # spending ~5 s and 300 MB compiling it (a fresh volume is populated from this directory).
-RUN folio-worker -warmup
+# Both variants: wazero's cache key includes the PDFIUM_INTERRUPT setting.
+RUN folio-worker -warmup && folio-worker -warmup -pdfium-interrupt=false
 EXPOSE 8080
 CMD ["folio-api"]
