@@ -158,9 +158,9 @@ func countPages(pdf *pipeline.PDF, data []byte) (int, error) {
 // inProcess extracts every page with cores goroutines, each with its own
 // document; with annotate it also assembles and encodes, as a worker does.
 func inProcess(pdf *pipeline.PDF, data []byte, pages, cores int, annotate bool) (result, error) {
-	name := "pdfium text extraction"
+	name := "pdfium text extraction (interrupt on)"
 	if annotate {
-		name = "folio pipeline in-process"
+		name = "folio pipeline in-process (interrupt on)"
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
