@@ -99,6 +99,14 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return fileFailure(uri, err)
 	}
+	dest := req.GetOutputConfig().GetGcsDestination().GetUri()
+	if err := h.Blobs.BucketExists(ctx, dest); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return permanent(&Failure{Code: codes.NotFound,
+				Message: fmt.Sprintf("the bucket of output destination %s does not exist", dest), Err: err})
+		}
+		return fileFailure(dest, err)
+	}
 	if attrs.Size > h.maxFileBytes() {
 		return permanent(&Failure{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("%s is %d bytes, over the limit of %d bytes", uri, attrs.Size, h.maxFileBytes())})

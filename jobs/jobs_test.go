@@ -241,6 +241,7 @@ func TestFileFailures(t *testing.T) {
 		name     string
 		data     []byte // nil: object missing
 		mime     string
+		dest     string // "": gs://folio-test/out/
 		maxPages int
 		code     int32
 		message  string
@@ -250,6 +251,8 @@ func TestFileFailures(t *testing.T) {
 		{name: "truncated pdf", data: pdfgen.Document(3)[:400], code: 3, message: "gs://folio-test/in/truncated-pdf"},
 		{name: "too many pages", data: pdfgen.Document(4), maxPages: 3, code: 3, message: "has 4 pages, over the limit of 3"},
 		{name: "tiff not yet", data: []byte("II*\x00"), mime: "image/tiff", code: 12, message: "image/tiff"},
+		{name: "missing output bucket", data: pdfgen.Document(2), dest: "gs://no-such-bucket/out/", code: 5,
+			message: "the bucket of output destination gs://no-such-bucket/out/ does not exist"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,7 +262,11 @@ func TestFileFailures(t *testing.T) {
 			if tt.data != nil {
 				b.upload(t, name, tt.data)
 			}
-			req := fileRequest(uri, "gs://"+bucket+"/out/", 2)
+			dest := "gs://" + bucket + "/out/"
+			if tt.dest != "" {
+				dest = tt.dest
+			}
+			req := fileRequest(uri, dest, 2)
 			if tt.mime != "" {
 				req.InputConfig.MimeType = tt.mime
 			}
@@ -267,8 +274,12 @@ func TestFileFailures(t *testing.T) {
 			if op.ErrorCode != tt.code || !strings.Contains(op.ErrorMessage, tt.message) {
 				t.Errorf("error %d %q; want %d containing %q", op.ErrorCode, op.ErrorMessage, tt.code, tt.message)
 			}
-			if !strings.Contains(op.ErrorMessage, uri) {
-				t.Errorf("message %q does not name %s", op.ErrorMessage, uri)
+			named := uri // the file at fault
+			if tt.dest != "" {
+				named = tt.dest
+			}
+			if !strings.Contains(op.ErrorMessage, named) {
+				t.Errorf("message %q does not name %s", op.ErrorMessage, named)
 			}
 			if outs := b.outputs(t, "out/"); len(outs) != 0 {
 				t.Errorf("failed operation wrote %d outputs", len(outs))

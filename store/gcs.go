@@ -61,6 +61,23 @@ func (g *GCS) Attrs(ctx context.Context, uri string) (ObjectAttrs, error) {
 	return ObjectAttrs{Size: a.Size, Generation: a.Generation}, nil
 }
 
+// BucketExists fails with ErrNotFound when uri's bucket does not exist.
+func (g *GCS) BucketExists(ctx context.Context, uri string) error {
+	rest, ok := strings.CutPrefix(uri, "gs://")
+	bucket, _, _ := strings.Cut(rest, "/")
+	if !ok || bucket == "" {
+		return fmt.Errorf("store: %q does not name a bucket: %w", uri, ErrInvalidArgument)
+	}
+	_, err := g.c.Bucket(bucket).Attrs(ctx)
+	if err == nil {
+		return nil
+	}
+	if werr := wrapGCS("stat bucket "+bucket, err); errors.Is(werr, ErrNotFound) {
+		return werr
+	}
+	return nil // unknown: writing will tell
+}
+
 // NewReader reads generation gen of the object (0 = latest).
 func (g *GCS) NewReader(ctx context.Context, uri string, gen int64) (io.ReadCloser, error) {
 	o, err := g.object(uri)

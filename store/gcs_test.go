@@ -36,6 +36,12 @@ func TestGCS(t *testing.T) {
 		t.Errorf("read %q", b)
 	}
 
+	if err := g.BucketExists(ctx, "gs://bkt/out/"); err != nil {
+		t.Errorf("BucketExists(bkt) = %v", err)
+	}
+	if err := g.BucketExists(ctx, "gs://nobucket/out/"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("BucketExists(nobucket) = %v, want ErrNotFound", err)
+	}
 	for _, uri := range []string{"gs://bkt/missing", "gs://nobucket/x"} {
 		if _, err := g.Attrs(ctx, uri); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Attrs(%s) = %v, want ErrNotFound", uri, err)

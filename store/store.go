@@ -107,6 +107,11 @@ type ObjectAttrs struct {
 type Blobs interface {
 	// Attrs returns an object's size and generation.
 	Attrs(ctx context.Context, uri string) (ObjectAttrs, error)
+	// BucketExists reports an error wrapping ErrNotFound when the bucket of
+	// uri (gs://bucket/...) does not exist. Other failures, such as lacking
+	// permission to read the bucket's metadata, are not reported: writing
+	// objects needs less than that.
+	BucketExists(ctx context.Context, uri string) error
 	// NewReader reads generation gen of the object (0 = latest).
 	NewReader(ctx context.Context, uri string, gen int64) (io.ReadCloser, error)
 	// Write stores data at uri, replacing any existing object.
