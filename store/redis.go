@@ -240,6 +240,36 @@ func (s *RedisOperations) List(ctx context.Context, pageSize int, pageToken stri
 	return ops, next, nil
 }
 
+// Created returns the operations created between from and to that are
+// still in state CREATED, oldest first.
+func (s *RedisOperations) Created(ctx context.Context, from, to time.Time) ([]*Operation, error) {
+	ids, err := s.c.ZRangeByScore(ctx, s.indexKey(), &redis.ZRangeBy{
+		Min: strconv.FormatInt(from.UnixMicro(), 10), Max: strconv.FormatInt(to.UnixMicro(), 10),
+	}).Result()
+	if err != nil {
+		return nil, wrapRedis("list created operations", err)
+	}
+	var ops []*Operation
+	for _, id := range ids {
+		state, err := s.c.HGet(ctx, s.opKey(id), fState).Int()
+		if errors.Is(err, redis.Nil) || (err == nil && State(state) != visionpb.OperationMetadata_CREATED) {
+			continue
+		}
+		if err != nil {
+			return nil, wrapRedis("get operation "+id, err)
+		}
+		op, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
+
 // planFileCmd records the ranges of one file once and moves the operation
 // to RUNNING.
 //

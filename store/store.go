@@ -78,6 +78,10 @@ type Operations interface {
 	// pageToken ("" for the first page), and the token of the next page ("" at
 	// the end).
 	List(ctx context.Context, pageSize int, pageToken string) ([]*Operation, string, error)
+	// Created returns operations still in state CREATED that were created
+	// between from and to: candidates for re-enqueuing when the process that
+	// created them died before enqueuing their work.
+	Created(ctx context.Context, from, to time.Time) ([]*Operation, error)
 	// PlanFile records the ranges of one file and moves the operation to
 	// RUNNING. It is idempotent. It reports AlreadyFinished when the operation
 	// is done or cancelled.

@@ -98,6 +98,23 @@ func (f *fakeOps) Get(_ context.Context, id string) (*store.Operation, error) {
 }
 
 // Finished implements store.Operations.
+// Created returns operations in state CREATED created in [from, to].
+func (f *fakeOps) Created(_ context.Context, from, to time.Time) ([]*store.Operation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	var out []*store.Operation
+	for _, id := range f.order {
+		op := f.ops[id]
+		if op.State == visionpb.OperationMetadata_CREATED && !op.CreateTime.Before(from) && !op.CreateTime.After(to) {
+			out = append(out, clone(op))
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeOps) Finished(ctx context.Context, id string) (bool, error) {
 	op, err := f.Get(ctx, id)
 	if err != nil {

@@ -111,11 +111,12 @@ func run() error {
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	// Operations whose tasks asynq archived without our error handler (a
-	// worker killed during a last attempt) are ended by the reaper.
+	// The janitor ends operations whose tasks asynq archived without our
+	// error handler (a worker killed during a last attempt) and resubmits
+	// operations whose work never reached the queue.
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	reaped := make(chan struct{})
-	go func() { defer close(reaped); h.RunReaper(ctx, insp, cfg.Queue, 0) }()
+	go func() { defer close(reaped); h.RunJanitor(ctx, insp, cfg.Queue, 0) }()
 	logger.Info("worker started", zap.Int("concurrency", cfg.Concurrency), zap.String("queue", cfg.Queue),
 		zap.String("redis", ropts.Addr), zap.Int("redis_db", ropts.DB), zap.String("cache_dir", cfg.CacheDir), zap.Bool("pdfium_interrupt", cfg.Interrupt))
 	<-ctx.Done()

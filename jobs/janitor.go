@@ -14,7 +14,7 @@ import (
 	"github.com/folio-ocr/folio/store"
 )
 
-// DefaultReapInterval is how often RunReaper looks at the archive.
+// DefaultReapInterval is how often RunJanitor does its rounds.
 const DefaultReapInterval = 30 * time.Second
 
 // ReapArchived ends the operation of every task in queue's archive and
@@ -78,9 +78,35 @@ func (h *Handlers) reap(ctx context.Context, t *asynq.TaskInfo) error {
 	return nil
 }
 
-// RunReaper calls ReapArchived every interval (DefaultReapInterval if zero)
-// until ctx ends. Every worker may run one: reaping is idempotent.
-func (h *Handlers) RunReaper(ctx context.Context, insp *asynq.Inspector, queue string, interval time.Duration) {
+// Stuck operations: still CREATED after stuckAfter (their plan tasks never
+// reached the queue: the api died between creating and enqueuing), looked
+// for up to stuckWindow back.
+const (
+	stuckAfter  = time.Minute
+	stuckWindow = time.Hour
+)
+
+// ResubmitStuck enqueues again the work of operations created between an
+// hour and a minute ago that are still CREATED. Enqueuing is idempotent, so
+// an operation whose plan tasks merely wait in a busy queue is unaffected.
+// It returns how many operations it resubmitted.
+func (h *Handlers) ResubmitStuck(ctx context.Context, now time.Time) (int, error) {
+	ops, err := h.Ops.Created(ctx, now.Add(-stuckWindow), now.Add(-stuckAfter))
+	if err != nil {
+		return 0, err
+	}
+	for i, op := range ops {
+		if err := h.Client.EnqueueOperation(ctx, op); err != nil {
+			return i, err
+		}
+	}
+	return len(ops), nil
+}
+
+// RunJanitor reaps archived tasks (ReapArchived) and resubmits stuck
+// operations (ResubmitStuck) every interval (DefaultReapInterval if zero)
+// until ctx ends. Every worker may run one: both are idempotent.
+func (h *Handlers) RunJanitor(ctx context.Context, insp *asynq.Inspector, queue string, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultReapInterval
 	}
@@ -91,6 +117,11 @@ func (h *Handlers) RunReaper(ctx context.Context, insp *asynq.Inspector, queue s
 			h.Logger.Warn("reaping archived tasks failed", zap.Error(err))
 		} else if n > 0 {
 			h.Logger.Info("reaped archived tasks", zap.Int("tasks", n))
+		}
+		if n, err := h.ResubmitStuck(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			h.Logger.Warn("resubmitting stuck operations failed", zap.Error(err))
+		} else if n > 0 {
+			h.Logger.Info("resubmitted operations still CREATED", zap.Int("operations", n))
 		}
 		select {
 		case <-ctx.Done():

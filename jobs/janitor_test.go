@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/folio-ocr/folio/internal/pdfgen"
 	"github.com/folio-ocr/folio/jobs"
 	"github.com/folio-ocr/folio/store"
 	"github.com/folio-ocr/folio/store/storetest"
@@ -67,5 +68,36 @@ func TestReapArchived(t *testing.T) {
 	}
 	if tasks, _ := insp.ListArchivedTasks(queue); len(tasks) != 0 {
 		t.Errorf("%d tasks left in the archive", len(tasks))
+	}
+}
+
+// An operation whose plan tasks never reached the queue (the api died
+// between creating and enqueuing) is resubmitted and completes.
+func TestResubmitStuck(t *testing.T) {
+	var h *jobs.Handlers
+	b := setup(t, 0, func(x *jobs.Handlers) { h = x })
+	uri := b.upload(t, "in/stuck.pdf", pdfgen.Document(2))
+	ctx := context.Background()
+	op := &store.Operation{ID: storetest.UniqueID(), APIVersion: "v1", CreateTime: time.Now().Add(-5 * time.Minute),
+		Request: &visionpb.AsyncBatchAnnotateFilesRequest{Requests: []*visionpb.AsyncAnnotateFileRequest{
+			fileRequest(uri, "gs://"+bucket+"/out/", 2)}}}
+	op.Name = "operations/" + op.ID
+	if err := b.ops.Create(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &store.Operation{ID: storetest.UniqueID(), APIVersion: "v1", CreateTime: time.Now(), Request: op.Request}
+	fresh.Name = "operations/" + fresh.ID
+	if err := b.ops.Create(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	n, err := h.ResubmitStuck(ctx, time.Now())
+	if err != nil || n != 1 {
+		t.Fatalf("ResubmitStuck = %d, %v; want 1 (the fresh one is not stuck yet)", n, err)
+	}
+	if got := b.wait(t, op.ID); got.State != visionpb.OperationMetadata_DONE || got.ErrorCode != 0 {
+		t.Errorf("resubmitted operation ended %v code %d %q", got.State, got.ErrorCode, got.ErrorMessage)
+	}
+	if got, _ := b.ops.Get(ctx, fresh.ID); got.State != visionpb.OperationMetadata_CREATED {
+		t.Errorf("fresh operation is %v, want still CREATED", got.State)
 	}
 }
