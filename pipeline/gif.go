@@ -1,0 +1,92 @@
+package pipeline
+
+import (
+	"fmt"
+	"image"
+	"image/draw"
+	"image/gif"
+	"io"
+)
+
+// GIFPages decodes every frame of a GIF as the full page a viewer shows at
+// that frame: frames are drawn onto the logical screen in order, honouring
+// their position, transparency and disposal method, and the result is
+// flattened onto white in gray. each is called with pages numbered from 1;
+// the image passed to it is reused for the next page, so copy what must be
+// kept. A file that is not a GIF, is truncated, or whose screen exceeds
+// maxPixels (if positive) is an error wrapping ErrInvalidInput; an error
+// from each is returned as it is.
+//
+// The screen size is checked before any frame is decoded, and frames must
+// lie within the screen, so one frame costs at most maxPixels bytes. All
+// frames are decoded at once, though (image/gif has no frame-by-frame
+// decoder): a GIF of many frames can still expand to many times maxPixels.
+func GIFPages(r io.ReadSeeker, maxPixels int, each func(n int, page *image.Gray) error) error {
+	cfg, err := gif.DecodeConfig(r)
+	if err != nil {
+		return fmt.Errorf("pipeline: gif: %v: %w", err, ErrInvalidInput)
+	}
+	if maxPixels > 0 && int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
+		return fmt.Errorf("pipeline: gif: %d×%d pixels, over the limit of %d: %w", cfg.Width, cfg.Height, maxPixels, ErrInvalidInput)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("pipeline: gif: %w", err)
+	}
+	g, err := gif.DecodeAll(r)
+	if err != nil {
+		return fmt.Errorf("pipeline: gif: %v: %w", err, ErrInvalidInput)
+	}
+	w, h := g.Config.Width, g.Config.Height
+	if w <= 0 || h <= 0 {
+		// Some writers leave the logical screen empty: use the frames' extent.
+		for _, f := range g.Image {
+			w, h = max(w, f.Bounds().Max.X), max(h, f.Bounds().Max.Y)
+		}
+	}
+	if w <= 0 || h <= 0 || len(g.Image) == 0 {
+		return fmt.Errorf("pipeline: gif: no frames: %w", ErrInvalidInput)
+	}
+	if maxPixels > 0 && int64(w)*int64(h) > int64(maxPixels) {
+		return fmt.Errorf("pipeline: gif: %d×%d pixels, over the limit of %d: %w", w, h, maxPixels, ErrInvalidInput)
+	}
+	screen := image.Rect(0, 0, w, h)
+	canvas := image.NewRGBA(screen) // transparent: nothing drawn yet
+	var saved *image.RGBA           // canvas before a DisposalPrevious frame
+	page := image.NewGray(screen)
+	for i, frame := range g.Image {
+		disposal := byte(0)
+		if i < len(g.Disposal) {
+			disposal = g.Disposal[i]
+		}
+		if disposal == gif.DisposalPrevious {
+			if saved == nil {
+				saved = image.NewRGBA(screen)
+			}
+			copy(saved.Pix, canvas.Pix)
+		}
+		rect := frame.Bounds().Intersect(screen)
+		draw.Draw(canvas, rect, frame, rect.Min, draw.Over)
+		flattenOnWhite(page, canvas)
+		if err := each(i+1, page); err != nil {
+			return err
+		}
+		switch disposal {
+		case gif.DisposalBackground:
+			draw.Draw(canvas, rect, image.Transparent, image.Point{}, draw.Src)
+		case gif.DisposalPrevious:
+			copy(canvas.Pix, saved.Pix)
+		}
+	}
+	return nil
+}
+
+// flattenOnWhite writes src composited over white into dst, in gray.
+func flattenOnWhite(dst *image.Gray, src *image.RGBA) {
+	for i, j := 0, 0; i < len(src.Pix); i, j = i+4, j+1 {
+		r, g, b, a := uint32(src.Pix[i]), uint32(src.Pix[i+1]), uint32(src.Pix[i+2]), uint32(src.Pix[i+3])
+		// Premultiplied: over white adds (255-a) to each channel.
+		y := (19595*(r+255-a) + 38470*(g+255-a) + 7471*(b+255-a) + 1<<15) >> 16
+		dst.Pix[j] = uint8(min(y, 255))
+	}
+}
+
