@@ -89,4 +89,3 @@ func flattenOnWhite(dst *image.Gray, src *image.RGBA) {
 		dst.Pix[j] = uint8(min(y, 255))
 	}
 }
-
