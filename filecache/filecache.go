@@ -21,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/folio-ocr/folio/internal/iox"
 )
 
 // Fetch writes the content of the object to w.
@@ -160,7 +162,7 @@ func (c *Cache) write(ctx context.Context, path string, fetch Fetch) (int64, err
 		return 0, fmt.Errorf("filecache: %w", err)
 	}
 	defer func() { _ = os.Remove(tmp.Name()) }()
-	cw := &countingWriter{w: tmp}
+	cw := &iox.CountingWriter{W: tmp}
 	err = fetch(ctx, cw)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -171,7 +173,7 @@ func (c *Cache) write(ctx context.Context, path string, fetch Fetch) (int64, err
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return 0, fmt.Errorf("filecache: %w", err)
 	}
-	return cw.n, nil
+	return cw.N, nil
 }
 
 // evictLocked removes least recently used entries, never keep, until the
@@ -216,15 +218,4 @@ func isClosed(ch chan struct{}) bool {
 func keyOf(uri string, generation int64) string {
 	h := sha256.Sum256([]byte(uri))
 	return hex.EncodeToString(h[:12]) + "-" + strconv.FormatInt(generation, 10)
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (cw *countingWriter) Write(p []byte) (int, error) {
-	n, err := cw.w.Write(p)
-	cw.n += int64(n)
-	return n, err
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/folio-ocr/folio/filecache"
+	"github.com/folio-ocr/folio/internal/iox"
 	"github.com/folio-ocr/folio/pipeline"
 	"github.com/folio-ocr/folio/store"
 )
@@ -206,7 +207,7 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 			_ = ow.Close()
 		}
 	}()
-	counted := &countingWriter{w: ow}
+	counted := &iox.CountingWriter{W: ow}
 	buf := bufio.NewWriterSize(counted, outputBufferSize)
 	input := proto.Clone(req.GetInputConfig()).(*visionpb.InputConfig)
 	fw, err := pipeline.NewFileWriter(buf, input)
@@ -290,7 +291,7 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return h.storeErr(err)
 	}
-	log.Info("annotated range", zap.String("output", dest), zap.Int64("bytes", counted.n),
+	log.Info("annotated range", zap.String("output", dest), zap.Int64("bytes", counted.N),
 		zap.Duration("took", time.Since(start)), zap.Bool("finalized", c == store.Finalized))
 	return nil
 }
@@ -301,18 +302,6 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 // writes to the storage writer, each of which is a hand-off to its upload
 // goroutine.
 const outputBufferSize = 64 << 10
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // writeErr classifies an error of writing dest, from the storage writer
 // (through the FileWriter while streaming) or from encoding a page:

@@ -58,14 +58,7 @@ func (h *Handlers) reap(ctx context.Context, t *asynq.TaskInfo) error {
 		h.Logger.Error("dropping undecodable archived task", zap.String("task_id", t.ID), zap.String("task_type", t.Type))
 		return nil
 	}
-	uri := "input file"
-	if req, err := p.request(); err == nil {
-		uri = req.GetInputConfig().GetGcsSource().GetUri()
-	}
-	msg := fmt.Sprintf("error processing %s", uri)
-	if t.Type == TypeAnnotateRange {
-		msg = fmt.Sprintf("error processing pages %d-%d of %s", p.First, p.Last, uri)
-	}
+	msg := p.failureMessage(t.Type)
 	ended, err := h.Ops.Fail(ctx, p.Operation, int32(codes.Internal), msg)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("jobs: fail operation %s of archived task %s: %w", p.Operation, t.ID, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -77,18 +76,11 @@ func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
 	}
 	var f *Failure
 	if !errors.As(err, &f) {
-		uri := "input file"
-		if req, rerr := p.request(); rerr == nil {
-			uri = req.GetInputConfig().GetGcsSource().GetUri()
-		}
 		code := Code(err)
 		if code == codes.Canceled {
 			code = codes.Internal
 		}
-		f = &Failure{Code: code, Message: fmt.Sprintf("error processing %s", uri), Err: err}
-		if t.Type() == TypeAnnotateRange {
-			f.Message = fmt.Sprintf("error processing pages %d-%d of %s", p.First, p.Last, uri)
-		}
+		f = &Failure{Code: code, Message: p.failureMessage(t.Type()), Err: err}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

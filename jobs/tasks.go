@@ -63,6 +63,20 @@ func (t FileTask) request() (*visionpb.AsyncAnnotateFileRequest, error) {
 	return r, nil
 }
 
+// failureMessage is the client-facing message of a task of type taskType
+// that failed for a reason not worth detailing (logged instead): it names
+// the file, and the pages for a range.
+func (p AnnotateRangePayload) failureMessage(taskType string) string {
+	uri := "input file"
+	if req, err := p.request(); err == nil {
+		uri = req.GetInputConfig().GetGcsSource().GetUri()
+	}
+	if taskType == TypeAnnotateRange {
+		return fmt.Sprintf("error processing pages %d-%d of %s", p.First, p.Last, uri)
+	}
+	return fmt.Sprintf("error processing %s", uri)
+}
+
 func newPlanFileTask(p PlanFilePayload, queue string) (*asynq.Task, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
