@@ -482,32 +482,13 @@ func span(fs []*frag, lo, hi float64) (int, int) {
 // overlap the block and have the same size, pieces on the block's lines
 // that overlap or nearly touch it, and up to three outlying pieces.
 func growBlocks(fs []*frag) []*lblock {
-	sort.SliceStable(fs, func(i, j int) bool {
-		if fs[i].base != fs[j].base {
-			return fs[i].base < fs[j].base
-		}
-		return fs[i].x0 < fs[j].x0
-	})
+	sortByBaseline(fs)
 	var blocks []*lblock
 	first := 0
 	for {
-		for first < len(fs) && fs[first].used {
-			first++
-		}
-		if first == len(fs) {
+		start := nextStart(fs, &first)
+		if start == nil {
 			break
-		}
-		// The left-most piece near the top, so that a superscript does not
-		// start the block.
-		start := fs[first]
-		lim := fs[first].bucket() + 3
-		for _, f := range fs[first:] {
-			if f.bucket() > lim {
-				break
-			}
-			if !f.used && f.x0 < start.x0 {
-				start = f
-			}
 		}
 		b := &lblock{fs: start.em, table: -1}
 		b.add(start)
@@ -589,32 +570,15 @@ func growBlocks(fs []*frag) []*lblock {
 // table row reads cell by cell. Lines are sorted by baseline, then x.
 func (b *lblock) buildLines() {
 	fs := b.frags
-	sort.SliceStable(fs, func(i, j int) bool {
-		if fs[i].base != fs[j].base {
-			return fs[i].base < fs[j].base
-		}
-		return fs[i].x0 < fs[j].x0
-	})
+	sortByBaseline(fs)
 	for _, f := range fs {
 		f.used = false
 	}
 	first := 0
 	for {
-		for first < len(fs) && fs[first].used {
-			first++
-		}
-		if first == len(fs) {
+		start := nextStart(fs, &first)
+		if start == nil {
 			break
-		}
-		start := fs[first]
-		lim := start.bucket() + 3
-		for _, f := range fs[first:] {
-			if f.bucket() > lim {
-				break
-			}
-			if !f.used && f.x0 < start.x0 {
-				start = f
-			}
 		}
 		start.used = true
 		line := []*frag{start}
@@ -670,13 +634,45 @@ func (b *lblock) buildLines() {
 		}
 		b.lines = append(b.lines, line)
 	}
-	sort.SliceStable(b.lines, func(i, j int) bool {
-		a, c := b.lines[i][0], b.lines[j][0]
-		if a.base != c.base {
-			return a.base < c.base
+	sort.SliceStable(b.lines, func(i, j int) bool { return baselineLess(b.lines[i][0], b.lines[j][0]) })
+}
+
+// baselineLess orders pieces top to bottom, then left to right.
+func baselineLess(a, b *frag) bool {
+	if a.base != b.base {
+		return a.base < b.base
+	}
+	return a.x0 < b.x0
+}
+
+// sortByBaseline sorts pieces top to bottom, then left to right, keeping
+// the content order of equal ones.
+func sortByBaseline(fs []*frag) {
+	sort.SliceStable(fs, func(i, j int) bool { return baselineLess(fs[i], fs[j]) })
+}
+
+// nextStart returns the piece a new block or line starts from: the
+// left-most unused piece within three baseline buckets of the first unused
+// one, so that a superscript does not start it. It advances *first past
+// used pieces of fs (sorted by baseline) and returns nil when all are used.
+func nextStart(fs []*frag, first *int) *frag {
+	for *first < len(fs) && fs[*first].used {
+		*first++
+	}
+	if *first == len(fs) {
+		return nil
+	}
+	start := fs[*first]
+	lim := start.bucket() + 3
+	for _, f := range fs[*first:] {
+		if f.bucket() > lim {
+			break
 		}
-		return a.x0 < c.x0
-	})
+		if !f.used && f.x0 < start.x0 {
+			start = f
+		}
+	}
+	return start
 }
 
 // simpleBlock lays out a pathological page (too many pieces) as one block

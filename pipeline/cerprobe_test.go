@@ -2,7 +2,7 @@ package pipeline
 
 // A tool for layout work, skipped unless FOLIO_CER_PROBE=1: per-page and
 // whole-document CER of BuildTextAnnotation against pdftotext over the R
-// manuals (FOLIO_CER_FILES to choose). Extracted characters and pdftotext's
+// manuals (FOLIO_CER_FILES="R-data R-exts" to choose). Extracted characters and pdftotext's
 // text are cached in /tmp/folio-probe: delete it after changing pdf.go.
 
 import (
