@@ -103,24 +103,6 @@ func (g *GCS) NewReader(ctx context.Context, uri string, gen int64) (io.ReadClos
 // last chunk is sent by Close.
 const DefaultWriteChunkSize = 8 << 20
 
-// Write stores data at uri in one request, replacing any existing object.
-func (g *GCS) Write(ctx context.Context, uri, contentType string, data []byte) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// One request without a chunk buffer: data is in memory already, and
-	// the whole call is retried by its caller.
-	w, err := g.newWriter(ctx, uri, contentType, 0)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		cancel()
-		_ = w.Close()
-		return err
-	}
-	return w.Close()
-}
-
 // NewWriter starts a resumable upload to uri in chunks of WriteChunkSize
 // (DefaultWriteChunkSize, 8 MiB: one such buffer per open writer).
 // Cancelling ctx before Close aborts it: the object is not created or
@@ -130,17 +112,13 @@ func (g *GCS) NewWriter(ctx context.Context, uri, contentType string) (io.WriteC
 	if chunk <= 0 {
 		chunk = DefaultWriteChunkSize
 	}
-	return g.newWriter(ctx, uri, contentType, chunk)
-}
-
-func (g *GCS) newWriter(ctx context.Context, uri, contentType string, chunkSize int) (*gcsWriter, error) {
 	o, err := g.object(uri)
 	if err != nil {
 		return nil, err
 	}
 	w := o.NewWriter(ctx)
 	w.ContentType = contentType
-	w.ChunkSize = chunkSize
+	w.ChunkSize = chunk
 	return &gcsWriter{w: w, uri: uri}, nil
 }
 

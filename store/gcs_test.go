@@ -11,17 +11,28 @@ import (
 	"github.com/folio-ocr/folio/store/storetest"
 )
 
+// put writes data at uri through NewWriter.
+func put(t *testing.T, g *store.GCS, uri, data string) {
+	t.Helper()
+	w, err := g.NewWriter(context.Background(), uri, "application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("write %s: %v", uri, err)
+	}
+}
+
 func TestGCS(t *testing.T) {
 	_, host := storetest.GCS(t, "bkt")
 	g := store.NewGCS(storetest.Client(t, host))
 	ctx := context.Background()
 
-	if err := g.Write(ctx, "gs://bkt/a/b.json", "application/json", []byte(`{"x":1}`)); err != nil {
-		t.Fatalf("Write: %v", err)
-	}
-	if err := g.Write(ctx, "gs://bkt/a/b.json", "application/json", []byte(`{"x":2}`)); err != nil {
-		t.Fatalf("overwrite: %v", err)
-	}
+	put(t, g, "gs://bkt/a/b.json", `{"x":1}`)
+	put(t, g, "gs://bkt/a/b.json", `{"x":2}`) // overwrite
 	a, err := g.Attrs(ctx, "gs://bkt/a/b.json")
 	if err != nil || a.Size != 7 || a.Generation == 0 {
 		t.Fatalf("Attrs = %+v, %v", a, err)
@@ -41,6 +52,9 @@ func TestGCS(t *testing.T) {
 	}
 	if err := g.BucketExists(ctx, "gs://nobucket/out/"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("BucketExists(nobucket) = %v, want ErrNotFound", err)
+	}
+	if err := g.BucketExists(ctx, "http://bkt/out/"); !errors.Is(err, store.ErrInvalidArgument) {
+		t.Errorf("BucketExists(http://) = %v, want ErrInvalidArgument", err)
 	}
 	for _, uri := range []string{"gs://bkt/missing", "gs://nobucket/x"} {
 		if _, err := g.Attrs(ctx, uri); !errors.Is(err, store.ErrNotFound) {
@@ -98,9 +112,7 @@ func TestGCSNewWriter(t *testing.T) {
 func TestGCSNewWriterAbort(t *testing.T) {
 	srv, host := storetest.GCS(t, "bkt")
 	g := store.NewGCS(storetest.Client(t, host))
-	if err := g.Write(context.Background(), "gs://bkt/old.json", "application/json", []byte("old")); err != nil {
-		t.Fatal(err)
-	}
+	put(t, g, "gs://bkt/old.json", "old")
 	for _, tt := range []struct {
 		name, uri string
 		size      int // bytes written before the cancel

@@ -118,8 +118,6 @@ type Blobs interface {
 	BucketExists(ctx context.Context, uri string) error
 	// NewReader reads generation gen of the object (0 = latest).
 	NewReader(ctx context.Context, uri string, gen int64) (io.ReadCloser, error)
-	// Write stores data at uri, replacing any existing object.
-	Write(ctx context.Context, uri, contentType string, data []byte) error
 	// NewWriter starts writing an object at uri; it replaces any existing
 	// object, and becomes visible, only when Close returns nil. Memory use
 	// is bounded whatever the object's size.
