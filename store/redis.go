@@ -249,14 +249,20 @@ func (s *RedisOperations) Created(ctx context.Context, from, to time.Time) ([]*O
 	if err != nil {
 		return nil, wrapRedis("list created operations", err)
 	}
-	var ops []*Operation
-	for _, id := range ids {
-		state, err := s.c.HGet(ctx, s.opKey(id), fState).Int()
-		if errors.Is(err, redis.Nil) || (err == nil && State(state) != visionpb.OperationMetadata_CREATED) {
-			continue
+	// One round trip for every state: nearly all have left CREATED.
+	states := make([]*redis.StringCmd, len(ids))
+	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			states[i] = p.HGet(ctx, s.opKey(id), fState)
 		}
-		if err != nil {
-			return nil, wrapRedis("get operation "+id, err)
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrapRedis("list created operations", err)
+	}
+	var ops []*Operation
+	for i, id := range ids {
+		if state, err := states[i].Int(); err != nil || State(state) != visionpb.OperationMetadata_CREATED {
+			continue // gone, or past CREATED
 		}
 		op, err := s.Get(ctx, id)
 		if errors.Is(err, ErrNotFound) {

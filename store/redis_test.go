@@ -307,3 +307,36 @@ func TestListCursorStable(t *testing.T) {
 		t.Errorf("page 3: %d ops, %v; want none", len(page3), err)
 	}
 }
+
+// Created lists only operations still CREATED within the time window.
+func TestCreated(t *testing.T) {
+	ops := newOps(t)
+	ctx := context.Background()
+	mk := func(age time.Duration) *store.Operation {
+		op := &store.Operation{ID: storetest.UniqueID(), APIVersion: "v1",
+			CreateTime: time.Now().Add(-age).Truncate(time.Microsecond), Request: request(1)}
+		op.Name = "operations/" + op.ID
+		if err := ops.Create(ctx, op); err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	stuck, running, cancelled := mk(5*time.Minute), mk(5*time.Minute), mk(5*time.Minute)
+	mk(2 * time.Hour) // too old
+	mk(0)             // too new
+	plan(t, ops, running.ID, 0, store.Range{File: 0, First: 1, Last: 1})
+	if _, err := ops.Cancel(ctx, cancelled.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ops.Created(ctx, time.Now().Add(-time.Hour), time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != stuck.ID {
+		var ids []string
+		for _, op := range got {
+			ids = append(ids, op.ID)
+		}
+		t.Errorf("Created = %v, want only %s", ids, stuck.ID)
+	}
+}
