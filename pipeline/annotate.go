@@ -82,20 +82,31 @@ func HasTextLayer(p *Page) bool {
 }
 
 // AnnotatePage answers the features of one request for page p of the file at
-// uri, from p's text layer. DOCUMENT_TEXT_DETECTION fills
-// fullTextAnnotation; TEXT_DETECTION fills fullTextAnnotation and
-// textAnnotations. context {uri, pageNumber} is always set.
-//
-// The response carries a google.rpc.Status error with code 12
-// (UNIMPLEMENTED) when a text feature is requested for a page without a text
-// layer ("page 7 has no text layer and OCR is not enabled"; fullTextAnnotation
-// is then present and empty, as in Vision's failed pages), or when a feature
-// other than the two text features is requested ("LABEL_DETECTION is not
-// implemented by Folio"). Both reasons share one message, separated by "; ".
-// What can be answered is still filled in.
+// uri, from p's text layer (see [Respond]). A text feature requested for a
+// page without a text layer gets code 12 (UNIMPLEMENTED): "page 7 has no
+// text layer and OCR is not enabled"; fullTextAnnotation is then present and
+// empty, as in Vision's failed pages.
 func AnnotatePage(p *Page, features []*visionpb.Feature, uri string) *visionpb.AnnotateImageResponse {
+	if HasTextLayer(p) {
+		return Respond(p.Number, features, uri, BuildTextAnnotation(p))
+	}
+	resp := Respond(p.Number, features, uri, &visionpb.TextAnnotation{})
+	if wantsText(features) {
+		addProblem(resp, fmt.Sprintf("page %d has no text layer and OCR is not enabled", p.Number))
+	}
+	return resp
+}
+
+// Respond answers the features of one request for page n of the file at uri
+// with the page's text annotation ta (from the text layer or from OCR).
+// DOCUMENT_TEXT_DETECTION fills fullTextAnnotation; TEXT_DETECTION fills
+// fullTextAnnotation and textAnnotations. context {uri, pageNumber} is
+// always set. A feature other than the two text features gets a
+// google.rpc.Status error with code 12 (UNIMPLEMENTED): "LABEL_DETECTION is
+// not implemented by Folio"; what can be answered is still filled in.
+func Respond(n int, features []*visionpb.Feature, uri string, ta *visionpb.TextAnnotation) *visionpb.AnnotateImageResponse {
 	resp := &visionpb.AnnotateImageResponse{
-		Context: &visionpb.ImageAnnotationContext{Uri: uri, PageNumber: int32(p.Number)},
+		Context: &visionpb.ImageAnnotationContext{Uri: uri, PageNumber: int32(n)},
 	}
 	var doc, text bool
 	var unsupported []string
@@ -114,28 +125,39 @@ func AnnotatePage(p *Page, features []*visionpb.Feature, uri string) *visionpb.A
 			}
 		}
 	}
-	var problems []string
 	if doc || text {
-		if HasTextLayer(p) {
-			ta := BuildTextAnnotation(p)
-			resp.FullTextAnnotation = ta
-			if text {
-				resp.TextAnnotations = TextAnnotations(ta)
-			}
-		} else {
-			resp.FullTextAnnotation = &visionpb.TextAnnotation{}
-			problems = append(problems, fmt.Sprintf("page %d has no text layer and OCR is not enabled", p.Number))
+		resp.FullTextAnnotation = ta
+		if text {
+			resp.TextAnnotations = TextAnnotations(ta)
 		}
 	}
 	switch len(unsupported) {
 	case 0:
 	case 1:
-		problems = append(problems, unsupported[0]+" is not implemented by Folio")
+		addProblem(resp, unsupported[0]+" is not implemented by Folio")
 	default:
-		problems = append(problems, strings.Join(unsupported, ", ")+" are not implemented by Folio")
-	}
-	if len(problems) > 0 {
-		resp.Error = &statuspb.Status{Code: int32(codes.Unimplemented), Message: strings.Join(problems, "; ")}
+		addProblem(resp, strings.Join(unsupported, ", ")+" are not implemented by Folio")
 	}
 	return resp
+}
+
+// wantsText reports whether features ask for text.
+func wantsText(features []*visionpb.Feature) bool {
+	for _, f := range features {
+		switch f.GetType() {
+		case visionpb.Feature_DOCUMENT_TEXT_DETECTION, visionpb.Feature_TEXT_DETECTION:
+			return true
+		}
+	}
+	return false
+}
+
+// addProblem adds an UNIMPLEMENTED reason to resp's error; reasons are
+// joined with "; ".
+func addProblem(resp *visionpb.AnnotateImageResponse, msg string) {
+	if resp.Error == nil {
+		resp.Error = &statuspb.Status{Code: int32(codes.Unimplemented), Message: msg}
+		return
+	}
+	resp.Error.Message = msg + "; " + resp.Error.Message
 }

@@ -22,19 +22,46 @@ import (
 // frames are decoded at once, though (image/gif has no frame-by-frame
 // decoder): a GIF of many frames can still expand to many times maxPixels.
 func GIFPages(r io.ReadSeeker, maxPixels int, each func(n int, page *image.Gray) error) error {
+	c, err := decodeGIF(r, maxPixels)
+	if err != nil {
+		return err
+	}
+	for n := 1; n <= c.frames(); n++ {
+		if err := each(n, c.page(n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gifCanvas composites a decoded GIF's frames in order. It keeps the
+// canvas between calls, so visiting pages in ascending order costs one
+// composite per frame.
+type gifCanvas struct {
+	g      *gif.GIF
+	screen image.Rectangle
+	canvas *image.RGBA // transparent until drawn on
+	saved  *image.RGBA // canvas before a DisposalPrevious frame
+	out    *image.Gray
+	next   int // index of the next frame to draw
+}
+
+// decodeGIF checks the logical screen against maxPixels, then decodes every
+// frame.
+func decodeGIF(r io.ReadSeeker, maxPixels int) (*gifCanvas, error) {
 	cfg, err := gif.DecodeConfig(r)
 	if err != nil {
-		return fmt.Errorf("pipeline: gif: %v: %w", err, ErrInvalidInput)
+		return nil, fmt.Errorf("pipeline: gif: %v: %w", err, ErrInvalidInput)
 	}
 	if maxPixels > 0 && int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
-		return fmt.Errorf("pipeline: gif: %d×%d pixels, over the limit of %d: %w", cfg.Width, cfg.Height, maxPixels, ErrInvalidInput)
+		return nil, fmt.Errorf("pipeline: gif: %d×%d pixels, over the limit of %d: %w", cfg.Width, cfg.Height, maxPixels, ErrInvalidInput)
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("pipeline: gif: %w", err)
+		return nil, fmt.Errorf("pipeline: gif: %w", err)
 	}
 	g, err := gif.DecodeAll(r)
 	if err != nil {
-		return fmt.Errorf("pipeline: gif: %v: %w", err, ErrInvalidInput)
+		return nil, fmt.Errorf("pipeline: gif: %v: %w", err, ErrInvalidInput)
 	}
 	w, h := g.Config.Width, g.Config.Height
 	if w <= 0 || h <= 0 {
@@ -44,40 +71,51 @@ func GIFPages(r io.ReadSeeker, maxPixels int, each func(n int, page *image.Gray)
 		}
 	}
 	if w <= 0 || h <= 0 || len(g.Image) == 0 {
-		return fmt.Errorf("pipeline: gif: no frames: %w", ErrInvalidInput)
+		return nil, fmt.Errorf("pipeline: gif: no frames: %w", ErrInvalidInput)
 	}
 	if maxPixels > 0 && int64(w)*int64(h) > int64(maxPixels) {
-		return fmt.Errorf("pipeline: gif: %d×%d pixels, over the limit of %d: %w", w, h, maxPixels, ErrInvalidInput)
+		return nil, fmt.Errorf("pipeline: gif: %d×%d pixels, over the limit of %d: %w", w, h, maxPixels, ErrInvalidInput)
 	}
 	screen := image.Rect(0, 0, w, h)
-	canvas := image.NewRGBA(screen) // transparent: nothing drawn yet
-	var saved *image.RGBA           // canvas before a DisposalPrevious frame
-	page := image.NewGray(screen)
-	for i, frame := range g.Image {
+	return &gifCanvas{g: g, screen: screen}, nil
+}
+
+func (c *gifCanvas) frames() int { return len(c.g.Image) }
+
+// page returns the screen as shown at frame n (1-based), flattened onto
+// white in gray. The image is reused by the next call.
+func (c *gifCanvas) page(n int) *image.Gray {
+	if c.canvas == nil || n-1 < c.next {
+		c.canvas = image.NewRGBA(c.screen)
+		c.out = image.NewGray(c.screen)
+		c.next = 0
+	}
+	for ; c.next < n; c.next++ {
+		i := c.next
+		frame := c.g.Image[i]
 		disposal := byte(0)
-		if i < len(g.Disposal) {
-			disposal = g.Disposal[i]
+		if i < len(c.g.Disposal) {
+			disposal = c.g.Disposal[i]
 		}
 		if disposal == gif.DisposalPrevious {
-			if saved == nil {
-				saved = image.NewRGBA(screen)
+			if c.saved == nil {
+				c.saved = image.NewRGBA(c.screen)
 			}
-			copy(saved.Pix, canvas.Pix)
+			copy(c.saved.Pix, c.canvas.Pix)
 		}
-		rect := frame.Bounds().Intersect(screen)
-		draw.Draw(canvas, rect, frame, rect.Min, draw.Over)
-		flattenOnWhite(page, canvas)
-		if err := each(i+1, page); err != nil {
-			return err
+		rect := frame.Bounds().Intersect(c.screen)
+		draw.Draw(c.canvas, rect, frame, rect.Min, draw.Over)
+		if i == n-1 {
+			flattenOnWhite(c.out, c.canvas)
 		}
 		switch disposal {
 		case gif.DisposalBackground:
-			draw.Draw(canvas, rect, image.Transparent, image.Point{}, draw.Src)
+			draw.Draw(c.canvas, rect, image.Transparent, image.Point{}, draw.Src)
 		case gif.DisposalPrevious:
-			copy(canvas.Pix, saved.Pix)
+			copy(c.canvas.Pix, c.saved.Pix)
 		}
 	}
-	return nil
+	return c.out
 }
 
 // flattenOnWhite writes src composited over white into dst, in gray.

@@ -317,20 +317,32 @@ func (d *pdfDoc) PageCount() int { return d.pages }
 // counter-clockwise. If ctx ends while PDFium is working, the call is
 // interrupted and the Document becomes unusable (later calls fail).
 func (d *pdfDoc) Page(ctx context.Context, n int) (*Page, error) {
+	var page *Page
+	err := d.call(ctx, n, "read", func() (err error) {
+		page, err = d.page(n)
+		return err
+	})
+	return page, err
+}
+
+// call runs f, which works on page n, so that ctx ending interrupts it: the
+// instance is killed and the Document becomes unusable. Errors name the page
+// and what was done to it.
+func (d *pdfDoc) call(ctx context.Context, n int, what string, f func() error) error {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, err)
+		return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, err)
 	}
 	if d.closed || d.killed.Load() {
-		return nil, fmt.Errorf("pipeline: read pdf page %d: document is closed", n)
+		return fmt.Errorf("pipeline: %s pdf page %d: document is closed", what, n)
 	}
 	if n < 1 || n > d.pages {
-		return nil, fmt.Errorf("pipeline: read pdf page %d: out of range 1..%d", n, d.pages)
+		return fmt.Errorf("pipeline: %s pdf page %d: out of range 1..%d", what, n, d.pages)
 	}
 	stop := context.AfterFunc(ctx, func() {
 		d.killed.Store(true)
 		_ = guard(func() error { return d.inst.Kill() })
 	})
-	page, err := d.page(n)
+	err := guard(f)
 	if !stop() || d.killed.Load() {
 		// The instance was killed (or is being killed); whatever the call
 		// returned is void.
@@ -338,51 +350,49 @@ func (d *pdfDoc) Page(ctx context.Context, n int) (*Page, error) {
 		if cerr == nil {
 			cerr = context.Canceled
 		}
-		return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, cerr)
+		return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, cerr)
 	}
 	if err != nil {
 		if rerr := d.reader.Err(); rerr != nil {
-			return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, rerr)
+			return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, rerr)
 		}
-		return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, classify(err))
+		return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, classify(err))
 	}
-	return page, nil
+	return nil
+}
+
+// withPage loads page n, runs f on it with its display transform, and
+// closes it.
+func (d *pdfDoc) withPage(n int, f func(ref requests.Page, tf pageTransform) error) error {
+	lp, err := d.inst.FPDF_LoadPage(&requests.FPDF_LoadPage{Document: d.doc, Index: n - 1})
+	if err != nil {
+		return err
+	}
+	pageRef := lp.Page
+	defer func() {
+		_ = guard(func() error {
+			_, err := d.inst.FPDF_ClosePage(&requests.FPDF_ClosePage{Page: pageRef})
+			return err
+		})
+	}()
+	ref := requests.Page{ByReference: &pageRef}
+	rot, err := d.inst.FPDFPage_GetRotation(&requests.FPDFPage_GetRotation{Page: ref})
+	if err != nil {
+		return err
+	}
+	bb, err := d.inst.FPDF_GetPageBoundingBox(&requests.FPDF_GetPageBoundingBox{Page: ref})
+	if err != nil {
+		return err
+	}
+	tf := newPageTransform(float64(bb.Rect.Left), float64(bb.Rect.Bottom),
+		float64(bb.Rect.Right), float64(bb.Rect.Top), int(rot.PageRotation))
+	return f(ref, tf)
 }
 
 func (d *pdfDoc) page(n int) (*Page, error) {
-	var (
-		pageRef references.FPDF_PAGE
-		loaded  bool
-	)
-	defer func() {
-		if loaded {
-			_ = guard(func() error {
-				_, err := d.inst.FPDF_ClosePage(&requests.FPDF_ClosePage{Page: pageRef})
-				return err
-			})
-		}
-	}()
 	out := &Page{Number: n}
-	err := guard(func() error {
-		lp, err := d.inst.FPDF_LoadPage(&requests.FPDF_LoadPage{Document: d.doc, Index: n - 1})
-		if err != nil {
-			return err
-		}
-		pageRef, loaded = lp.Page, true
-		ref := requests.Page{ByReference: &pageRef}
-
-		rot, err := d.inst.FPDFPage_GetRotation(&requests.FPDFPage_GetRotation{Page: ref})
-		if err != nil {
-			return err
-		}
-		bb, err := d.inst.FPDF_GetPageBoundingBox(&requests.FPDF_GetPageBoundingBox{Page: ref})
-		if err != nil {
-			return err
-		}
-		tf := newPageTransform(float64(bb.Rect.Left), float64(bb.Rect.Bottom),
-			float64(bb.Rect.Right), float64(bb.Rect.Top), int(rot.PageRotation))
+	err := d.withPage(n, func(ref requests.Page, tf pageTransform) error {
 		out.Width, out.Height = tf.width, tf.height
-
 		text, err := d.inst.GetPageTextStructured(&requests.GetPageTextStructured{
 			Page: ref,
 			Mode: requests.GetPageTextStructuredModeChars,
@@ -413,6 +423,14 @@ func (d *pdfDoc) page(n int) (*Page, error) {
 				Box:   tf.rect(pp.Left, pp.Bottom, pp.Right, pp.Top),
 				Angle: tf.angle(c.Angle),
 			})
+		}
+		sc, err := d.scan(ref, tf)
+		if err != nil {
+			return err
+		}
+		out.ImageCover = sc.cover
+		if sc.textObjects > 0 {
+			out.InvisibleText = float64(sc.invisible) / float64(sc.textObjects)
 		}
 		return nil
 	})

@@ -40,6 +40,16 @@ type Page struct {
 	Number        int     // 1-based
 	Width, Height float64 // points (PDF) or pixels (images)
 	Chars         []Char  // in content-stream order, as the engine reports them
+
+	// Image marks a page of an image file (TIFF, GIF): it has no text
+	// layer and its size is known only once it is decoded.
+	Image bool
+	// ImageCover is the share of the page's area, 0 to 1, covered by its
+	// largest image: near 1 for a scanned page.
+	ImageCover float64
+	// InvisibleText is the share of the page's text objects drawn
+	// invisibly (text render mode 3 or 7), the mark of an OCR layer.
+	InvisibleText float64
 }
 
 // Document is an opened input file whose pages are read one at a time. A
@@ -49,6 +59,8 @@ type Document interface {
 	PageCount() int
 	// Page returns page n (1-based) with its text layer.
 	Page(ctx context.Context, n int) (*Page, error)
+	// Raster returns page n (1-based) as an image for OCR.
+	Raster(ctx context.Context, n int, opts RasterOptions) (*Raster, error)
 	// Close releases the document.
 	Close() error
 }
