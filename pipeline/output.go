@@ -106,6 +106,39 @@ func (fw *FileWriter) WritePage(r *visionpb.AnnotateImageResponse) error {
 	return fw.err
 }
 
+// WriteEncodedPage writes b, a page entry made by [EncodePage], as the next
+// entry of responses: the way to assemble a file from pages encoded
+// elsewhere (by other workers) without decoding them.
+func (fw *FileWriter) WriteEncodedPage(b []byte) error {
+	if fw.closed && fw.err == nil {
+		return errFileWriterClosed
+	}
+	if fw.err != nil {
+		return fw.err
+	}
+	if fw.pages == 0 {
+		fw.e.key(&fw.o, "responses")
+		fw.e.b = append(fw.e.b, '[')
+	} else {
+		fw.e.b = append(fw.e.b, ',')
+	}
+	fw.pages++
+	fw.e.b = append(fw.e.b, b...)
+	fw.flush()
+	return fw.err
+}
+
+// EncodePage encodes r as one entry of an output file's responses, the bytes
+// that [FileWriter.WritePage] would write for it. It appends to buf.
+func EncodePage(buf []byte, r *visionpb.AnnotateImageResponse) ([]byte, error) {
+	e := jsonEncoder{b: buf}
+	e.anyImageResponse(r)
+	if e.err != nil {
+		return buf, fmt.Errorf("pipeline: encode page response: %w", e.err)
+	}
+	return e.b, nil
+}
+
 // Close writes the end of the file (closing responses and the object). It
 // does not close the underlying io.Writer. Calling Close again returns the
 // first call's result.

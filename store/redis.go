@@ -315,6 +315,8 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -2 end
 if redis.call('SADD', KEYS[4], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'pages_done', ARGV[4])
 end
+`+dropPartsLua+`
+drop_parts(KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], 'utime', ARGV[2])
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 local files = tonumber(redis.call('HGET', KEYS[1], 'files'))
@@ -335,6 +337,8 @@ var finishCmd = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'done') == '1' then return 0 end
 redis.call('HSET', KEYS[1], 'done', 1, 'state', ARGV[1], 'ecode', ARGV[2], 'emsg', ARGV[3], 'utime', ARGV[4])
+`+dropPartsLua+`
+for _, r in ipairs(redis.call('SMEMBERS', KEYS[3])) do drop_parts(KEYS[1], r) end
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
 `)
@@ -411,6 +415,9 @@ func (s *RedisOperations) finish(ctx context.Context, id string, state State, co
 
 // Delete removes every key of the operation.
 func (s *RedisOperations) Delete(ctx context.Context, id string) error {
+	if err := dropAllPartsCmd.Run(ctx, s.c, s.keys(id)).Err(); err != nil {
+		return wrapRedis("delete parts of operation "+id, err)
+	}
 	n, err := s.c.Del(ctx, s.keys(id)...).Result()
 	if err != nil {
 		return wrapRedis("delete operation "+id, err)
@@ -447,4 +454,74 @@ func atoi(s string) int {
 func atoi64(s string) int64 {
 	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
+}
+
+// dropPartsLua defines drop_parts(op, member), which deletes the saved
+// units of one range: the parts and the set naming them. Part keys share the
+// operation's {id} hash tag.
+const dropPartsLua = `
+local function drop_parts(op, member)
+  local u = op .. ':units:' .. member
+  for _, m in ipairs(redis.call('SMEMBERS', u)) do
+    redis.call('DEL', op .. ':part:' .. member .. ':' .. m)
+  end
+  redis.call('DEL', u)
+end`
+
+// dropAllPartsCmd deletes the saved units of every range of an operation.
+//
+// KEYS as planFileCmd.
+var dropAllPartsCmd = redis.NewScript(dropPartsLua + `
+for _, r in ipairs(redis.call('SMEMBERS', KEYS[3])) do drop_parts(KEYS[1], r) end
+return 0
+`)
+
+// savePartCmd stores one unit of a range and counts the range's units.
+//
+// KEYS[1] -> <prefix>op:{<id>}
+// ARGV[1] -> range member  ARGV[2] -> unit (first page)  ARGV[3] -> data
+// ARGV[4] -> ttl seconds
+// Returns -1 if the operation is missing, -2 if it is finished, else the
+// number of distinct units of the range saved.
+var savePartCmd = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'done') == '1' then return -2 end
+local u = KEYS[1] .. ':units:' .. ARGV[1]
+redis.call('SET', KEYS[1] .. ':part:' .. ARGV[1] .. ':' .. ARGV[2], ARGV[3], 'EX', ARGV[4])
+redis.call('SADD', u, ARGV[2])
+redis.call('EXPIRE', u, ARGV[4])
+return redis.call('SCARD', u)
+`)
+
+// SavePart stores data, the output of the unit of range r that starts at
+// page unit, and returns how many distinct units of r are saved. Saving a
+// unit again replaces it and counts once. It reports AlreadyFinished (and
+// saves nothing) when the operation is finished.
+func (s *RedisOperations) SavePart(ctx context.Context, id string, r Range, unit int, data []byte) (int, Completion, error) {
+	n, err := savePartCmd.Run(ctx, s.c, []string{s.opKey(id)},
+		rangeMember(r), unit, data, int64(s.ttl/time.Second)).Int()
+	if err != nil {
+		return 0, 0, wrapRedis(fmt.Sprintf("save unit %d of range %s of %s", unit, rangeMember(r), id), err)
+	}
+	switch n {
+	case -1:
+		return 0, 0, fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
+	case -2:
+		return 0, AlreadyFinished, nil
+	}
+	return n, Recorded, nil
+}
+
+// Part returns the saved unit of range r that starts at page unit, or an
+// error wrapping ErrNotFound. Parts are deleted once their range completes
+// or the operation ends.
+func (s *RedisOperations) Part(ctx context.Context, id string, r Range, unit int) ([]byte, error) {
+	b, err := s.c.Get(ctx, s.opKey(id)+":part:"+rangeMember(r)+":"+strconv.Itoa(unit)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: unit %d of range %s of %s: %w", unit, rangeMember(r), id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, wrapRedis(fmt.Sprintf("read unit %d of range %s of %s", unit, rangeMember(r), id), err)
+	}
+	return b, nil
 }

@@ -340,3 +340,72 @@ func TestCreated(t *testing.T) {
 		t.Errorf("Created = %v, want only %s", ids, stuck.ID)
 	}
 }
+
+// Units of a range are saved, counted once each, read back, and dropped
+// when the range completes or the operation ends.
+func TestParts(t *testing.T) {
+	ctx := context.Background()
+	save := func(ops store.Operations, id string, r store.Range, unit int, data string) (int, store.Completion) {
+		t.Helper()
+		n, c, err := ops.SavePart(ctx, id, r, unit, []byte(data))
+		if err != nil {
+			t.Fatalf("SavePart(%d): %v", unit, err)
+		}
+		return n, c
+	}
+	t.Run("complete", func(t *testing.T) {
+		ops := newOps(t)
+		op := create(t, ops, 1)
+		r := store.Range{File: 0, First: 1, Last: 20}
+		plan(t, ops, op.ID, 0, r)
+		if n, _ := save(ops, op.ID, r, 1, "a"); n != 1 {
+			t.Errorf("first unit: count %d, want 1", n)
+		}
+		if n, _ := save(ops, op.ID, r, 1, "a2"); n != 1 {
+			t.Errorf("unit saved again: count %d, want 1", n)
+		}
+		if n, _ := save(ops, op.ID, r, 11, "b"); n != 2 {
+			t.Errorf("second unit: count %d, want 2", n)
+		}
+		for unit, want := range map[int]string{1: "a2", 11: "b"} {
+			got, err := ops.Part(ctx, op.ID, r, unit)
+			if err != nil || string(got) != want {
+				t.Errorf("Part(%d) = %q, %v; want %q", unit, got, err, want)
+			}
+		}
+		complete(t, ops, op.ID, r, store.Finalized)
+		if _, err := ops.Part(ctx, op.ID, r, 1); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Part after the range completed: %v, want ErrNotFound", err)
+		}
+		if _, c := save(ops, op.ID, r, 1, "late"); c != store.AlreadyFinished {
+			t.Errorf("SavePart after the operation finished: %v, want AlreadyFinished", c)
+		}
+	})
+	for _, end := range []string{"cancel", "delete"} {
+		t.Run(end, func(t *testing.T) {
+			ops := newOps(t)
+			op := create(t, ops, 1)
+			r := store.Range{File: 0, First: 1, Last: 20}
+			plan(t, ops, op.ID, 0, r)
+			save(ops, op.ID, r, 1, "a")
+			var err error
+			if end == "cancel" {
+				_, err = ops.Cancel(ctx, op.ID)
+			} else {
+				err = ops.Delete(ctx, op.ID)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ops.Part(ctx, op.ID, r, 1); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Part after %s: %v, want ErrNotFound", end, err)
+			}
+		})
+	}
+	t.Run("missing operation", func(t *testing.T) {
+		ops := newOps(t)
+		if _, _, err := ops.SavePart(ctx, "nope", store.Range{First: 1, Last: 2}, 1, []byte("x")); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("SavePart of a missing operation: %v, want ErrNotFound", err)
+		}
+	})
+}

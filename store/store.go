@@ -89,6 +89,14 @@ type Operations interface {
 	// CompleteRange records one finished range; the call that finishes the
 	// last range of the last planned file returns Finalized.
 	CompleteRange(ctx context.Context, id string, r Range) (Completion, error)
+	// SavePart stores the output of one unit (a run of pages starting at
+	// page unit) of range r and returns how many distinct units of r are
+	// saved, so that the worker saving the last one assembles the range's
+	// file. It reports AlreadyFinished when the operation is finished.
+	SavePart(ctx context.Context, id string, r Range, unit int, data []byte) (int, Completion, error)
+	// Part returns a saved unit, or an error wrapping ErrNotFound once the
+	// range is complete or the operation has ended.
+	Part(ctx context.Context, id string, r Range, unit int) ([]byte, error)
 	// Fail ends the operation with a google.rpc code and message unless it is
 	// already finished; it reports whether this call ended it.
 	Fail(ctx context.Context, id string, code int32, message string) (bool, error)

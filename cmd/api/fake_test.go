@@ -162,6 +162,16 @@ func (f *fakeOps) CompleteRange(context.Context, string, store.Range) (store.Com
 }
 
 // finish ends an unfinished operation.
+// SavePart implements store.Operations (unused by the API).
+func (f *fakeOps) SavePart(context.Context, string, store.Range, int, []byte) (int, store.Completion, error) {
+	return 0, 0, fmt.Errorf("fake: SavePart not implemented")
+}
+
+// Part implements store.Operations (unused by the API).
+func (f *fakeOps) Part(context.Context, string, store.Range, int) ([]byte, error) {
+	return nil, fmt.Errorf("fake: Part not implemented")
+}
+
 func (f *fakeOps) finish(id string, state store.State, code int32, msg string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
