@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,10 +14,8 @@ import (
 	"go.uber.org/zap"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/folio-ocr/folio/filecache"
-	"github.com/folio-ocr/folio/internal/iox"
 	"github.com/folio-ocr/folio/pipeline"
 	"github.com/folio-ocr/folio/store"
 )
@@ -40,8 +37,30 @@ type Handlers struct {
 	Ops    store.Operations
 	Blobs  store.Blobs
 	Files  *filecache.Cache
-	PDF    pipeline.Opener
-	Client *Client // enqueues the ranges a plan task produces
+	// Openers open input files by MIME type (application/pdf, image/tiff,
+	// image/gif); a type without an opener fails the file UNIMPLEMENTED.
+	Openers map[string]pipeline.Opener
+	// OCR recognizes the pages that Router sends to OCR. If nil, such pages
+	// get code 12 (no text layer and OCR is not enabled).
+	OCR pipeline.Recognizer
+	// Router chooses between a PDF page's text layer and OCR.
+	Router pipeline.Router
+	// Raster sets how pages become images for OCR.
+	Raster pipeline.RasterOptions
+	// OCRParallel is the most pages of one task OCR'd at once. If zero,
+	// runtime.NumCPU().
+	OCRParallel int
+	// UnitPages splits ranges longer than this into units of that many
+	// pages, annotated by separate tasks (on several workers at once) and
+	// merged into the range's one output file. Zero means one task per range.
+	UnitPages int
+	// NoOrientation turns off the detection of pages scanned sideways or
+	// upside down.
+	NoOrientation bool
+	// Languages resolves a request's languageHints into a Tesseract
+	// language string; an error names the hint. If nil, hints are ignored.
+	Languages func(hints []string) (string, error)
+	Client    *Client // enqueues the ranges a plan task produces
 	Logger *zap.Logger
 	// MaxPages is the most pages a file may have. If zero, DefaultMaxPages.
 	MaxPages int
@@ -92,9 +111,11 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	if done, err := h.finished(ctx, p.Operation); done || err != nil {
 		return err
 	}
-	if mt := req.GetInputConfig().GetMimeType(); mt != "application/pdf" {
-		return permanent(&Failure{Code: codes.Unimplemented,
-			Message: fmt.Sprintf("%s: %s input is not supported yet (only application/pdf)", uri, mt)})
+	if _, err := h.opener(req); err != nil {
+		return err
+	}
+	if _, err := h.languages(req); err != nil {
+		return err
 	}
 	attrs, err := h.Blobs.Attrs(ctx, uri)
 	if err != nil {
@@ -113,7 +134,7 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 			Message: fmt.Sprintf("%s is %d bytes, over the limit of %d bytes", uri, attrs.Size, h.maxFileBytes())})
 	}
 	start := time.Now()
-	doc, err := h.open(ctx, uri, attrs)
+	doc, err := h.open(ctx, uri, req.GetInputConfig().GetMimeType(), attrs)
 	if err != nil {
 		return err
 	}
@@ -145,154 +166,29 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	if c == store.AlreadyFinished {
 		return nil
 	}
+	tasks := 0
 	for _, r := range prs {
-		t, err := newAnnotateRangeTask(AnnotateRangePayload{
-			FileTask: p.FileTask, First: r.First, Last: r.Last,
-			Generation: attrs.Generation, Size: attrs.Size,
-		}, h.Client.queue, h.pageTimeout())
-		if err != nil {
-			return err
-		}
-		if err := h.Client.enqueue(ctx, t); err != nil {
-			return fmt.Errorf("jobs: enqueue pages %d-%d of %s: %w", r.First, r.Last, uri, err)
+		us := units(r, h.UnitPages)
+		for _, u := range us {
+			rp := AnnotateRangePayload{
+				FileTask: p.FileTask, First: r.First, Last: r.Last,
+				Generation: attrs.Generation, Size: attrs.Size,
+			}
+			if len(us) > 1 {
+				rp.UnitFirst, rp.UnitLast, rp.UnitPages = u.First, u.Last, h.UnitPages
+			}
+			t, err := newAnnotateRangeTask(rp, h.Client.queue, h.pageTimeout())
+			if err != nil {
+				return err
+			}
+			if err := h.Client.enqueue(ctx, t); err != nil {
+				return fmt.Errorf("jobs: enqueue pages %d-%d of %s: %w", u.First, u.Last, uri, err)
+			}
+			tasks++
 		}
 	}
-	log.Info("planned file", zap.Int("pages", pages), zap.Int("ranges", len(prs)),
+	log.Info("planned file", zap.Int("pages", pages), zap.Int("ranges", len(prs)), zap.Int("tasks", tasks),
 		zap.Int64("bytes", attrs.Size), zap.Duration("took", time.Since(start)))
-	return nil
-}
-
-// annotateRange annotates the pages of one range and writes its output file.
-func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
-	var p AnnotateRangePayload
-	req, err := decode(t, &p, &p.FileTask)
-	if err != nil {
-		return err
-	}
-	uri := req.GetInputConfig().GetGcsSource().GetUri()
-	log := h.Logger.With(zap.String("operation", p.Operation), zap.Int("file", p.File), zap.String("uri", uri),
-		zap.Int("first_page", p.First), zap.Int("last_page", p.Last))
-	if done, err := h.finished(ctx, p.Operation); done || err != nil {
-		if done {
-			log.Debug("skipping range of finished operation")
-		}
-		return err
-	}
-	start := time.Now()
-	doc, err := h.open(ctx, uri, store.ObjectAttrs{Size: p.Size, Generation: p.Generation})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = doc.Close() }()
-	if p.Last > doc.PageCount() {
-		return permanent(&Failure{Code: codes.InvalidArgument,
-			Message: fmt.Sprintf("%s has %d pages, fewer than planned (%d)", uri, doc.PageCount(), p.Last)})
-	}
-
-	// The output is streamed to storage a page at a time, so a range holds
-	// one page's responses and JSON, not the whole file's. Cancelling wctx
-	// before Close aborts the upload: every return before the commit below
-	// leaves no object (and a retry rewrites the file whole).
-	dest := pipeline.OutputName(req.GetOutputConfig().GetGcsDestination().GetUri(), pipeline.PageRange{First: p.First, Last: p.Last})
-	wctx, abort := context.WithCancel(ctx)
-	defer abort()
-	ow, err := h.Blobs.NewWriter(wctx, dest, "application/json")
-	if err != nil {
-		return writeErr(dest, err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			abort()
-			_ = ow.Close()
-		}
-	}()
-	counted := &iox.CountingWriter{W: ow}
-	buf := bufio.NewWriterSize(counted, outputBufferSize)
-	input := proto.Clone(req.GetInputConfig()).(*visionpb.InputConfig)
-	fw, err := pipeline.NewFileWriter(buf, input)
-	if err != nil {
-		return fmt.Errorf("jobs: encode output of %s: %w", uri, err)
-	}
-	// writePage streams one page's entry; the caller drops the page after.
-	writePage := func(n int, r *visionpb.AnnotateImageResponse) error {
-		if err := fw.WritePage(r); err != nil {
-			return writeErr(dest, fmt.Errorf("page %d: %w", n, err))
-		}
-		return nil
-	}
-
-	lastCheck := time.Now()
-	for n := p.First; n <= p.Last; n++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if time.Since(lastCheck) > cancelCheckInterval {
-			if done, err := h.finished(ctx, p.Operation); done || err != nil {
-				log.Info("operation finished while annotating; dropping range", zap.Int("page", n))
-				return err
-			}
-			lastCheck = time.Now()
-		}
-		pageCtx, cancel := context.WithTimeout(ctx, h.pageTimeout())
-		page, err := doc.Page(pageCtx, n)
-		timedOut := errors.Is(pageCtx.Err(), context.DeadlineExceeded)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if timedOut {
-				// The engine was interrupted and the document is unusable:
-				// report the page and reopen the document for the rest.
-				log.Warn("page timed out", zap.Int("page", n), zap.Duration("timeout", h.pageTimeout()))
-				if err := writePage(n, pageError(uri, n, &Failure{Code: codes.DeadlineExceeded,
-					Message: fmt.Sprintf("took longer than %s", h.pageTimeout())})); err != nil {
-					return err
-				}
-				_ = doc.Close()
-				if doc, err = h.open(ctx, uri, store.ObjectAttrs{Size: p.Size, Generation: p.Generation}); err != nil {
-					return err
-				}
-				continue
-			}
-			if !Permanent(err) {
-				return fmt.Errorf("jobs: read page %d of %s: %w", n, uri, err)
-			}
-			log.Warn("page failed", zap.Int("page", n), zap.Error(err))
-			if err := writePage(n, pageError(uri, n, err)); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := writePage(n, pipeline.AnnotatePage(page, req.GetFeatures(), uri)); err != nil {
-			return err
-		}
-	}
-	if err := fw.Close(); err != nil {
-		return writeErr(dest, err)
-	}
-	if err := buf.Flush(); err != nil {
-		return writeErr(dest, err)
-	}
-	// A cancel that arrived during the range must not produce output: the
-	// deferred abort drops the upload.
-	if done, err := h.finished(ctx, p.Operation); done || err != nil {
-		if done {
-			log.Info("operation finished while annotating; dropping range output")
-		}
-		return err
-	}
-	committed = true
-	if err := ow.Close(); err != nil {
-		return writeErr(dest, err)
-	}
-	c, err := h.Ops.CompleteRange(ctx, p.Operation, store.Range{File: p.File, First: p.First, Last: p.Last})
-	if err != nil {
-		return h.storeErr(err)
-	}
-	log.Info("annotated range", zap.String("output", dest), zap.Int64("bytes", counted.N),
-		zap.Duration("took", time.Since(start)), zap.Bool("finalized", c == store.Finalized))
 	return nil
 }
 
@@ -328,9 +224,22 @@ func decode(t *asynq.Task, p any, ft *FileTask) (*visionpb.AsyncAnnotateFileRequ
 	return req, nil
 }
 
+// opener returns the opener of the request's input file.
+func (h *Handlers) opener(req *visionpb.AsyncAnnotateFileRequest) (pipeline.Opener, error) {
+	return h.openerOf(req.GetInputConfig().GetGcsSource().GetUri(), req.GetInputConfig().GetMimeType())
+}
+
+func (h *Handlers) openerOf(uri, mimeType string) (pipeline.Opener, error) {
+	if o := h.Openers[mimeType]; o != nil {
+		return o, nil
+	}
+	return nil, permanent(&Failure{Code: codes.Unimplemented,
+		Message: fmt.Sprintf("%s: %s input is not supported", uri, mimeType)})
+}
+
 // open returns the file's document, downloading it to the local cache once
 // per generation.
-func (h *Handlers) open(ctx context.Context, uri string, attrs store.ObjectAttrs) (pipeline.Document, error) {
+func (h *Handlers) open(ctx context.Context, uri, mimeType string, attrs store.ObjectAttrs) (pipeline.Document, error) {
 	f, err := h.Files.Open(ctx, uri, attrs.Generation, func(ctx context.Context, w io.Writer) error {
 		r, err := h.Blobs.NewReader(ctx, uri, attrs.Generation)
 		if err != nil {
@@ -358,7 +267,12 @@ func (h *Handlers) open(ctx context.Context, uri string, attrs store.ObjectAttrs
 		_ = f.Close()
 		return nil, fmt.Errorf("jobs: stat cached %s: %w", uri, err)
 	}
-	doc, err := h.PDF.Open(ctx, f, st.Size())
+	opener, err := h.openerOf(uri, mimeType)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	doc, err := opener.Open(ctx, f, st.Size())
 	if err != nil {
 		_ = f.Close()
 		if ctx.Err() != nil {

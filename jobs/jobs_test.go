@@ -78,8 +78,9 @@ func setup(t *testing.T, maxPages int, opts ...func(*jobs.Handlers)) *bundle {
 	}
 	ops := store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: prefix})
 	client := jobs.NewClient(rdb, logger, &jobs.ClientOptions{Queue: queue})
-	h := &jobs.Handlers{Ops: ops, Blobs: store.NewGCS(sc), Files: files, PDF: sharedPDF,
-		Client: client, Logger: logger, MaxPages: maxPages}
+	h := &jobs.Handlers{Ops: ops, Blobs: store.NewGCS(sc), Files: files,
+		Openers: map[string]pipeline.Opener{"application/pdf": sharedPDF, "image/tiff": pipeline.TIFF{}, "image/gif": pipeline.GIF{}},
+		Client:  client, Logger: logger, MaxPages: maxPages}
 	for _, o := range opts {
 		o(h)
 	}
@@ -250,7 +251,9 @@ func TestFileFailures(t *testing.T) {
 		{name: "not a pdf", data: []byte("hello, I am plain text\n"), code: 3, message: "gs://folio-test/in/not-a-pdf"},
 		{name: "truncated pdf", data: pdfgen.Document(3)[:400], code: 3, message: "gs://folio-test/in/truncated-pdf"},
 		{name: "too many pages", data: pdfgen.Document(4), maxPages: 3, code: 3, message: "has 4 pages, over the limit of 3"},
-		{name: "tiff not yet", data: []byte("II*\x00"), mime: "image/tiff", code: 12, message: "image/tiff"},
+		{name: "truncated tiff", data: []byte("II*\x00"), mime: "image/tiff", code: 3, message: "too short for a header"},
+		{name: "not a gif", data: []byte("GIF89a-no"), mime: "image/gif", code: 3, message: "gif"},
+		{name: "unknown type", data: []byte("BM"), mime: "image/bmp", code: 12, message: "image/bmp input is not supported"},
 		{name: "missing output bucket", data: pdfgen.Document(2), dest: "gs://no-such-bucket/out/", code: 5,
 			message: "the bucket of output destination gs://no-such-bucket/out/ does not exist"},
 	}

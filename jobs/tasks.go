@@ -8,6 +8,8 @@ import (
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/hibiken/asynq"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/folio-ocr/folio/pipeline"
 )
 
 // Task type names, persisted in Redis: never rename.
@@ -45,6 +47,43 @@ type AnnotateRangePayload struct {
 	Last       int   `json:"last"`       // inclusive
 	Generation int64 `json:"generation"` // object generation planned, so every range reads the same bytes
 	Size       int64 `json:"size"`       // object size in bytes
+	// UnitFirst and UnitLast are the pages this task annotates when the
+	// range is split into units that several workers process at once; both
+	// are zero when the task annotates the whole range.
+	UnitFirst int `json:"unit_first,omitempty"`
+	UnitLast  int `json:"unit_last,omitempty"`
+	// UnitPages is the unit size the range was split with.
+	UnitPages int `json:"unit_pages,omitempty"`
+}
+
+// pages returns the range of the output file.
+func (p AnnotateRangePayload) pages() pipeline.PageRange {
+	return pipeline.PageRange{First: p.First, Last: p.Last}
+}
+
+// unit returns the pages this task annotates.
+func (p AnnotateRangePayload) unit() pipeline.PageRange {
+	if p.UnitFirst == 0 {
+		return p.pages()
+	}
+	return pipeline.PageRange{First: p.UnitFirst, Last: p.UnitLast}
+}
+
+// split reports whether the range is split into units.
+func (p AnnotateRangePayload) split() bool { return p.UnitFirst != 0 }
+
+// units returns the units of range r of unitPages pages each (the last may
+// be shorter); a range no longer than unitPages is one unit.
+func units(r pipeline.PageRange, unitPages int) []pipeline.PageRange {
+	n := r.Last - r.First + 1
+	if unitPages <= 0 || n <= unitPages {
+		return []pipeline.PageRange{r}
+	}
+	var out []pipeline.PageRange
+	for f := r.First; f <= r.Last; f += unitPages {
+		out = append(out, pipeline.PageRange{First: f, Last: min(f+unitPages-1, r.Last)})
+	}
+	return out
 }
 
 func encodeRequest(r *visionpb.AsyncAnnotateFileRequest) (json.RawMessage, error) {
@@ -72,7 +111,8 @@ func (p AnnotateRangePayload) failureMessage(taskType string) string {
 		uri = req.GetInputConfig().GetGcsSource().GetUri()
 	}
 	if taskType == TypeAnnotateRange {
-		return fmt.Sprintf("error processing pages %d-%d of %s", p.First, p.Last, uri)
+		u := p.unit()
+		return fmt.Sprintf("error processing pages %d-%d of %s", u.First, u.Last, uri)
 	}
 	return fmt.Sprintf("error processing %s", uri)
 }
@@ -99,6 +139,10 @@ func newAnnotateRangeTask(p AnnotateRangePayload, queue string, pageTimeout time
 		return nil, fmt.Errorf("jobs: marshal %s: %w", TypeAnnotateRange, err)
 	}
 	id := fmt.Sprintf("range:%s:%d:%d-%d", p.Operation, p.File, p.First, p.Last)
+	if p.split() {
+		id += fmt.Sprintf(":%d-%d", p.UnitFirst, p.UnitLast)
+	}
+	u := p.unit()
 	return asynq.NewTask(TypeAnnotateRange, b, asynq.TaskID(id), asynq.Queue(queue),
-		asynq.MaxRetry(maxRetry), asynq.Timeout(rangeDeadline(p.Last-p.First+1, pageTimeout))), nil
+		asynq.MaxRetry(maxRetry), asynq.Timeout(rangeDeadline(u.Last-u.First+1, pageTimeout))), nil
 }

@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"strings"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 )
 
 // Raster is one page's pixels for OCR, in one of three forms: decoded gray
@@ -181,4 +184,23 @@ func visibleChars(p *Page) int {
 		}
 	}
 	return n
+}
+
+// Recognizer OCRs page images. Implementations must be safe for concurrent
+// use; errors wrap ErrInvalidInput when the image itself is at fault (it
+// cannot be decoded, or exceeds a limit).
+type Recognizer interface {
+	// Recognize returns the text of r as a one-page text annotation with
+	// the page's size in pixels and boxes as normalizedVertices.
+	Recognize(ctx context.Context, r *Raster, opts OCROptions) (*visionpb.TextAnnotation, error)
+}
+
+// OCROptions are the per-request settings of OCR.
+type OCROptions struct {
+	// Languages is a Tesseract language string such as "eng" or "deu+eng";
+	// empty means English plus script detection.
+	Languages string
+	// DetectOrientation detects pages scanned sideways or upside down and
+	// OCRs them upright.
+	DetectOrientation bool
 }

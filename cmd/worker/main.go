@@ -96,7 +96,7 @@ func run() error {
 		Ops:          store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
 		Blobs:        store.NewGCS(gcs),
 		Files:        files,
-		PDF:          pdf,
+		Openers:      map[string]pipeline.Opener{"application/pdf": pdf, "image/tiff": pipeline.TIFF{}, "image/gif": pipeline.GIF{}},
 		Client:       client,
 		Logger:       logger,
 		MaxPages:     cfg.MaxPages,

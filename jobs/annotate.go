@@ -1,0 +1,501 @@
+package jobs
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/folio-ocr/folio/internal/iox"
+	"github.com/folio-ocr/folio/pipeline"
+	"github.com/folio-ocr/folio/store"
+)
+
+// annotateRange annotates the pages of one unit of a range. A unit that is
+// the whole range streams its output file to storage; the units of a split
+// range are saved in the operation store, and the worker that saves the last
+// one assembles the file.
+func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
+	var p AnnotateRangePayload
+	req, err := decode(t, &p, &p.FileTask)
+	if err != nil {
+		return err
+	}
+	uri := req.GetInputConfig().GetGcsSource().GetUri()
+	unit := p.unit()
+	log := h.Logger.With(zap.String("operation", p.Operation), zap.Int("file", p.File), zap.String("uri", uri),
+		zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last))
+	if p.split() {
+		log = log.With(zap.String("output_range", fmt.Sprintf("%d-%d", p.First, p.Last)))
+	}
+	if done, err := h.finished(ctx, p.Operation); done || err != nil {
+		if done {
+			log.Debug("skipping range of finished operation")
+		}
+		return err
+	}
+	langs, err := h.languages(req)
+	if err != nil {
+		return err
+	}
+	a := &annotator{h: h, p: p, req: req, uri: uri, log: log,
+		ocr: pipeline.OCROptions{Languages: langs, DetectOrientation: !h.NoOrientation}}
+	if !p.split() {
+		return a.writeRange(ctx)
+	}
+	return a.writeUnit(ctx)
+}
+
+// languages resolves the request's language hints into a Tesseract language
+// string; a hint Folio cannot serve fails the file.
+func (h *Handlers) languages(req *visionpb.AsyncAnnotateFileRequest) (string, error) {
+	hints := req.GetImageContext().GetLanguageHints()
+	if h.Languages == nil || len(hints) == 0 {
+		return "", nil
+	}
+	l, err := h.Languages(hints)
+	if err != nil {
+		return "", permanent(&Failure{Code: codes.InvalidArgument,
+			Message: fmt.Sprintf("%s: %v", req.GetInputConfig().GetGcsSource().GetUri(), err)})
+	}
+	return l, nil
+}
+
+// annotator annotates the pages of one task.
+type annotator struct {
+	h   *Handlers
+	p   AnnotateRangePayload
+	req *visionpb.AsyncAnnotateFileRequest
+	uri string
+	log *zap.Logger
+	ocr pipeline.OCROptions
+
+	textPages, ocrPages, failedPages int
+}
+
+// writeRange annotates a whole range and streams its output file.
+func (a *annotator) writeRange(ctx context.Context) error {
+	h, p := a.h, a.p
+	start := time.Now()
+	// The output is streamed to storage a page at a time, so a range holds
+	// a few pages' responses and JSON, not the whole file's. Cancelling
+	// wctx before Close aborts the upload: every return before the commit
+	// below leaves no object (and a retry rewrites the file whole).
+	dest := pipeline.OutputName(a.req.GetOutputConfig().GetGcsDestination().GetUri(), p.pages())
+	wctx, abort := context.WithCancel(ctx)
+	defer abort()
+	ow, err := h.Blobs.NewWriter(wctx, dest, "application/json")
+	if err != nil {
+		return writeErr(dest, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			abort()
+			_ = ow.Close()
+		}
+	}()
+	counted := &iox.CountingWriter{W: ow}
+	buf := bufio.NewWriterSize(counted, outputBufferSize)
+	fw, err := pipeline.NewFileWriter(buf, proto.Clone(a.req.GetInputConfig()).(*visionpb.InputConfig))
+	if err != nil {
+		return fmt.Errorf("jobs: encode output of %s: %w", a.uri, err)
+	}
+	err = a.annotate(ctx, func(n int, r *visionpb.AnnotateImageResponse) error {
+		if err := fw.WritePage(r); err != nil {
+			return writeErr(dest, fmt.Errorf("page %d: %w", n, err))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := fw.Close(); err != nil {
+		return writeErr(dest, err)
+	}
+	if err := buf.Flush(); err != nil {
+		return writeErr(dest, err)
+	}
+	// A cancel that arrived during the range must not produce output: the
+	// deferred abort drops the upload.
+	if done, err := h.finished(ctx, p.Operation); done || err != nil {
+		if done {
+			a.log.Info("operation finished while annotating; dropping range output")
+		}
+		return err
+	}
+	committed = true
+	if err := ow.Close(); err != nil {
+		return writeErr(dest, err)
+	}
+	c, err := h.Ops.CompleteRange(ctx, p.Operation, store.Range{File: p.File, First: p.First, Last: p.Last})
+	if err != nil {
+		return h.storeErr(err)
+	}
+	a.log.Info("annotated range", zap.String("output", dest), zap.Int64("bytes", counted.N),
+		zap.Int("text_pages", a.textPages), zap.Int("ocr_pages", a.ocrPages), zap.Int("failed_pages", a.failedPages),
+		zap.Duration("took", time.Since(start)), zap.Bool("finalized", c == store.Finalized))
+	return nil
+}
+
+// writeUnit annotates one unit of a split range and saves it; the task that
+// saves the range's last unit assembles the output file. A retried unit
+// whose part is already saved is not annotated again.
+func (a *annotator) writeUnit(ctx context.Context) error {
+	h, p := a.h, a.p
+	start := time.Now()
+	rng := store.Range{File: p.File, First: p.First, Last: p.Last}
+	unit := p.unit()
+	data, err := h.Ops.Part(ctx, p.Operation, rng, unit.First)
+	switch {
+	case err == nil:
+		a.log.Info("unit already saved by an earlier attempt")
+	case errors.Is(err, store.ErrNotFound):
+		var part bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&part, gzip.BestSpeed)
+		var enc []byte
+		var lenBuf [binary.MaxVarintLen64]byte
+		err = a.annotate(ctx, func(n int, r *visionpb.AnnotateImageResponse) error {
+			enc, err = pipeline.EncodePage(enc[:0], r)
+			if err != nil {
+				return fmt.Errorf("jobs: page %d of %s: %w", n, a.uri, err)
+			}
+			k := binary.PutUvarint(lenBuf[:], uint64(len(enc)))
+			_, _ = zw.Write(lenBuf[:k])
+			_, _ = zw.Write(enc)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("jobs: compress unit: %w", err)
+		}
+		data = part.Bytes()
+	default:
+		return err
+	}
+	saved, c, err := h.Ops.SavePart(ctx, p.Operation, rng, unit.First, data)
+	if err != nil {
+		return h.storeErr(err)
+	}
+	if c == store.AlreadyFinished {
+		a.log.Info("operation finished while annotating; dropping unit")
+		return nil
+	}
+	total := len(units(p.pages(), p.UnitPages))
+	a.log.Info("annotated unit", zap.Int("bytes", len(data)), zap.Int("units_saved", saved), zap.Int("units", total),
+		zap.Int("text_pages", a.textPages), zap.Int("ocr_pages", a.ocrPages), zap.Int("failed_pages", a.failedPages),
+		zap.Duration("took", time.Since(start)))
+	if saved < total {
+		return nil
+	}
+	return a.merge(ctx)
+}
+
+// merge writes the output file of a split range from its saved units and
+// completes the range. Several workers may merge the same range at once;
+// they write the same bytes.
+func (a *annotator) merge(ctx context.Context) error {
+	h, p := a.h, a.p
+	start := time.Now()
+	rng := store.Range{File: p.File, First: p.First, Last: p.Last}
+	dest := pipeline.OutputName(a.req.GetOutputConfig().GetGcsDestination().GetUri(), p.pages())
+	wctx, abort := context.WithCancel(ctx)
+	defer abort()
+	ow, err := h.Blobs.NewWriter(wctx, dest, "application/json")
+	if err != nil {
+		return writeErr(dest, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			abort()
+			_ = ow.Close()
+		}
+	}()
+	counted := &iox.CountingWriter{W: ow}
+	buf := bufio.NewWriterSize(counted, outputBufferSize)
+	fw, err := pipeline.NewFileWriter(buf, proto.Clone(a.req.GetInputConfig()).(*visionpb.InputConfig))
+	if err != nil {
+		return fmt.Errorf("jobs: encode output of %s: %w", a.uri, err)
+	}
+	for _, u := range units(p.pages(), p.UnitPages) {
+		data, err := h.Ops.Part(ctx, p.Operation, rng, u.First)
+		if errors.Is(err, store.ErrNotFound) {
+			// Parts are dropped only when the range completes or the
+			// operation ends: another worker finished the job.
+			a.log.Info("units already merged by another worker")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := copyPages(fw, data); err != nil {
+			return writeErr(dest, fmt.Errorf("pages %d-%d: %w", u.First, u.Last, err))
+		}
+	}
+	if err := fw.Close(); err != nil {
+		return writeErr(dest, err)
+	}
+	if err := buf.Flush(); err != nil {
+		return writeErr(dest, err)
+	}
+	if done, err := h.finished(ctx, p.Operation); done || err != nil {
+		return err
+	}
+	committed = true
+	if err := ow.Close(); err != nil {
+		return writeErr(dest, err)
+	}
+	c, err := h.Ops.CompleteRange(ctx, p.Operation, rng)
+	if err != nil {
+		return h.storeErr(err)
+	}
+	a.log.Info("merged range", zap.String("output", dest), zap.Int64("bytes", counted.N),
+		zap.Duration("took", time.Since(start)), zap.Bool("finalized", c == store.Finalized))
+	return nil
+}
+
+// copyPages writes the pages of a saved unit (gzip of length-prefixed page
+// entries) to fw.
+func copyPages(fw *pipeline.FileWriter, data []byte) error {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("corrupt unit: %w", err)
+	}
+	br := bufio.NewReader(zr)
+	var page []byte
+	for {
+		n, err := binary.ReadUvarint(br)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil || n > 1<<30 {
+			return fmt.Errorf("corrupt unit: %v", err)
+		}
+		if uint64(cap(page)) < n {
+			page = make([]byte, n)
+		}
+		page = page[:n]
+		if _, err := io.ReadFull(br, page); err != nil {
+			return fmt.Errorf("corrupt unit: %w", err)
+		}
+		if err := fw.WriteEncodedPage(page); err != nil {
+			return err
+		}
+	}
+}
+
+// pageResult is the outcome of one page: its response, or an error that
+// fails the task (and is retried).
+type pageResult struct {
+	resp *visionpb.AnnotateImageResponse
+	err  error
+}
+
+// annotate annotates the unit's pages and calls emit with each response in
+// page order. Pages are read and rendered one at a time (a document is not
+// safe for concurrent use), and OCR'd concurrently on up to OCRParallel
+// pages; at most that many page images are held at once.
+func (a *annotator) annotate(ctx context.Context, emit func(n int, r *visionpb.AnnotateImageResponse) error) error {
+	unit := a.p.unit()
+	count := unit.Last - unit.First + 1
+	slots := make([]chan pageResult, count)
+	for i := range slots {
+		slots[i] = make(chan pageResult, 1)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // no goroutine outlives the task, nor uses the document after it closes
+	defer cancel()
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.produce(ctx, unit, slots, &wg)
+	}()
+	for i, slot := range slots {
+		var r pageResult
+		select {
+		case r = <-slot:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if err := emit(unit.First+i, r.resp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errFinished stops a unit whose operation was cancelled, failed or deleted.
+var errFinished = errors.New("jobs: operation finished")
+
+// produce reads each page in order and fills its slot: text-layer pages at
+// once, OCR pages from a goroutine. On an error that fails the task, it
+// fills the page's slot with the error and stops.
+func (a *annotator) produce(ctx context.Context, unit pipeline.PageRange, slots []chan pageResult, wg *sync.WaitGroup) {
+	h, p := a.h, a.p
+	attrs := store.ObjectAttrs{Size: p.Size, Generation: p.Generation}
+	doc, err := h.open(ctx, a.uri, a.req.GetInputConfig().GetMimeType(), attrs)
+	if err != nil {
+		slots[0] <- pageResult{err: err}
+		return
+	}
+	defer func() { _ = doc.Close() }()
+	if unit.Last > doc.PageCount() {
+		slots[0] <- pageResult{err: permanent(&Failure{Code: codes.InvalidArgument,
+			Message: fmt.Sprintf("%s has %d pages, fewer than planned (%d)", a.uri, doc.PageCount(), unit.Last)})}
+		return
+	}
+	sem := make(chan struct{}, h.ocrParallel())
+	lastCheck := time.Now()
+	for i := range slots {
+		n := unit.First + i
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(lastCheck) > cancelCheckInterval {
+			done, err := h.finished(ctx, p.Operation)
+			if done {
+				a.log.Info("operation finished while annotating; dropping range", zap.Int("page", n))
+				err = errFinished
+			}
+			if err != nil {
+				slots[i] <- pageResult{err: err}
+				return
+			}
+			lastCheck = time.Now()
+		}
+		page, err := step(a, ctx, &doc, n, func(ctx context.Context) (*pipeline.Page, error) { return doc.Page(ctx, n) })
+		if err != nil {
+			out := a.pageOutcome(n, err)
+			slots[i] <- out
+			if out.err != nil {
+				return
+			}
+			continue
+		}
+		route, why := h.Router.Route(page)
+		if route == pipeline.RouteText || h.OCR == nil {
+			a.textPages++
+			a.log.Debug("page", zap.Int("page", n), zap.Stringer("route", pipeline.RouteText), zap.String("reason", why))
+			slots[i] <- pageResult{resp: pipeline.AnnotatePage(page, a.req.GetFeatures(), a.uri)}
+			continue
+		}
+		select { // a slot bounds the page images held
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		raster, err := step(a, ctx, &doc, n, func(ctx context.Context) (*pipeline.Raster, error) {
+			return doc.Raster(ctx, n, h.Raster)
+		})
+		if err != nil {
+			<-sem
+			out := a.pageOutcome(n, err)
+			slots[i] <- out
+			if out.err != nil {
+				return
+			}
+			continue
+		}
+		a.ocrPages++
+		a.log.Debug("page", zap.Int("page", n), zap.Stringer("route", pipeline.RouteOCR), zap.String("reason", why),
+			zap.String("raster", raster.Kind()))
+		wg.Add(1)
+		go func(i, n int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			slots[i] <- a.recognize(ctx, page, raster)
+		}(i, n)
+	}
+}
+
+// step runs f on the document with the page timeout. A page that times out
+// leaves the document unusable: it is reopened for the next page and f's
+// error is DEADLINE_EXCEEDED.
+func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n int, f func(context.Context) (T, error)) (T, error) {
+	pageCtx, cancel := context.WithTimeout(ctx, a.h.pageTimeout())
+	v, err := f(pageCtx)
+	timedOut := errors.Is(pageCtx.Err(), context.DeadlineExceeded)
+	cancel()
+	if err == nil {
+		return v, nil
+	}
+	if ctx.Err() != nil {
+		return v, ctx.Err()
+	}
+	if timedOut {
+		a.log.Warn("page timed out", zap.Int("page", n), zap.Duration("timeout", a.h.pageTimeout()))
+		_ = (*doc).Close()
+		d, err := a.h.open(ctx, a.uri, a.req.GetInputConfig().GetMimeType(), store.ObjectAttrs{Size: a.p.Size, Generation: a.p.Generation})
+		if err != nil {
+			return v, err
+		}
+		*doc = d
+		return v, &Failure{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("took longer than %s", a.h.pageTimeout())}
+	}
+	return v, err
+}
+
+// pageOutcome turns a page's error into its output entry when the page
+// alone is at fault, or into an error that fails the task.
+func (a *annotator) pageOutcome(n int, err error) pageResult {
+	var f *Failure
+	if errors.As(err, &f) && f.Code == codes.DeadlineExceeded || Permanent(err) {
+		a.failedPages++
+		a.log.Warn("page failed", zap.Int("page", n), zap.Error(err))
+		return pageResult{resp: pageError(a.uri, n, err)}
+	}
+	return pageResult{err: fmt.Errorf("jobs: page %d of %s: %w", n, a.uri, err)}
+}
+
+// recognize OCRs one page within the page timeout.
+func (a *annotator) recognize(ctx context.Context, page *pipeline.Page, r *pipeline.Raster) pageResult {
+	start := time.Now()
+	pageCtx, cancel := context.WithTimeout(ctx, a.h.pageTimeout())
+	defer cancel()
+	ta, err := a.h.OCR.Recognize(pageCtx, r, a.ocr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return pageResult{err: ctx.Err()}
+		}
+		if errors.Is(pageCtx.Err(), context.DeadlineExceeded) {
+			err = &Failure{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("OCR took longer than %s", a.h.pageTimeout())}
+		}
+		return a.pageOutcome(page.Number, err)
+	}
+	if !page.Image {
+		// PDF pages are measured in points, whatever resolution was OCR'd.
+		for _, p := range ta.GetPages() {
+			p.Width, p.Height = int32(page.Width+0.5), int32(page.Height+0.5)
+		}
+	}
+	a.log.Debug("page recognized", zap.Int("page", page.Number), zap.Duration("took", time.Since(start)))
+	return pageResult{resp: pipeline.Respond(page.Number, a.req.GetFeatures(), a.uri, ta)}
+}
+
+func (h *Handlers) ocrParallel() int {
+	if h.OCRParallel > 0 {
+		return h.OCRParallel
+	}
+	return runtime.NumCPU()
+}
