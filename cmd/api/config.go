@@ -50,6 +50,12 @@ type config struct {
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGINT or
 	// SIGTERM: SHUTDOWN_TIMEOUT / -shutdown-timeout. Default 10s.
 	ShutdownTimeout time.Duration
+	// TessdataPrefix locates the Tesseract models that language hints are
+	// checked against: TESSDATA_PREFIX / -tessdata-prefix, as Tesseract
+	// reads it (the directory holding the *.traineddata files, or its
+	// parent). Default "": the first of Tesseract's standard directories
+	// that exists (see lang.FindDir). Read once at start.
+	TessdataPrefix string
 }
 
 // loadConfig returns the configuration from the environment (read through
@@ -88,6 +94,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	envString(&cfg.LogLevel, "LOG_LEVEL")
 	envString(&cfg.KeyPrefix, "REDIS_KEY_PREFIX")
 	envString(&cfg.Queue, "QUEUE_NAME")
+	envString(&cfg.TessdataPrefix, "TESSDATA_PREFIX")
 	envDuration(&cfg.OperationTTL, "OPERATION_TTL")
 	envDuration(&cfg.ShutdownTimeout, "SHUTDOWN_TIMEOUT")
 	if v := getenv("MAX_REQUEST_BYTES"); v != "" {
@@ -113,6 +120,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&cfg.OperationTTL, "operation-ttl", cfg.OperationTTL, "how long operations are kept after their last change (OPERATION_TTL)")
 	fs.Int64Var(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest request body accepted, in bytes (MAX_REQUEST_BYTES)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "drain time for in-flight requests on SIGTERM (SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&cfg.TessdataPrefix, "tessdata-prefix", cfg.TessdataPrefix, "directory of the Tesseract *.traineddata files language hints are checked against; empty searches the standard ones (TESSDATA_PREFIX)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return config{}, fmt.Errorf("%w\n%s", err, usage.String())

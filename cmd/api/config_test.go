@@ -3,11 +3,18 @@ package main
 import (
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/folio-ocr/folio/lang"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -36,23 +43,29 @@ func TestLoadConfig(t *testing.T) {
 			env: map[string]string{
 				"REDIS_URL": "redis://redis:6379/2", "LISTEN_ADDR": "127.0.0.1:9000", "LOG_LEVEL": "debug",
 				"OPERATION_TTL": "24h", "MAX_REQUEST_BYTES": "1024", "SHUTDOWN_TIMEOUT": "3s",
-				"REDIS_KEY_PREFIX": "t:", "QUEUE_NAME": "q",
+				"REDIS_KEY_PREFIX": "t:", "QUEUE_NAME": "q", "TESSDATA_PREFIX": "/opt/tessdata",
 			},
 			want: func(c *config) {
 				c.RedisURL, c.ListenAddr, c.LogLevel = "redis://redis:6379/2", "127.0.0.1:9000", "debug"
 				c.OperationTTL, c.MaxRequestBytes, c.ShutdownTimeout = 24*time.Hour, 1024, 3*time.Second
-				c.KeyPrefix, c.Queue = "t:", "q"
+				c.KeyPrefix, c.Queue, c.TessdataPrefix = "t:", "q", "/opt/tessdata"
 			},
 		},
 		{
 			name: "flags win over environment",
 			args: []string{"-redis-url", "rediss://r:6380/1", "-listen-addr=:9090", "-log-level", "warn",
-				"-operation-ttl", "1h", "-max-request-bytes", "2048", "-shutdown-timeout", "1s"},
-			env: map[string]string{"REDIS_URL": "redis://redis:6379/2", "LISTEN_ADDR": ":1", "OPERATION_TTL": "24h"},
+				"-operation-ttl", "1h", "-max-request-bytes", "2048", "-shutdown-timeout", "1s", "-tessdata-prefix", "/models"},
+			env: map[string]string{"REDIS_URL": "redis://redis:6379/2", "LISTEN_ADDR": ":1", "OPERATION_TTL": "24h", "TESSDATA_PREFIX": "/opt/tessdata"},
 			want: func(c *config) {
 				c.RedisURL, c.ListenAddr, c.LogLevel = "rediss://r:6380/1", ":9090", "warn"
 				c.OperationTTL, c.MaxRequestBytes, c.ShutdownTimeout = time.Hour, 2048, time.Second
+				c.TessdataPrefix = "/models"
 			},
+		},
+		{
+			name: "empty tessdata flag searches the standard directories",
+			args: []string{"-tessdata-prefix="}, env: map[string]string{"TESSDATA_PREFIX": "/opt/tessdata"},
+			want: func(*config) {},
 		},
 		{name: "empty queue", args: []string{"-queue-name", ""}, wantErr: "REDIS_KEY_PREFIX and QUEUE_NAME must not be empty"},
 		{name: "bad TTL env", env: map[string]string{"OPERATION_TTL": "30 days"}, wantErr: `OPERATION_TTL must be a duration such as "720h" or "10s", got "30 days"`},
@@ -102,9 +115,53 @@ func TestLoadConfigHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("loadConfig(-h) = %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"-redis-url", "REDIS_URL", "-shutdown-timeout"} {
+	for _, want := range []string{"-redis-url", "REDIS_URL", "-shutdown-timeout", "-tessdata-prefix", "TESSDATA_PREFIX"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("usage %q does not mention %s", err, want)
 		}
+	}
+}
+
+func TestInstalledModels(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	for _, f := range []string{"parent/tessdata/eng.traineddata", "parent/tessdata/deu.traineddata", "flat/jpn.traineddata", "empty/pdf.ttf"} {
+		p := filepath.Join(root, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name   string
+		prefix string
+		want   lang.Models
+		// wantLog is the message of the one entry logged, from its start.
+		wantLog string
+		level   zapcore.Level
+	}{
+		{"tessdata dir", filepath.Join(root, "flat"), lang.Models{"jpn": true}, "language hints are checked against the installed Tesseract models", zapcore.InfoLevel},
+		{"parent of tessdata", filepath.Join(root, "parent"), lang.Models{"eng": true, "deu": true}, "language hints are checked against", zapcore.InfoLevel},
+		{"missing", filepath.Join(root, "missing"), nil, "no tessdata directory found; language hints are checked for known languages only", zapcore.WarnLevel},
+		{"no models", filepath.Join(root, "empty"), nil, "no Tesseract models (*.traineddata) in the tessdata directory;", zapcore.WarnLevel},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			core, logs := observer.New(zapcore.DebugLevel)
+			got := installedModels(tt.prefix, zap.New(core))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("installedModels() (-want +got):\n%s", diff)
+			}
+			entries := logs.All()
+			if len(entries) != 1 || !strings.HasPrefix(entries[0].Message, tt.wantLog) || entries[0].Level != tt.level {
+				t.Fatalf("logged %v, want one %s entry starting with %q", entries, tt.level, tt.wantLog)
+			}
+			if p := entries[0].ContextMap()["tessdata_prefix"]; tt.level == zapcore.WarnLevel && p != tt.prefix {
+				t.Errorf("tessdata_prefix = %v, want %q", p, tt.prefix)
+			}
+		})
 	}
 }

@@ -4,9 +4,11 @@
 //
 // Configuration comes from the environment, overridden by flags (see
 // [loadConfig]): REDIS_URL, LISTEN_ADDR, LOG_LEVEL, OPERATION_TTL,
-// MAX_REQUEST_BYTES, SHUTDOWN_TIMEOUT. SIGINT or SIGTERM stops accepting
-// connections, drains in-flight requests for up to SHUTDOWN_TIMEOUT, then
-// closes the queue client and Redis.
+// MAX_REQUEST_BYTES, SHUTDOWN_TIMEOUT, TESSDATA_PREFIX. The Tesseract models
+// found through TESSDATA_PREFIX at start are those that language hints must
+// name. SIGINT or SIGTERM stops accepting connections, drains in-flight
+// requests for up to SHUTDOWN_TIMEOUT, then closes the queue client and
+// Redis.
 package main
 
 import (
@@ -15,10 +17,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -27,6 +31,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/folio-ocr/folio/jobs"
+	"github.com/folio-ocr/folio/lang"
 	"github.com/folio-ocr/folio/store"
 )
 
@@ -58,6 +63,8 @@ func run() error {
 		return err
 	}
 	defer func() { _ = logger.Sync() }() // Sync fails on stderr ttys; nothing to do.
+
+	models := installedModels(cfg.TessdataPrefix, logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -100,6 +107,7 @@ func run() error {
 		maxBody: cfg.MaxRequestBytes,
 		now:     time.Now,
 		newID:   newOperationID,
+		models:  models,
 	}
 	srv := &http.Server{
 		Addr:              cfg.ListenAddr,
@@ -132,6 +140,34 @@ func run() error {
 	}
 	logger.Info("api stopped")
 	return nil // Deferred: close the queue client, then Redis.
+}
+
+// installedModels returns the Tesseract models installed in the tessdata
+// directory that prefix (TESSDATA_PREFIX) leads to, for checking language
+// hints at submit time. When there is no such directory, or it holds no
+// model or cannot be read, it logs a warning and returns nil: hints are then
+// checked only for being known languages, and workers find out at run time
+// whether they have the models.
+func installedModels(prefix string, logger *zap.Logger) lang.Models {
+	dir := lang.FindDir(prefix)
+	warn := func(msg string, fields ...zap.Field) lang.Models {
+		logger.Warn(msg+"; language hints are checked for known languages only, and workers check the models when they run",
+			append(fields, zap.String("tessdata_prefix", prefix))...)
+		return nil
+	}
+	if dir == "" {
+		return warn("no tessdata directory found")
+	}
+	models, err := lang.Installed(dir)
+	if err != nil {
+		return warn("cannot list Tesseract models", zap.String("tessdata", dir), zap.Error(err))
+	}
+	if len(models) == 0 {
+		return warn("no Tesseract models (*.traineddata) in the tessdata directory", zap.String("tessdata", dir))
+	}
+	logger.Info("language hints are checked against the installed Tesseract models",
+		zap.String("tessdata", dir), zap.Strings("models", slices.Sorted(maps.Keys(models))))
+	return models
 }
 
 // newLogger returns a JSON zap logger writing to stderr at level.

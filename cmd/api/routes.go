@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/folio-ocr/folio/lang"
 	"github.com/folio-ocr/folio/store"
 )
 
@@ -59,7 +60,7 @@ type enqueuer interface {
 
 // deps is what the HTTP handlers need. Every field is required except
 // maxBody, now and newID, which default to [defaultMaxRequestBytes],
-// time.Now and [newOperationID].
+// time.Now and [newOperationID], and models, which may be nil.
 type deps struct {
 	// ops stores operation state.
 	ops store.Operations
@@ -77,6 +78,10 @@ type deps struct {
 	now func() time.Time
 	// newID returns a fresh operation id: 16 lowercase hex digits.
 	newID func() string
+	// models are the Tesseract models installed on this host, which
+	// language hints are checked against; nil (the api host has none, or
+	// they are unknown) checks only that hints name known languages.
+	models lang.Models
 }
 
 // newOperationID returns 16 random lowercase hex digits from crypto/rand,
@@ -155,7 +160,7 @@ func (d *deps) handleAnnotate(v string) http.Handler {
 			d.writeError(w, r, err)
 			return
 		}
-		if err := validateRequest(req); err != nil {
+		if err := validateRequest(req, d.models); err != nil {
 			d.writeError(w, r, err)
 			return
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+
+	"github.com/folio-ocr/folio/lang"
 )
 
 const (
@@ -27,10 +30,12 @@ const (
 var supportedMIMETypes = []string{"application/pdf", "image/tiff", "image/gif"}
 
 // validateRequest checks req against every rule of DESIGN.md §2 and returns
-// a *validationError naming each broken rule's field, or nil. It does not
-// change req: a batchSize of 0 stays 0 and means [defaultBatchSize].
-func validateRequest(req *visionpb.AsyncBatchAnnotateFilesRequest) error {
-	var v validator
+// a *validationError naming each broken rule's field, or nil. Language hints
+// must name a language with a Tesseract model and, unless models is nil
+// (the installed models are unknown), one in models. It does not change
+// req: a batchSize of 0 stays 0 and means [defaultBatchSize].
+func validateRequest(req *visionpb.AsyncBatchAnnotateFilesRequest, models lang.Models) error {
+	v := validator{models: models}
 	if req == nil || len(req.GetRequests()) == 0 {
 		v.add("requests", "requests must contain at least one file request")
 		return v.err()
@@ -49,6 +54,9 @@ func validateRequest(req *visionpb.AsyncBatchAnnotateFilesRequest) error {
 
 // validator collects field violations.
 type validator struct {
+	// models are the installed Tesseract models language hints are checked
+	// against; nil checks only that hints are known.
+	models     lang.Models
 	violations []fieldViolation
 }
 
@@ -113,6 +121,8 @@ func (v *validator) fileRequest(path string, fr *visionpb.AsyncAnnotateFileReque
 		}
 	}
 
+	v.languageHints(path+".imageContext.languageHints", fr.GetImageContext().GetLanguageHints())
+
 	out := fr.GetOutputConfig()
 	f := path + ".outputConfig.gcsDestination.uri"
 	if uri := out.GetGcsDestination().GetUri(); uri == "" {
@@ -123,6 +133,22 @@ func (v *validator) fileRequest(path string, fr *visionpb.AsyncAnnotateFileReque
 	if bs := out.GetBatchSize(); bs != 0 && (bs < 1 || bs > maxBatchSize) {
 		f := path + ".outputConfig.batchSize"
 		v.add(f, fmt.Sprintf("%s must be in [1, %d], got %d", f, maxBatchSize, bs))
+	}
+}
+
+// languageHints validates the imageContext.languageHints found at path:
+// each must be a BCP-47 tag of a language Tesseract has a model for, and the
+// model must be installed if v.models is known. Hints are checked whatever
+// the features, as Google does, though only text detection uses them.
+func (v *validator) languageHints(path string, hints []string) {
+	_, err := lang.Resolve(hints, v.models)
+	var re *lang.ResolveError
+	if !errors.As(err, &re) {
+		return
+	}
+	for _, he := range re.Hints {
+		f := fmt.Sprintf("%s[%d]", path, he.Index)
+		v.add(f, f+": "+he.Error())
 	}
 }
 

@@ -2,11 +2,15 @@ package main
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+
+	"github.com/folio-ocr/folio/lang"
 )
 
 // validRequest returns a request that passes validateRequest, with two
@@ -63,6 +67,16 @@ func TestValidateRequest(t *testing.T) {
 		{name: "parent location", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) { r.Parent = "projects/p/locations/eu" }},
 		{name: "labels", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
 			r.Labels = map[string]string{"env": "prod", "team-a_1": "", "ключ": "значение"}
+		}},
+		{name: "language hints", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+			r.Requests[0].ImageContext = &visionpb.ImageContext{LanguageHints: []string{"en", "de-DE", "zh_Hant", "en-t-i0-handwrit", "JA"}}
+		}},
+		{name: "language hints with a feature that ignores them", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+			r.Requests[0].Features = []*visionpb.Feature{{Type: visionpb.Feature_LABEL_DETECTION}}
+			r.Requests[0].ImageContext = &visionpb.ImageContext{LanguageHints: []string{"fr"}}
+		}},
+		{name: "empty imageContext", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+			r.Requests[0].ImageContext = &visionpb.ImageContext{}
 		}},
 		{name: "every feature type", mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
 			r.Requests[0].Features = nil
@@ -264,6 +278,31 @@ func TestValidateRequest(t *testing.T) {
 			wantMsg:    `labels["k"] must be at most 63 characters long`,
 		},
 		{
+			name: "unknown language hint",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[1].ImageContext = &visionpb.ImageContext{LanguageHints: []string{"en", "tlh"}}
+			},
+			wantFields: []string{"requests[1].imageContext.languageHints[1]"},
+			wantMsg:    `requests[1].imageContext.languageHints[1]: language hint "tlh" names no language and script that Tesseract has a model for`,
+		},
+		{
+			name: "malformed language hint",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].ImageContext = &visionpb.ImageContext{LanguageHints: []string{"en US"}}
+			},
+			wantFields: []string{"requests[0].imageContext.languageHints[0]"},
+			wantMsg:    `language hint "en US" is not a well-formed BCP-47 language tag`,
+		},
+		{
+			name: "every bad language hint of a feature that ignores them",
+			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
+				r.Requests[0].Features = []*visionpb.Feature{{Type: visionpb.Feature_FACE_DETECTION}}
+				r.Requests[0].ImageContext = &visionpb.ImageContext{LanguageHints: []string{"", "en", "sr-Arab"}}
+			},
+			wantFields: []string{"requests[0].imageContext.languageHints[0]", "requests[0].imageContext.languageHints[2]"},
+			wantMsg:    `language hint "sr-Arab" names no language`,
+		},
+		{
 			name: "several violations in order",
 			mutate: func(r *visionpb.AsyncBatchAnnotateFilesRequest) {
 				r.Requests[0].InputConfig.MimeType = "text/plain"
@@ -278,7 +317,7 @@ func TestValidateRequest(t *testing.T) {
 			t.Parallel()
 			req := validRequest()
 			tt.mutate(req)
-			err := validateRequest(req)
+			err := validateRequest(req, nil)
 			if tt.wantFields == nil {
 				if err != nil {
 					t.Fatalf("validateRequest() = %v, want nil", err)
@@ -306,10 +345,107 @@ func TestValidateRequest(t *testing.T) {
 	}
 }
 
+func TestValidateLanguageHintsInstalled(t *testing.T) {
+	t.Parallel()
+	installed := lang.Models{"eng": true, "deu": true, "chi_tra": true, "osd": true}
+	tests := []struct {
+		name   string
+		models lang.Models
+		hints  [2][]string // of requests[0] and requests[1]
+		// want are the descriptions of the violations, in order.
+		want []string
+	}{
+		{name: "no hints", models: installed},
+		{name: "installed", models: installed, hints: [2][]string{{"en", "de-CH"}, {"zh-TW", "zh-Hant-t-i0-handwrit"}}},
+		{
+			name: "not installed", models: installed, hints: [2][]string{{"en"}, {"en", "ja"}},
+			want: []string{`requests[1].imageContext.languageHints[1]: language hint "ja" needs the Tesseract model jpn, which is not installed (Debian package tesseract-ocr-jpn)`},
+		},
+		{
+			name: "unknown and missing, in order", models: installed, hints: [2][]string{{"zh", "xx", "en"}, {"fr"}},
+			want: []string{
+				`requests[0].imageContext.languageHints[0]: language hint "zh" needs the Tesseract model chi_sim, which is not installed (Debian package tesseract-ocr-chi-sim)`,
+				`requests[0].imageContext.languageHints[1]: language hint "xx" names no language and script that Tesseract has a model for`,
+				`requests[1].imageContext.languageHints[0]: language hint "fr" needs the Tesseract model fra, which is not installed (Debian package tesseract-ocr-fra)`,
+			},
+		},
+		{name: "models unknown: only tags are checked", hints: [2][]string{{"ja"}, {"ko", "th"}}},
+		{
+			name: "models unknown, bad tag", hints: [2][]string{{"ja"}, {"ko", "k-o"}},
+			want: []string{`requests[1].imageContext.languageHints[1]: language hint "k-o" is not a well-formed BCP-47 language tag such as "en", "pt-BR" or "zh-Hant"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req := validRequest()
+			for i, h := range tt.hints {
+				if h != nil {
+					req.Requests[i].ImageContext = &visionpb.ImageContext{LanguageHints: h}
+				}
+			}
+			err := validateRequest(req, tt.models)
+			var got []string
+			var ve *validationError
+			if errors.As(err, &ve) {
+				for _, v := range ve.violations {
+					if !strings.HasPrefix(v.description, v.field+": ") {
+						t.Errorf("violation %q does not start with its field %q", v.description, v.field)
+					}
+					got = append(got, v.description)
+				}
+			} else if err != nil {
+				t.Fatalf("validateRequest() = %v (%T), want *validationError or nil", err, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("violations (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSubmitRejectsMissingModel checks the HTTP answer to a hint whose model
+// is not installed: 400 INVALID_ARGUMENT with a BadRequest naming the hint,
+// and nothing stored or queued.
+func TestSubmitRejectsMissingModel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.d.models = lang.Models{"eng": true}
+	body := strings.Replace(camelBody, `"features"`, `"imageContext": {"languageHints": ["en", "ja"]}, "features"`, 1)
+	rec := b.serve(t, http.MethodPost, "/v1/files:asyncBatchAnnotate", body)
+	e := parseError(t, rec, http.StatusBadRequest, "INVALID_ARGUMENT")
+	const want = `requests[0].imageContext.languageHints[1]: language hint "ja" needs the Tesseract model jpn, which is not installed (Debian package tesseract-ocr-jpn)`
+	if e.Error.Message != want {
+		t.Errorf("message = %q, want %q", e.Error.Message, want)
+	}
+	if len(e.Error.Details) != 1 {
+		t.Fatalf("details = %s, want one BadRequest", e.Error.Details)
+	}
+	br := &errdetails.BadRequest{}
+	if err := unmarshalAnyJSON(e.Error.Details[0], br); err != nil {
+		t.Fatal(err)
+	}
+	if fv := br.GetFieldViolations(); len(fv) != 1 || fv[0].GetField() != "requests[0].imageContext.languageHints[1]" {
+		t.Errorf("field violations = %v, want one for requests[0].imageContext.languageHints[1]", fv)
+	}
+	if n := b.ops.count(); n != 0 {
+		t.Errorf("%d operations stored, want 0", n)
+	}
+	if q := b.queue.enqueued(); len(q) != 0 {
+		t.Errorf("enqueued %v, want nothing", q)
+	}
+
+	// The same request with installed hints goes through.
+	body = strings.Replace(camelBody, `"features"`, `"image_context": {"language_hints": ["en-US"]}, "features"`, 1)
+	if rec := b.serve(t, http.MethodPost, "/v1/files:asyncBatchAnnotate", body); rec.Code != http.StatusOK {
+		t.Errorf("status = %d, want 200; body %s", rec.Code, rec.Body)
+	}
+}
+
 func TestValidateRequestNil(t *testing.T) {
 	t.Parallel()
-	if err := validateRequest(nil); err == nil || !strings.Contains(err.Error(), "requests") {
-		t.Errorf("validateRequest(nil) = %v, want an error naming requests", err)
+	if err := validateRequest(nil, nil); err == nil || !strings.Contains(err.Error(), "requests") {
+		t.Errorf("validateRequest(nil, nil) = %v, want an error naming requests", err)
 	}
 }
 
@@ -317,7 +453,7 @@ func TestValidateRequestDoesNotChangeRequest(t *testing.T) {
 	t.Parallel()
 	req := validRequest()
 	req.Requests[0].OutputConfig.BatchSize = 0
-	if err := validateRequest(req); err != nil {
+	if err := validateRequest(req, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := req.Requests[0].OutputConfig.BatchSize; got != 0 {
