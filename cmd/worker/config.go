@@ -12,6 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/folio-ocr/folio/pipeline"
 )
 
 // config is the worker's configuration. Each field is read from an
@@ -34,7 +36,16 @@ type config struct {
 	// worker forever: turn it off only for trusted input. Default true.
 	Interrupt    bool
 	OperationTTL time.Duration // OPERATION_TTL. Default 720h.
-	LogLevel     string        // LOG_LEVEL: debug, info, warn or error. Default "info".
+	// OCR.
+	OCREngines    int    // OCR_ENGINES: Tesseract instances (pages OCR'd at once). Default runtime.NumCPU().
+	OCRDPI        int    // OCR_DPI: resolution of rendered PDF pages. Default 300.
+	MaxPagePixels int    // MAX_PAGE_PIXELS: most pixels of one page image. Default 100,000,000.
+	TextLayer     string // TEXT_LAYER: auto, always or never (see pipeline.TextLayerPolicy). Default auto.
+	MinTextChars  int    // MIN_TEXT_CHARS: fewest text-layer characters for a page to skip OCR. Default 16.
+	UnitPages     int    // UNIT_PAGES: pages per task when a range is split across workers; 0 = no split. Default 10.
+	Orientation   bool   // OCR_DETECT_ORIENTATION: detect pages scanned sideways or upside down. Default true.
+	Tessdata      string // TESSDATA_PREFIX: directory of Tesseract's *.traineddata. Default: Tesseract's own.
+	LogLevel      string // LOG_LEVEL: debug, info, warn or error. Default "info".
 	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
 	// exits, so images and test runs can pay the compile once, ahead of time.
 	Warmup bool
@@ -61,6 +72,13 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		Interrupt:       true,
 		OperationTTL:    30 * 24 * time.Hour,
 		LogLevel:        "info",
+		OCREngines:      runtime.NumCPU(),
+		OCRDPI:          pipeline.DefaultDPI,
+		MaxPagePixels:   pipeline.DefaultMaxPixels,
+		TextLayer:       "auto",
+		MinTextChars:    pipeline.DefaultMinTextChars,
+		UnitPages:       10,
+		Orientation:     true,
 	}
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	var errs []error
@@ -110,14 +128,25 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	str(&cfg.WasmCacheDir, "PDFIUM_CACHE_DIR", "pdfium-cache-dir", "compilation cache of the pdfium module")
 	num(&cfg.MaxPages, "MAX_PAGES", "max-pages", "most pages per input file")
 	num64(&cfg.MaxFileBytes, "MAX_FILE_BYTES", "max-file-bytes", "largest input file in bytes")
-	if v := getenv("PDFIUM_INTERRUPT"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("PDFIUM_INTERRUPT must be true or false, got %q", v))
+	boolean := func(dst *bool, env, name, usage string) {
+		if v := getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s must be true or false, got %q", env, v))
+			}
+			*dst = b
 		}
-		cfg.Interrupt = b
+		fs.BoolVar(dst, name, *dst, usage+" ("+env+")")
 	}
-	fs.BoolVar(&cfg.Interrupt, "pdfium-interrupt", cfg.Interrupt, "let PAGE_TIMEOUT interrupt pdfium mid-page (PDFIUM_INTERRUPT)")
+	boolean(&cfg.Interrupt, "PDFIUM_INTERRUPT", "pdfium-interrupt", "let PAGE_TIMEOUT interrupt pdfium mid-page")
+	num(&cfg.OCREngines, "OCR_ENGINES", "ocr-engines", "Tesseract instances, pages OCR'd at once")
+	num(&cfg.OCRDPI, "OCR_DPI", "ocr-dpi", "resolution of PDF pages rendered for OCR")
+	num(&cfg.MaxPagePixels, "MAX_PAGE_PIXELS", "max-page-pixels", "most pixels of one page image")
+	str(&cfg.TextLayer, "TEXT_LAYER", "text-layer", "when to trust a PDF text layer: auto, always or never")
+	num(&cfg.MinTextChars, "MIN_TEXT_CHARS", "min-text-chars", "fewest text-layer characters for a page to skip OCR")
+	num(&cfg.UnitPages, "UNIT_PAGES", "unit-pages", "pages per task when a range is split across workers (0: no split)")
+	boolean(&cfg.Orientation, "OCR_DETECT_ORIENTATION", "ocr-detect-orientation", "detect pages scanned sideways or upside down")
+	str(&cfg.Tessdata, "TESSDATA_PREFIX", "tessdata-prefix", "directory of Tesseract's traineddata files")
 	dur(&cfg.PageTimeout, "PAGE_TIMEOUT", "page-timeout", "most time spent on one page")
 	dur(&cfg.OperationTTL, "OPERATION_TTL", "operation-ttl", "how long operations are kept")
 	str(&cfg.LogLevel, "LOG_LEVEL", "log-level", "debug, info, warn or error")
@@ -159,6 +188,24 @@ func (c config) validate() error {
 	}
 	if c.KeyPrefix == "" || c.Queue == "" {
 		errs = append(errs, errors.New("REDIS_KEY_PREFIX and QUEUE_NAME must not be empty"))
+	}
+	if c.OCREngines < 1 {
+		errs = append(errs, fmt.Errorf("OCR_ENGINES must be at least 1, got %d", c.OCREngines))
+	}
+	if c.OCRDPI < 50 || c.OCRDPI > 1200 {
+		errs = append(errs, fmt.Errorf("OCR_DPI must be between 50 and 1200, got %d", c.OCRDPI))
+	}
+	if c.MaxPagePixels < 1_000_000 {
+		errs = append(errs, fmt.Errorf("MAX_PAGE_PIXELS must be at least 1000000, got %d", c.MaxPagePixels))
+	}
+	if _, err := pipeline.ParseTextLayerPolicy(c.TextLayer); err != nil {
+		errs = append(errs, fmt.Errorf("TEXT_LAYER must be auto, always or never, got %q", c.TextLayer))
+	}
+	if c.MinTextChars < 1 {
+		errs = append(errs, fmt.Errorf("MIN_TEXT_CHARS must be at least 1, got %d", c.MinTextChars))
+	}
+	if c.UnitPages < 0 {
+		errs = append(errs, fmt.Errorf("UNIT_PAGES must not be negative, got %d", c.UnitPages))
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel))

@@ -37,6 +37,15 @@ func TestLoadConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "ocr environment",
+			env: map[string]string{"OCR_ENGINES": "3", "OCR_DPI": "200", "MAX_PAGE_PIXELS": "2000000", "TEXT_LAYER": "never",
+				"MIN_TEXT_CHARS": "5", "UNIT_PAGES": "0", "OCR_DETECT_ORIENTATION": "false", "TESSDATA_PREFIX": "/t"},
+			want: func(c *config) {
+				c.OCREngines, c.OCRDPI, c.MaxPagePixels, c.TextLayer = 3, 200, 2_000_000, "never"
+				c.MinTextChars, c.UnitPages, c.Orientation, c.Tessdata = 5, 0, false, "/t"
+			},
+		},
+		{
 			name: "flags win",
 			args: []string{"-worker-concurrency", "3", "-shutdown-timeout=2s", "-warmup"},
 			env:  map[string]string{"WORKER_CONCURRENCY": "7"},
@@ -47,6 +56,10 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad duration", env: map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, wantErr: "SHUTDOWN_TIMEOUT must be a duration"},
 		{name: "bad redis", env: map[string]string{"REDIS_URL": "localhost:6379"}, wantErr: "REDIS_URL"},
 		{name: "bad interrupt", env: map[string]string{"PDFIUM_INTERRUPT": "sometimes"}, wantErr: `PDFIUM_INTERRUPT must be true or false, got "sometimes"`},
+		{name: "bad text layer", env: map[string]string{"TEXT_LAYER": "sometimes"}, wantErr: `TEXT_LAYER must be auto, always or never, got "sometimes"`},
+		{name: "bad dpi", args: []string{"-ocr-dpi", "20"}, wantErr: "OCR_DPI must be between 50 and 1200, got 20"},
+		{name: "bad orientation", env: map[string]string{"OCR_DETECT_ORIENTATION": "maybe"}, wantErr: "OCR_DETECT_ORIENTATION must be true or false"},
+		{name: "negative units", args: []string{"-unit-pages=-1"}, wantErr: "UNIT_PAGES must not be negative"},
 		{name: "bad level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL must be debug, info, warn or error"},
 		{name: "bad pages", args: []string{"-max-pages", "0"}, wantErr: "MAX_PAGES must be at least 1"},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined"},

@@ -26,6 +26,8 @@ import (
 
 	"github.com/folio-ocr/folio/filecache"
 	"github.com/folio-ocr/folio/jobs"
+	"github.com/folio-ocr/folio/lang"
+	"github.com/folio-ocr/folio/ocr"
 	"github.com/folio-ocr/folio/pipeline"
 	"github.com/folio-ocr/folio/store"
 )
@@ -43,6 +45,9 @@ func main() {
 func run() error {
 	cfg, err := loadConfig(os.Args[1:], os.Getenv)
 	if err != nil {
+		return err
+	}
+	if err := ensureOMPLimit(); err != nil {
 		return err
 	}
 	level, _ := zapcore.ParseLevel(cfg.LogLevel)
@@ -90,18 +95,37 @@ func run() error {
 	}
 	defer func() { _ = pdf.Close() }()
 
+	tessdata := lang.FindDir(cfg.Tessdata)
+	models, err := lang.Installed(tessdata)
+	if err != nil {
+		return fmt.Errorf("no Tesseract models (TESSDATA_PREFIX=%q): %w", cfg.Tessdata, err)
+	}
+	pool, err := ocr.NewPool(ocr.PoolConfig{Size: cfg.OCREngines, TessdataDir: tessdata, MaxPixels: cfg.MaxPagePixels})
+	if err != nil {
+		return fmt.Errorf("start OCR: %w", err)
+	}
+	defer pool.Close()
+	policy, _ := pipeline.ParseTextLayerPolicy(cfg.TextLayer) // validated
+
 	client := jobs.NewClient(rdb, logger, &jobs.ClientOptions{Queue: cfg.Queue})
 	defer func() { _ = client.Close() }()
 	h := &jobs.Handlers{
-		Ops:          store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
-		Blobs:        store.NewGCS(gcs),
-		Files:        files,
-		Openers:      map[string]pipeline.Opener{"application/pdf": pdf, "image/tiff": pipeline.TIFF{}, "image/gif": pipeline.GIF{}},
-		Client:       client,
-		Logger:       logger,
-		MaxPages:     cfg.MaxPages,
-		MaxFileBytes: cfg.MaxFileBytes,
-		PageTimeout:  cfg.PageTimeout,
+		Ops:           store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
+		Blobs:         store.NewGCS(gcs),
+		Files:         files,
+		Openers:       map[string]pipeline.Opener{"application/pdf": pdf, "image/tiff": pipeline.TIFF{}, "image/gif": pipeline.GIF{}},
+		Client:        client,
+		Logger:        logger,
+		MaxPages:      cfg.MaxPages,
+		MaxFileBytes:  cfg.MaxFileBytes,
+		PageTimeout:   cfg.PageTimeout,
+		OCR:           recognizer{pool: pool, maxPixels: cfg.MaxPagePixels},
+		Router:        pipeline.Router{Policy: policy, MinTextChars: cfg.MinTextChars},
+		Raster:        pipeline.RasterOptions{DPI: cfg.OCRDPI, MaxPixels: cfg.MaxPagePixels},
+		OCRParallel:   cfg.OCREngines,
+		UnitPages:     cfg.UnitPages,
+		NoOrientation: !cfg.Orientation,
+		Languages:     func(hints []string) (string, error) { return lang.Resolve(hints, models) },
 	}
 	srv := jobs.NewServer(rdb, h, jobs.ServerOptions{
 		Concurrency: cfg.Concurrency, Queue: cfg.Queue, ShutdownTimeout: cfg.ShutdownTimeout,
@@ -118,7 +142,9 @@ func run() error {
 	reaped := make(chan struct{})
 	go func() { defer close(reaped); h.RunJanitor(ctx, insp, cfg.Queue, 0) }()
 	logger.Info("worker started", zap.Int("concurrency", cfg.Concurrency), zap.String("queue", cfg.Queue),
-		zap.String("redis", ropts.Addr), zap.Int("redis_db", ropts.DB), zap.String("cache_dir", cfg.CacheDir), zap.Bool("pdfium_interrupt", cfg.Interrupt))
+		zap.String("redis", ropts.Addr), zap.Int("redis_db", ropts.DB), zap.String("cache_dir", cfg.CacheDir), zap.Bool("pdfium_interrupt", cfg.Interrupt),
+		zap.String("tessdata", tessdata), zap.Int("ocr_engines", cfg.OCREngines), zap.String("text_layer", policy.String()),
+		zap.Int("unit_pages", cfg.UnitPages))
 	<-ctx.Done()
 	logger.Info("draining", zap.Duration("timeout", cfg.ShutdownTimeout))
 	srv.Shutdown() // stops fetching, waits for running tasks, requeues the rest
