@@ -4,6 +4,7 @@ package ocr
 #cgo pkg-config: tesseract lept
 #include <stdlib.h>
 #include <tesseract/capi.h>
+#include <leptonica/allheaders.h>
 
 // folio_cancel is Tesseract's cancel callback: cancel_this points at a flag
 // that Go sets when the request's context ends.
@@ -28,125 +29,206 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"math"
 	"os"
 	"unsafe"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
-
-	"github.com/folio-ocr/folio/pipeline"
 )
 
-// maxSide bounds an image's width and height in pixels (A0 at 900 dpi is
-// under 30,000 px; larger sizes are almost surely a bug upstream).
+// maxSide bounds an image's width and height in pixels: Tesseract keeps
+// coordinates in 16-bit integers.
 const maxSide = 32767
 
 // ErrClosed is returned by Recognize after Close.
 var ErrClosed = errors.New("ocr: engine closed")
 
+// Options tune one recognition. The zero value recognizes an upright page
+// at the resolution its file records (300 dpi when it records none).
+type Options struct {
+	// DPI is the scan resolution in dots per inch. If zero, the image's
+	// [Image.Resolution] is used when it is plausible (50–2,400 dpi and a
+	// page no longer than 34 inches), else 300.
+	DPI int
+
+	// DetectOrientation runs Tesseract's orientation detection (it needs
+	// osd.traineddata) and recognizes a page turned by 90, 180 or 270
+	// degrees upright; boxes are still reported in the image as given.
+	DetectOrientation bool
+
+	// Languages is a Tesseract language string such as "eng" or "eng+deu".
+	// If empty, [Pool.Recognize] detects the script and uses a model for it
+	// when one is installed, else English. [Engine.Recognize] ignores it:
+	// an Engine recognizes the languages it was made with.
+	Languages string
+}
+
 // Engine is one Tesseract instance (one TessBaseAPI) with a model loaded.
 //
 // An Engine is NOT safe for concurrent use: give each goroutine its own
-// (Tesseract's API is not thread-safe), and size a pool of engines to the
-// cores. Set OMP_THREAD_LIMIT=1 in the process environment before it starts;
-// see the package documentation.
+// (Tesseract's API is not thread-safe) or use a [Pool]. Set
+// OMP_THREAD_LIMIT=1 in the process environment before it starts; see the
+// package documentation.
 type Engine struct {
-	api  *C.TessBaseAPI
-	lang string
+	api      *C.TessBaseAPI
+	lang     string
+	datapath string    // directory holding the traineddata files
+	osd      *detector // made on first use
 }
 
 // New loads the Tesseract model for lang (a Tesseract language code such as
 // "eng", or several joined with '+'; "" means "eng") with the LSTM engine
-// only. The traineddata is looked up in $TESSDATA_PREFIX when set, else in
-// Tesseract's compiled-in default. Initialisation takes 0.1–0.4 s; reuse the
-// engine across pages.
-func New(lang string) (*Engine, error) {
+// only. The traineddata files are looked up in tessdataDir, or if it is
+// empty in $TESSDATA_PREFIX when set, else in Tesseract's compiled-in
+// default. Initialisation takes 0.1–0.4 s; reuse the engine across pages.
+func New(lang, tessdataDir string) (*Engine, error) {
 	if lang == "" {
 		lang = "eng"
 	}
+	api, err := initAPI(lang, tessdataDir, C.OEM_LSTM_ONLY)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{api: api, lang: lang, datapath: C.GoString(C.TessBaseAPIGetDatapath(api))}, nil
+}
+
+// initAPI creates a TessBaseAPI with lang loaded and its debug output off.
+func initAPI(lang, dir string, oem C.TessOcrEngineMode) (*C.TessBaseAPI, error) {
 	api := C.TessBaseAPICreate()
 	if api == nil {
 		return nil, errors.New("ocr: TessBaseAPICreate failed")
 	}
+	if dir == "" {
+		dir = os.Getenv("TESSDATA_PREFIX")
+	}
 	var cpath *C.char
-	if p := os.Getenv("TESSDATA_PREFIX"); p != "" {
-		cpath = C.CString(p)
+	if dir != "" {
+		cpath = C.CString(dir)
 		defer C.free(unsafe.Pointer(cpath))
 	}
 	clang := C.CString(lang)
 	defer C.free(unsafe.Pointer(clang))
-	if rc := C.TessBaseAPIInit2(api, cpath, clang, C.OEM_LSTM_ONLY); rc != 0 {
+	if rc := C.TessBaseAPIInit2(api, cpath, clang, oem); rc != 0 {
 		C.TessBaseAPIEnd(api)
 		C.TessBaseAPIDelete(api)
-		return nil, fmt.Errorf("ocr: loading Tesseract model %q failed (is tesseract-ocr-%s installed, TESSDATA_PREFIX=%q?)", lang, lang, os.Getenv("TESSDATA_PREFIX"))
+		return nil, fmt.Errorf("ocr: loading Tesseract model %q failed (is its traineddata installed in %q?)", lang, dir)
 	}
-	return &Engine{api: api, lang: lang}, nil
+	setVar(api, "debug_file", "/dev/null") // Tesseract's progress chatter
+	return api, nil
 }
+
+func setVar(api *C.TessBaseAPI, name, value string) {
+	cn, cv := C.CString(name), C.CString(value)
+	defer C.free(unsafe.Pointer(cn))
+	defer C.free(unsafe.Pointer(cv))
+	C.TessBaseAPISetVariable(api, cn, cv)
+}
+
+// Languages returns the Tesseract language string the engine was made with.
+func (e *Engine) Languages() string { return e.lang }
 
 // Close frees the Tesseract instance. It is safe to call more than once.
 func (e *Engine) Close() {
 	if e == nil || e.api == nil {
 		return
 	}
+	e.osd.close()
+	e.osd = nil
 	C.TessBaseAPIEnd(e.api)
 	C.TessBaseAPIDelete(e.api)
 	e.api = nil
 }
 
-// Recognize OCRs img, scanned at dpi dots per inch, into Vision's hierarchy:
-// one page (width and height in pixels) of blocks (blockType TEXT),
-// paragraphs, words and symbols, with normalizedVertices boxes on blocks,
-// paragraphs and words (none on symbols, as in Vision's file output and
-// [pipeline.BuildTextAnnotation]), Tesseract's confidences scaled to [0,1],
-// detectedBreak on the last symbol of each word (SPACE between words of a
-// line, EOL_SURE_SPACE at the end of a line, LINE_BREAK at the end of a
-// paragraph) and text equal to what the symbols and breaks spell (see
-// [pipeline.BreakText]). An image without text gives a page with no blocks
-// and empty text.
+// Recognize OCRs img into Vision's hierarchy: one page (width and height
+// in img's pixels) of blocks (blockType TEXT), paragraphs, words and
+// symbols, with normalizedVertices boxes on blocks, paragraphs and words
+// (none on symbols, as in Vision's file output and
+// [pipeline.BuildTextAnnotation]), Tesseract's confidences scaled to
+// [0,1], detectedLanguages on words and the page, detectedBreak on the
+// last symbol of each word (SPACE between words of a line, EOL_SURE_SPACE
+// at the end of a line, HYPHEN for a hyphen that splits a word across
+// lines, LINE_BREAK at the end of a paragraph) and text equal to what the
+// symbols and breaks spell (see [pipeline.BreakText]). An image without
+// text gives a page with no blocks and empty text.
 //
-// It runs exactly one recognition and one iterator pass. ctx is checked
-// before recognition starts, and its cancellation is passed to Tesseract's
-// cancel callback, which Tesseract polls between words; Tesseract cannot
-// stop inside a word or during layout analysis, so a cancelled call may
-// still take a fraction of a page's time to return ctx.Err().
-func (e *Engine) Recognize(ctx context.Context, img *image.Gray, dpi int) (*visionpb.TextAnnotation, error) {
+// It runs exactly one recognition and one iterator pass (plus one
+// orientation detection with opts.DetectOrientation). ctx is checked before
+// recognition starts, and its cancellation is passed to Tesseract's cancel
+// callback, which Tesseract polls between words; Tesseract cannot stop
+// inside a word or during layout analysis, so a cancelled call may still
+// take a fraction of a page's time to return ctx.Err(). The engine stays
+// usable after a cancelled call.
+func (e *Engine) Recognize(ctx context.Context, img *Image, opts Options) (*visionpb.TextAnnotation, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if e == nil || e.api == nil {
 		return nil, ErrClosed
 	}
-	if img == nil {
-		return nil, errors.New("ocr: nil image")
+	if err := img.check(); err != nil {
+		return nil, err
 	}
-	b := img.Rect
-	w, h := b.Dx(), b.Dy()
-	if w <= 0 || h <= 0 || w > maxSide || h > maxSide {
-		return nil, fmt.Errorf("ocr: image size %dx%d out of range (1..%d)", w, h, maxSide)
+	dpi, err := resolveDPI(img, opts.DPI)
+	if err != nil {
+		return nil, err
 	}
-	if dpi <= 0 || dpi > 10000 {
-		return nil, fmt.Errorf("ocr: dpi %d out of range", dpi)
+	var o orientation
+	if opts.DetectOrientation {
+		d, err := e.detector()
+		if err != nil {
+			return nil, err
+		}
+		if o, err = d.detect(ctx, img, dpi); err != nil {
+			return nil, err
+		}
 	}
-	if img.Stride < w || len(img.Pix) < img.PixOffset(b.Min.X, b.Min.Y)+(h-1)*img.Stride+w {
-		return nil, errors.New("ocr: image buffer smaller than its bounds")
-	}
+	return e.recognize(ctx, img, dpi, o.quads)
+}
 
-	// Tesseract copies the pixels into its own Pix during SetImage, so the
-	// Go buffer is not retained after the call.
-	pix := img.Pix[img.PixOffset(b.Min.X, b.Min.Y):]
-	C.TessBaseAPISetImage(e.api, (*C.uchar)(unsafe.Pointer(&pix[0])), C.int(w), C.int(h), 1, C.int(img.Stride))
-	C.TessBaseAPISetSourceResolution(e.api, C.int(dpi))
+// detector returns the engine's orientation detector, loading it once.
+func (e *Engine) detector() (*detector, error) {
+	if e.osd == nil {
+		d, err := newDetector(e.datapath)
+		if err != nil {
+			return nil, err
+		}
+		e.osd = d
+	}
+	return e.osd, nil
+}
+
+// recognize turns img by quads quarter turns clockwise, scales it by
+// upscaleFactor, recognizes it and maps the result back onto img.
+func (e *Engine) recognize(ctx context.Context, img *Image, dpi, quads int) (*visionpb.TextAnnotation, error) {
+	pix, effDPI, err := prepare(img, dpi, quads)
+	if err != nil {
+		return nil, err
+	}
+	if pix != img.pix {
+		defer C.pixDestroy(&pix)
+	}
+	// Tesseract copies the pixels during SetImage2 (its thresholder keeps
+	// its own copy), so pix is not retained and img is only read.
+	C.TessBaseAPISetImage2(e.api, (*C.struct_Pix)(unsafe.Pointer(pix)))
+	C.TessBaseAPISetSourceResolution(e.api, C.int(effDPI))
 	defer C.TessBaseAPIClear(e.api)
+	if err := runCancellable(ctx, func(mon *C.ETEXT_DESC) C.int { return C.TessBaseAPIRecognize(e.api, mon) }); err != nil {
+		return nil, err
+	}
+	f := frame{w: int(C.pixGetWidth(pix)), h: int(C.pixGetHeight(pix)), quads: quads}
+	return walk(e.api, f, img.w, img.h), nil
+}
 
+// runCancellable runs call with a Tesseract monitor whose cancel flag is
+// raised when ctx ends, and returns ctx.Err() if it ended.
+func runCancellable(ctx context.Context, call func(*C.ETEXT_DESC) C.int) error {
 	flag := (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))
 	if flag == nil {
-		return nil, errors.New("ocr: out of memory")
+		return errors.New("ocr: out of memory")
 	}
 	defer C.free(unsafe.Pointer(flag))
 	mon := C.folio_monitor(flag)
 	if mon == nil {
-		return nil, errors.New("ocr: TessMonitorCreate failed")
+		return errors.New("ocr: TessMonitorCreate failed")
 	}
 	defer C.TessMonitorDelete(mon)
 
@@ -160,194 +242,25 @@ func (e *Engine) Recognize(ctx context.Context, img *image.Gray, dpi int) (*visi
 		case <-done:
 		}
 	}()
-	rc := C.TessBaseAPIRecognize(e.api, mon)
+	rc := call(mon)
 	close(done)
 	<-watcherDone // the flag must outlive the watcher's last write
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	if rc != 0 {
-		return nil, fmt.Errorf("ocr: Tesseract recognition failed (%d)", int(rc))
+		return fmt.Errorf("ocr: Tesseract recognition failed (%d)", int(rc))
 	}
-	return e.walk(w, h), nil
+	return nil
 }
 
-// breakRank orders word boundaries by strength.
-type breakRank int
-
-const (
-	noBreak breakRank = iota
-	spaceBreak
-	lineBreak
-	paraBreak
-)
-
-func (r breakRank) breakType() visionpb.TextAnnotation_DetectedBreak_BreakType {
-	switch r {
-	case spaceBreak:
-		return visionpb.TextAnnotation_DetectedBreak_SPACE
-	case lineBreak:
-		return visionpb.TextAnnotation_DetectedBreak_EOL_SURE_SPACE
-	case paraBreak:
-		return visionpb.TextAnnotation_DetectedBreak_LINE_BREAK
+// check reports whether im can be recognized.
+func (im *Image) check() error {
+	if im == nil {
+		return errors.New("ocr: nil image")
 	}
-	return visionpb.TextAnnotation_DetectedBreak_UNKNOWN
-}
-
-// walk reads the last recognition's results in one pass at symbol level.
-func (e *Engine) walk(w, h int) *visionpb.TextAnnotation {
-	page := &visionpb.Page{Width: int32(w), Height: int32(h)}
-	ta := &visionpb.TextAnnotation{Pages: []*visionpb.Page{page}}
-
-	ri := C.TessBaseAPIGetIterator(e.api)
-	if ri == nil { // nothing recognized
-		return ta
+	if im.pix == nil {
+		return errors.New("ocr: image closed")
 	}
-	defer C.TessResultIteratorDelete(ri)
-	// The page iterator is a view of ri (its base class), not a separate
-	// allocation: it is not deleted on its own.
-	pi := C.TessResultIteratorGetPageIterator(ri)
-
-	var (
-		blk      *visionpb.Block
-		par      *visionpb.Paragraph
-		wrd      *visionpb.Word
-		lastSym  *visionpb.Symbol
-		pending  breakRank
-		confSum  float64
-		confN    int
-		blockNew bool
-		paraNew  bool
-	)
-	box := func(level C.TessPageIteratorLevel) *visionpb.BoundingPoly {
-		var l, t, r, bt C.int
-		if C.TessPageIteratorBoundingBox(pi, level, &l, &t, &r, &bt) == 0 {
-			return nil
-		}
-		return poly(int(l), int(t), int(r), int(bt), w, h)
-	}
-	conf := func(level C.TessPageIteratorLevel) float32 {
-		return clampConf(float64(C.TessResultIteratorConfidence(ri, level)) / 100)
-	}
-
-	for {
-		atBlock := C.TessPageIteratorIsAtBeginningOf(pi, C.RIL_BLOCK) != 0
-		atPara := atBlock || C.TessPageIteratorIsAtBeginningOf(pi, C.RIL_PARA) != 0
-		atLine := atPara || C.TessPageIteratorIsAtBeginningOf(pi, C.RIL_TEXTLINE) != 0
-		atWord := atLine || C.TessPageIteratorIsAtBeginningOf(pi, C.RIL_WORD) != 0
-
-		switch {
-		case atPara:
-			pending = max(pending, paraBreak)
-		case atLine:
-			pending = max(pending, lineBreak)
-		case atWord:
-			pending = max(pending, spaceBreak)
-		}
-		// Nodes are created here but attached only once they hold a
-		// symbol, so empty words, paragraphs and blocks never appear.
-		if atBlock || blk == nil {
-			blk = &visionpb.Block{BoundingBox: box(C.RIL_BLOCK), BlockType: visionpb.Block_TEXT, Confidence: conf(C.RIL_BLOCK)}
-			blockNew = true
-		}
-		if atPara || par == nil {
-			par = &visionpb.Paragraph{BoundingBox: box(C.RIL_PARA), Confidence: conf(C.RIL_PARA)}
-			paraNew = true
-		}
-		if atWord || wrd == nil {
-			wrd = &visionpb.Word{BoundingBox: box(C.RIL_WORD), Confidence: conf(C.RIL_WORD)}
-		}
-
-		if txt := C.TessResultIteratorGetUTF8Text(ri, C.RIL_SYMBOL); txt != nil {
-			s := C.GoString(txt)
-			C.TessDeleteText(txt)
-			if s != "" {
-				if lastSym != nil && pending != noBreak {
-					lastSym.Property = newBreak(pending.breakType())
-				}
-				pending = noBreak
-				if blockNew {
-					page.Blocks = append(page.Blocks, blk)
-					blockNew = false
-				}
-				if paraNew {
-					blk.Paragraphs = append(blk.Paragraphs, par)
-					paraNew = false
-				}
-				if len(wrd.Symbols) == 0 {
-					par.Words = append(par.Words, wrd)
-					confSum += float64(wrd.Confidence)
-					confN++
-				}
-				sym := &visionpb.Symbol{Text: s, Confidence: conf(C.RIL_SYMBOL)}
-				wrd.Symbols = append(wrd.Symbols, sym)
-				lastSym = sym
-			}
-		}
-		if C.TessResultIteratorNext(ri, C.RIL_SYMBOL) == 0 {
-			break
-		}
-	}
-	if lastSym != nil {
-		lastSym.Property = newBreak(visionpb.TextAnnotation_DetectedBreak_LINE_BREAK)
-	}
-	if confN > 0 {
-		page.Confidence = clampConf(confSum / float64(confN))
-	}
-	ta.Text = spell(ta)
-	return ta
-}
-
-// spell returns what the symbols and their breaks spell, the convention of
-// fullTextAnnotation.text.
-func spell(ta *visionpb.TextAnnotation) string {
-	var n int
-	var sb []byte
-	for _, p := range ta.GetPages() {
-		for _, b := range p.GetBlocks() {
-			for _, pa := range b.GetParagraphs() {
-				for _, w := range pa.GetWords() {
-					n += len(w.GetSymbols()) * 2
-				}
-			}
-		}
-	}
-	sb = make([]byte, 0, n)
-	for _, p := range ta.GetPages() {
-		for _, b := range p.GetBlocks() {
-			for _, pa := range b.GetParagraphs() {
-				for _, w := range pa.GetWords() {
-					for _, s := range w.GetSymbols() {
-						sb = append(sb, s.GetText()...)
-						sb = append(sb, pipeline.BreakText(s.GetProperty().GetDetectedBreak().GetType())...)
-					}
-				}
-			}
-		}
-	}
-	return string(sb)
-}
-
-func newBreak(t visionpb.TextAnnotation_DetectedBreak_BreakType) *visionpb.TextAnnotation_TextProperty {
-	return &visionpb.TextAnnotation_TextProperty{DetectedBreak: &visionpb.TextAnnotation_DetectedBreak{Type: t}}
-}
-
-func clampConf(v float64) float32 {
-	if math.IsNaN(v) || v < 0 {
-		return 0
-	}
-	if v > 1 {
-		return 1
-	}
-	return float32(v)
-}
-
-// poly converts a pixel box (left, top, right, bottom; y down) into four
-// normalized vertices, top-left, top-right, bottom-right, bottom-left.
-func poly(l, t, r, b, w, h int) *visionpb.BoundingPoly {
-	nx := func(x int) float32 { return float32(min(max(float64(x)/float64(w), 0), 1)) }
-	ny := func(y int) float32 { return float32(min(max(float64(y)/float64(h), 0), 1)) }
-	return &visionpb.BoundingPoly{NormalizedVertices: []*visionpb.NormalizedVertex{
-		{X: nx(l), Y: ny(t)}, {X: nx(r), Y: ny(t)}, {X: nx(r), Y: ny(b)}, {X: nx(l), Y: ny(b)},
-	}}
+	return nil
 }

@@ -88,9 +88,20 @@ func renderPage(t testing.TB, paras [][]string) *image.Gray {
 	return img
 }
 
+// toImage copies img into an Image closed when the test ends.
+func toImage(t testing.TB, img *image.Gray) *Image {
+	t.Helper()
+	im, err := FromGray(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(im.Close)
+	return im
+}
+
 func newEngine(t testing.TB) *Engine {
 	t.Helper()
-	e, err := New("eng")
+	e, err := New("eng", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +160,7 @@ func checkConf(t *testing.T, what string, c float32) {
 func TestRecognize(t *testing.T) {
 	img := renderPage(t, paragraphs)
 	e := newEngine(t)
-	ta, err := e.Recognize(context.Background(), img, dpi)
+	ta, err := e.Recognize(context.Background(), toImage(t, img), Options{DPI: dpi})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +271,7 @@ func TestRecognize(t *testing.T) {
 	}
 
 	// The engine is reusable: a second page gives the same result.
-	ta2, err := e.Recognize(context.Background(), img, dpi)
+	ta2, err := e.Recognize(context.Background(), toImage(t, img), Options{DPI: dpi})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +285,7 @@ func TestRecognizeSubImage(t *testing.T) {
 	// A view with a non-zero origin: only the second line.
 	sub := img.SubImage(image.Rect(0, 170+5, img.Rect.Dx(), 170+70+5)).(*image.Gray)
 	e := newEngine(t)
-	ta, err := e.Recognize(context.Background(), sub, dpi)
+	ta, err := e.Recognize(context.Background(), toImage(t, sub), Options{DPI: dpi})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +301,7 @@ func TestRecognizeBlank(t *testing.T) {
 	img := image.NewGray(image.Rect(0, 0, 850, 1100))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
 	e := newEngine(t)
-	ta, err := e.Recognize(context.Background(), img, 100)
+	ta, err := e.Recognize(context.Background(), toImage(t, img), Options{DPI: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +318,7 @@ func TestRecognizeCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	img := image.NewGray(image.Rect(0, 0, 10, 10))
-	if _, err := e.Recognize(ctx, img, dpi); !errors.Is(err, context.Canceled) {
+	if _, err := e.Recognize(ctx, toImage(t, img), Options{DPI: dpi}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled ctx: err %v, want context.Canceled", err)
 	}
 }
@@ -318,13 +329,13 @@ func TestRecognizeCancelDuring(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := e.Recognize(ctx, img, dpi)
+	_, err := e.Recognize(ctx, toImage(t, img), Options{DPI: dpi})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err %v, want context.DeadlineExceeded", err)
 	}
 	t.Logf("returned %v after start", time.Since(start))
 	// The engine still works afterwards.
-	ta, err := e.Recognize(context.Background(), renderPage(t, paragraphs[1:]), dpi)
+	ta, err := e.Recognize(context.Background(), toImage(t, renderPage(t, paragraphs[1:])), Options{DPI: dpi})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,36 +347,35 @@ func TestRecognizeCancelDuring(t *testing.T) {
 func TestRecognizeErrors(t *testing.T) {
 	e := newEngine(t)
 	ctx := context.Background()
-	if _, err := e.Recognize(ctx, nil, dpi); err == nil {
+	if _, err := e.Recognize(ctx, nil, Options{}); err == nil {
 		t.Error("nil image: no error")
 	}
-	if _, err := e.Recognize(ctx, image.NewGray(image.Rect(0, 0, 0, 5)), dpi); err == nil {
-		t.Error("empty image: no error")
+	closed := toImage(t, image.NewGray(image.Rect(0, 0, 5, 5)))
+	closed.Close()
+	if _, err := e.Recognize(ctx, closed, Options{}); err == nil {
+		t.Error("closed image: no error")
 	}
-	if _, err := e.Recognize(ctx, image.NewGray(image.Rect(0, 0, 5, 5)), 0); err == nil {
-		t.Error("dpi 0: no error")
+	small := toImage(t, image.NewGray(image.Rect(0, 0, 5, 5)))
+	if _, err := e.Recognize(ctx, small, Options{DPI: -1}); err == nil {
+		t.Error("dpi -1: no error")
 	}
-	bad := &image.Gray{Pix: make([]byte, 10), Stride: 10, Rect: image.Rect(0, 0, 10, 10)}
-	if _, err := e.Recognize(ctx, bad, dpi); err == nil {
-		t.Error("short buffer: no error")
-	}
-	if _, err := New("no_such_language"); err == nil {
+	if _, err := New("no_such_language", ""); err == nil {
 		t.Error("New with a missing model: no error")
 	}
 	e.Close()
 	e.Close()
-	if _, err := e.Recognize(ctx, image.NewGray(image.Rect(0, 0, 5, 5)), dpi); !errors.Is(err, ErrClosed) {
+	if _, err := e.Recognize(ctx, small, Options{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: err %v, want ErrClosed", err)
 	}
 }
 
 func BenchmarkRecognize(b *testing.B) {
-	img := renderPage(b, paragraphs)
+	img := toImage(b, renderPage(b, paragraphs))
 	e := newEngine(b)
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := e.Recognize(ctx, img, dpi); err != nil {
+		if _, err := e.Recognize(ctx, img, Options{DPI: dpi}); err != nil {
 			b.Fatal(err)
 		}
 	}
