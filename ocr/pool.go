@@ -87,17 +87,15 @@ func (p *Pool) Recognize(ctx context.Context, img *Image, opts Options) (*vision
 	}
 	defer func() { <-p.slots }()
 
-	// Script detection comes with orientation detection; it is worth its
-	// cost (0.3–0.8 s a page) on its own only when a model for a
-	// non-Latin script is installed.
+	// Script detection needs orientation detection (0.3–0.8 s a page): it
+	// is worth it only when a model for a non-Latin script is installed.
 	var o orientation
-	if opts.DetectOrientation || (opts.Languages == "" && p.scriptModels()) {
+	detected := false
+	if opts.Languages == "" && p.scriptModels() {
 		if o, err = p.detect(ctx, img, dpi); err != nil {
 			return nil, err
 		}
-		if !opts.DetectOrientation {
-			o.quads = 0
-		}
+		detected = true
 	}
 	lang := opts.Languages
 	if lang == "" {
@@ -110,9 +108,21 @@ func (p *Pool) Recognize(ctx context.Context, img *Image, opts Options) (*vision
 	if err != nil {
 		return nil, err
 	}
-	ta, err := e.recognize(ctx, img, dpi, o.quads)
-	p.put(e)
-	return ta, err
+	defer p.put(e)
+	quads := 0
+	if opts.DetectOrientation {
+		quads = o.quads
+	}
+	ta, err := e.recognize(ctx, img, dpi, quads)
+	if err != nil || !opts.DetectOrientation {
+		return ta, err
+	}
+	return e.reread(ctx, img, dpi, ta, func() (orientation, error) {
+		if detected {
+			return o, nil
+		}
+		return p.detect(ctx, img, dpi)
+	})
 }
 
 // detect runs orientation detection on an idle detector.

@@ -20,8 +20,9 @@ import (
 // quads quarter turns clockwise (and maybe scaled, which normalized
 // coordinates do not see).
 type frame struct {
-	w, h  int
-	quads int
+	vertical bool // the languages include a script written top to bottom (CJK)
+	w, h     int
+	quads    int
 }
 
 // poly converts a pixel box in the frame (left, top, right, bottom; y down)
@@ -29,12 +30,18 @@ type frame struct {
 // top-right, bottom-right and bottom-left corners as the text reads, so a
 // word of a page turned by 90° starts at its reading top-left, as Vision
 // orders vertices of rotated text.
-func (f frame) poly(l, t, r, b int) *visionpb.BoundingPoly {
+//
+// up is where the text's top points in the frame, as Tesseract reports a
+// block's orientation (0 up, 1 right, 2 down, 3 left): the vertices start at
+// the text's top-left corner and go clockwise, as Vision orders them for
+// rotated text.
+func (f frame) poly(l, t, r, b, up int) *visionpb.BoundingPoly {
 	nx := func(x int) float64 { return min(max(float64(x)/float64(f.w), 0), 1) }
 	ny := func(y int) float64 { return min(max(float64(y)/float64(f.h), 0), 1) }
 	corners := [4][2]float64{{nx(l), ny(t)}, {nx(r), ny(t)}, {nx(r), ny(b)}, {nx(l), ny(b)}}
 	vs := make([]*visionpb.NormalizedVertex, 4)
-	for i, c := range corners {
+	for i := range corners {
+		c := corners[(i+up)%4]
 		x, y := f.unturn(c[0], c[1])
 		vs[i] = &visionpb.NormalizedVertex{X: float32(x), Y: float32(y)}
 	}
@@ -103,13 +110,14 @@ func walk(api *C.TessBaseAPI, f frame, w, h int) *visionpb.TextAnnotation {
 		pending  breakRank
 		blockNew bool
 		paraNew  bool
+		up       int // the block's orientation
 	)
 	box := func(level C.TessPageIteratorLevel) *visionpb.BoundingPoly {
 		var l, t, r, bt C.int
 		if C.TessPageIteratorBoundingBox(pi, level, &l, &t, &r, &bt) == 0 {
 			return nil
 		}
-		return f.poly(int(l), int(t), int(r), int(bt))
+		return f.poly(int(l), int(t), int(r), int(bt), up)
 	}
 	conf := func(level C.TessPageIteratorLevel) float32 {
 		return clampConf(float64(C.TessResultIteratorConfidence(ri, level)) / 100)
@@ -132,6 +140,17 @@ func walk(api *C.TessBaseAPI, f frame, w, h int) *visionpb.TextAnnotation {
 		// Nodes are created here but attached only once they hold a
 		// symbol, so empty words, paragraphs and blocks never appear.
 		if atBlock || blk == nil {
+			var orient C.TessOrientation
+			var dir C.TessWritingDirection
+			var order C.TessTextlineOrder
+			var deskew C.float
+			C.TessPageIteratorOrientation(pi, &orient, &dir, &order, &deskew)
+			up = int(orient) & 3
+			if up == 0 && dir == C.WRITING_DIRECTION_TOP_TO_BOTTOM && !f.vertical {
+				// Tesseract reads a horizontal script turned a quarter
+				// clockwise as vertical writing: its top is to the right.
+				up = 1
+			}
 			blk = &visionpb.Block{BoundingBox: box(C.RIL_BLOCK), BlockType: visionpb.Block_TEXT, Confidence: conf(C.RIL_BLOCK)}
 			blockNew = true
 		}
