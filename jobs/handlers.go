@@ -34,9 +34,9 @@ const cancelCheckInterval = 250 * time.Millisecond
 // Handlers processes Folio's tasks. All dependencies are explicit; build it
 // once in cmd/worker.
 type Handlers struct {
-	Ops    store.Operations
-	Blobs  store.Blobs
-	Files  *filecache.Cache
+	Ops   store.Operations
+	Blobs store.Blobs
+	Files *filecache.Cache
 	// Openers open input files by MIME type (application/pdf, image/tiff,
 	// image/gif); a type without an opener fails the file UNIMPLEMENTED.
 	Openers map[string]pipeline.Opener
@@ -61,7 +61,7 @@ type Handlers struct {
 	// language string; an error names the hint. If nil, hints are ignored.
 	Languages func(hints []string) (string, error)
 	Client    *Client // enqueues the ranges a plan task produces
-	Logger *zap.Logger
+	Logger    *zap.Logger
 	// MaxPages is the most pages a file may have. If zero, DefaultMaxPages.
 	MaxPages int
 	// MaxFileBytes is the largest input file. If zero, DefaultMaxFileBytes.

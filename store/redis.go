@@ -315,7 +315,7 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -2 end
 if redis.call('SADD', KEYS[4], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'pages_done', ARGV[4])
 end
-`+dropPartsLua+`
+` + dropPartsLua + `
 drop_parts(KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], 'utime', ARGV[2])
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
@@ -337,7 +337,7 @@ var finishCmd = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'done') == '1' then return 0 end
 redis.call('HSET', KEYS[1], 'done', 1, 'state', ARGV[1], 'ecode', ARGV[2], 'emsg', ARGV[3], 'utime', ARGV[4])
-`+dropPartsLua+`
+` + dropPartsLua + `
 for _, r in ipairs(redis.call('SMEMBERS', KEYS[3])) do drop_parts(KEYS[1], r) end
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
