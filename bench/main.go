@@ -1,128 +1,271 @@
 // Command bench measures Folio's throughput side by side with reference
-// tools on the same pages and the same cores, and prints a table.
+// tools, on the same pages and the same cores, and prints one markdown table
+// headed by the command line and the machine.
 //
-//	go run ./bench                       # R-intro.pdf from Debian's r-doc-pdf
-//	go run ./bench -pdf big.pdf -runs 5
+//	go run ./bench                          # both sets, 10 scanned pages
+//	go run ./bench -scan-pages 20           # the full scanned set
+//	go run ./bench -born=false -scan-pages 3
+//	go run ./bench -scanned=false -pdf big.pdf -runs 5
 //
-// Rows:
-//   - folio end to end: the api and worker processes, Redis and an in-process
-//     GCS emulator; wall time from POST to done, outputs written;
-//   - folio pipeline in-process: extract, assemble and encode every page, no
-//     queue or storage;
-//   - pdfium text extraction alone, one instance per core;
-//   - pdftotext -bbox-layout, one process per core (poppler-utils).
+// Scanned set (-scanned): pages of a born-digital PDF (-scan-src, default
+// Debian's R-intro.pdf) rendered at 300 DPI gray, degraded like a scanner
+// and joined into one image-only PDF, built once into -corpus-dir (as
+// /work/shared/research/make-corpus.sh does); the source's pdftotext is
+// the ground truth. Rows, each with its character error rate:
+//   - Folio end to end: api and worker processes, Redis and an in-process
+//     GCS emulator; wall time from POST to done; text read back from the
+//     output files; pages answered with an error are reported as failed;
+//   - the tesseract CLI, one process per core, one page image at a time;
+//   - ocrmypdf --jobs N with a text sidecar.
 //
-// It needs Redis (REDIS_URL, default redis://127.0.0.1:6379/12; it uses its
-// own key prefix and queue and removes them) and the Go toolchain.
+// Born-digital set (-born, -pdf): Folio end to end for both
+// PDFIUM_INTERRUPT settings, Folio's pipeline in-process, pdfium's text
+// extraction alone (one instance per core) and pdftotext -bbox-layout (one
+// process per core).
+//
+// Every OCR process, the workers included, runs with OMP_THREAD_LIMIT=1.
+// A missing tool skips its rows. Folio rows need Redis (-redis-url; the
+// bench uses its own key prefix and queue and removes them) and the Go
+// toolchain. Progress goes to standard error, the report to standard output.
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"text/tabwriter"
 	"time"
-
-	"cloud.google.com/go/vision/v2/apiv1/visionpb"
-	"github.com/fsouza/fake-gcs-server/fakestorage"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/folio-ocr/folio/internal/localrun"
-	"github.com/folio-ocr/folio/pipeline"
 )
 
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-type result struct {
-	name  string
-	pages int
-	took  time.Duration
-	note  string
+// config holds the command-line flags.
+type config struct {
+	born      bool
+	pdf       string
+	runs      int
+	batch     int
+	cores     int
+	redisURL  string
+	scanned   bool
+	scanSrc   string
+	scanFirst int
+	scanPages int
+	scanRuns  int
+	scanBatch int
+	corpusDir string
+	workerEnv []string // more KEY=value settings for the workers
 }
 
-func (r result) rate() float64 { return float64(r.pages) / r.took.Seconds() }
+const rIntro = "/usr/share/R/doc/manual/R-intro.pdf"
 
-func run() error {
-	pdfPath := flag.String("pdf", "/usr/share/R/doc/manual/R-intro.pdf", "born-digital PDF to measure")
-	runs := flag.Int("runs", 3, "runs of each measurement; the median is reported")
-	batch := flag.Int("batch", 20, "outputConfig.batchSize")
-	cores := flag.Int("cores", runtime.NumCPU(), "cores to use: worker concurrency, pdfium instances, pdftotext processes")
-	redisURL := flag.String("redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/12"), "Redis for the end-to-end run")
-	flag.Parse()
-
-	data, err := os.ReadFile(*pdfPath)
-	if err != nil {
-		return fmt.Errorf("read the PDF to measure (install r-doc-pdf or pass -pdf): %w", err)
-	}
-	pdf, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: *cores})
-	if err != nil {
-		return err
-	}
-	defer pdf.Close()
-	pages, err := countPages(pdf, data)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%s: %d pages, %d bytes; %d cores; median of %d runs\n\n", filepath.Base(*pdfPath), pages, len(data), *cores, *runs)
-
-	var results []result
-	e2e, rss, err := endToEnd(data, pages, *batch, *cores, *runs, *redisURL)
-	if err != nil {
-		return fmt.Errorf("end to end: %w", err)
-	}
-	results = append(results, e2e...)
-	r, err := median(*runs, func() (result, error) { return inProcess(pdf, data, pages, *cores, true) })
-	if err != nil {
-		return err
-	}
-	results = append(results, r)
-	r, err = median(*runs, func() (result, error) { return inProcess(pdf, data, pages, *cores, false) })
-	if err != nil {
-		return err
-	}
-	results = append(results, r)
-	var ref *result
-	if _, err := exec.LookPath("pdftotext"); err == nil {
-		r, err := median(*runs, func() (result, error) { return pdftotext(*pdfPath, pages, *cores) })
-		if err != nil {
-			return err
+// parseFlags reads args; root is the module directory, under which the
+// corpus is cached by default.
+func parseFlags(args []string, root string) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.BoolVar(&cfg.born, "born", true, "measure the born-digital set")
+	fs.StringVar(&cfg.pdf, "pdf", rIntro, "born-digital PDF to measure")
+	fs.IntVar(&cfg.runs, "runs", 3, "runs of each born-digital measurement; the median is reported")
+	fs.IntVar(&cfg.batch, "batch", 20, "outputConfig.batchSize of the born-digital requests")
+	fs.IntVar(&cfg.cores, "cores", runtime.NumCPU(), "cores to use: worker concurrency, pdfium instances, tesseract and pdftotext processes, ocrmypdf --jobs")
+	fs.StringVar(&cfg.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/12"), "Redis for the end-to-end rows")
+	fs.BoolVar(&cfg.scanned, "scanned", true, "measure the scanned set")
+	fs.StringVar(&cfg.scanSrc, "scan-src", rIntro, "born-digital PDF whose pages make the scanned set")
+	fs.IntVar(&cfg.scanFirst, "scan-first", 10, "first source page of the scanned set")
+	fs.IntVar(&cfg.scanPages, "scan-pages", 10, "pages in the scanned set (20 for the full run)")
+	fs.IntVar(&cfg.scanRuns, "scan-runs", 1, "runs of each scanned measurement; the median is reported")
+	fs.IntVar(&cfg.scanBatch, "scan-batch", 0, "outputConfig.batchSize of the scanned request; 0: pages/cores rounded up, one range per core")
+	fs.StringVar(&cfg.corpusDir, "corpus-dir", filepath.Join(root, "data", "bench-corpus"), "cache of built scanned sets")
+	fs.Func("worker-env", "KEY=value for the workers, repeatable (e.g. -worker-env PAGE_TIMEOUT=2m)", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("want KEY=value, got %q", v)
 		}
-		results = append(results, r)
-		ref = &results[len(results)-1]
+		cfg.workerEnv = append(cfg.workerEnv, v)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
 	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return cfg, cfg.validate()
+}
 
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "measurement\tpages/s\tvs pdftotext\tnote\t")
-	for _, r := range results {
-		ratio := "-"
-		if ref != nil {
-			ratio = fmt.Sprintf("%.2f×", r.rate()/ref.rate())
+func (c config) validate() error {
+	var errs []error
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"-runs", c.runs}, {"-cores", c.cores}, {"-scan-first", c.scanFirst}, {"-scan-pages", c.scanPages}, {"-scan-runs", c.scanRuns}} {
+		if v.n < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", v.name, v.n))
 		}
-		fmt.Fprintf(w, "%s\t%.1f\t%s\t%s\t\n", r.name, r.rate(), ratio, r.note)
 	}
-	_ = w.Flush()
-	fmt.Printf("\nworker peak RSS: %s\n", strings.Join(rss, ", "))
-	return nil
+	if c.batch < 1 || c.batch > 100 {
+		errs = append(errs, fmt.Errorf("-batch must be 1 to 100, got %d", c.batch))
+	}
+	if c.scanBatch < 0 || c.scanBatch > 100 {
+		errs = append(errs, fmt.Errorf("-scan-batch must be 0 to 100, got %d", c.scanBatch))
+	}
+	if !c.born && !c.scanned {
+		errs = append(errs, errors.New("nothing to measure: -born=false and -scanned=false"))
+	}
+	return errors.Join(errs...)
+}
+
+// run measures what the flags select and writes the report to out.
+func run(ctx context.Context, args []string, out io.Writer) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	cfg, err := parseFlags(args, root)
+	if err != nil {
+		return err
+	}
+	load := loadAverage()
+	dep := &lazyDeployment{root: root, redisURL: cfg.redisURL}
+	defer dep.Close()
+	var rows []*row
+	var sets []string
+	if cfg.scanned {
+		rs, fact := scannedRows(ctx, cfg, dep)
+		rows, sets = append(rows, rs...), appendNonEmpty(sets, fact)
+	}
+	if cfg.born {
+		rs, fact := bornRows(ctx, cfg, dep)
+		rows, sets = append(rows, rs...), appendNonEmpty(sets, fact)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return report(out, cfg, args, load, sets, rows)
+}
+
+// report writes the heading (command, machine and its load before the run,
+// tools, sets), the table and how to read it.
+func report(w io.Writer, cfg config, args []string, load string, sets []string, rows []*row) error {
+	lines := []string{
+		"## Folio benchmark",
+		"",
+		"`" + commandLine(args) + "`",
+		"",
+		fmt.Sprintf("- machine: %d cores used of %d, %s, %s/%s, %s, load average %s at start, %s", cfg.cores,
+			runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version(), load,
+			time.Now().Format("2006-01-02 15:04 MST")),
+		"- tools: " + toolVersions(),
+	}
+	for _, s := range sets {
+		lines = append(lines, "- "+s)
+	}
+	lines = append(lines, "")
+	if _, err := io.WriteString(w, strings.Join(lines, "\n")+"\n"); err != nil {
+		return err
+	}
+	if err := renderTable(w, rows); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\nTargets (DESIGN §6): scanned, Folio ≥ 0.9× tesseract and > ocrmypdf; "+
+		"born-digital, Folio ≥ 0.5× pdfium alone (and ≥ 0.5× pdftotext). "+
+		"CER: Levenshtein distance over ground-truth characters, whitespace collapsed, pages with an error left out. "+
+		"Peak RSS: the worker process for Folio rows, the largest single process otherwise.\n")
+	return err
+}
+
+// commandLine is how to rerun this measurement.
+func commandLine(args []string) string {
+	parts := []string{"go run ./bench"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'$\\*?;&|<>()`") {
+			a = strconv.Quote(a)
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// cpuModel is the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+// toolVersions lists the reference tools with their versions, or as
+// missing.
+func toolVersions() string {
+	var vs []string
+	for _, t := range []struct{ label, name, flag string }{
+		{"tesseract", "tesseract", "--version"}, {"ocrmypdf", "ocrmypdf", "--version"},
+		{"poppler", "pdftotext", "-v"}, {"ImageMagick", "convert", "-version"}, {"img2pdf", "img2pdf", "--version"},
+	} {
+		if missingTool(t.name) != "" {
+			vs = append(vs, t.label+" missing")
+			continue
+		}
+		vs = append(vs, t.label+" "+versionNumber(toolVersion(t.name, t.flag)))
+	}
+	return strings.Join(vs, ", ")
+}
+
+// versionNumber picks the first word of line that starts with a digit
+// ("Version: ImageMagick 6.9.11-60 Q16 ..." gives "6.9.11-60"), or line
+// itself.
+func versionNumber(line string) string {
+	for _, f := range strings.Fields(line) {
+		if f[0] >= '0' && f[0] <= '9' {
+			return f
+		}
+	}
+	return line
+}
+
+// loadAverage is the one-minute load average, which says how noisy the
+// machine was.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "unknown"
+	}
+	return f[0]
+}
+
+func appendNonEmpty(s []string, v string) []string {
+	if v == "" {
+		return s
+	}
+	return append(s, v)
 }
 
 func envOr(k, def string) string {
@@ -132,268 +275,64 @@ func envOr(k, def string) string {
 	return def
 }
 
-// median runs f n times and returns the run with the median time.
-func median(n int, f func() (result, error)) (result, error) {
-	var rs []result
-	for range n {
+// logf reports progress on standard error.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// lazyDeployment starts Folio on first use, once, so that runs measuring
+// only baselines need neither Redis nor a build.
+type lazyDeployment struct {
+	root, redisURL string
+	started        bool
+	d              *deployment
+	err            error
+}
+
+func (l *lazyDeployment) get(ctx context.Context) (*deployment, error) {
+	if !l.started {
+		l.started = true
+		l.d, l.err = startDeployment(ctx, l.root, l.redisURL)
+	}
+	return l.d, l.err
+}
+
+// Close stops the deployment if it was started.
+func (l *lazyDeployment) Close() { l.d.Close() }
+
+// measured runs f runs times and returns the run with the median wall time,
+// named set, id and name. An error makes a row that shows it instead.
+func measured(set, id, name string, runs int, f func() (*row, error)) *row {
+	logf("measuring %s: %s", set, stripMarkup(name))
+	var rs []*row
+	for range runs {
 		r, err := f()
 		if err != nil {
-			return r, err
+			return problemRow(set, id, name, err)
 		}
 		rs = append(rs, r)
 	}
-	slices.SortFunc(rs, func(a, b result) int { return int(a.took - b.took) })
-	return rs[len(rs)/2], nil
+	slices.SortFunc(rs, func(a, b *row) int { return int(a.took - b.took) })
+	r := rs[len(rs)/2]
+	r.set, r.id, r.name = set, id, name
+	return r
 }
 
-func countPages(pdf *pipeline.PDF, data []byte) (int, error) {
-	doc, err := pdf.Open(context.Background(), bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return 0, err
+// problemRow is a row without figures showing err briefly (the whole of it
+// goes to standard error); an errSkipped error shows as a skip.
+func problemRow(set, id, name string, err error) *row {
+	logf("%s: %s: %v", set, stripMarkup(name), err)
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	if !errors.Is(err, errSkipped) {
+		msg = "error: " + msg
 	}
-	defer doc.Close()
-	return doc.PageCount(), nil
+	if r := []rune(msg); len(r) > 100 {
+		msg = string(r[:100]) + "… (see stderr)"
+	}
+	return skippedRow(set, id, name, msg)
 }
 
-// inProcess extracts every page with cores goroutines, each with its own
-// document; with annotate it also assembles and encodes, as a worker does.
-func inProcess(pdf *pipeline.PDF, data []byte, pages, cores int, annotate bool) (result, error) {
-	name := "pdfium text extraction (interrupt on)"
-	if annotate {
-		name = "folio pipeline in-process (interrupt on)"
-	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	errc := make(chan error, cores)
-	for c := range cores {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			doc, err := pdf.Open(context.Background(), bytes.NewReader(data), int64(len(data)))
-			if err != nil {
-				errc <- err
-				return
-			}
-			defer doc.Close()
-			features := []*visionpb.Feature{{Type: visionpb.Feature_DOCUMENT_TEXT_DETECTION}}
-			for n := c + 1; n <= pages; n += cores {
-				p, err := doc.Page(context.Background(), n)
-				if err != nil {
-					errc <- err
-					return
-				}
-				if annotate {
-					resp := pipeline.AnnotatePage(p, features, "gs://b/in.pdf")
-					if _, err := pipeline.EncodeFileResponse(pipeline.NewFileResponse(nil, []*visionpb.AnnotateImageResponse{resp})); err != nil {
-						errc <- err
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	if err := <-errc; err != nil {
-		return result{}, err
-	}
-	return result{name: name, pages: pages, took: time.Since(start), note: fmt.Sprintf("%d goroutines", cores)}, nil
-}
-
-// pdftotext runs one pdftotext -bbox-layout process per core over a share
-// of the pages.
-func pdftotext(path string, pages, cores int) (result, error) {
-	start := time.Now()
-	var wg sync.WaitGroup
-	errc := make(chan error, cores)
-	per := (pages + cores - 1) / cores
-	for c := range cores {
-		first, last := c*per+1, min((c+1)*per, pages)
-		if first > last {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := exec.Command("pdftotext", "-bbox-layout", "-f", strconv.Itoa(first), "-l", strconv.Itoa(last), path, "-")
-			cmd.Stdout = io.Discard
-			if err := cmd.Run(); err != nil {
-				errc <- fmt.Errorf("pdftotext: %w", err)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	if err := <-errc; err != nil {
-		return result{}, err
-	}
-	return result{name: "pdftotext -bbox-layout", pages: pages, took: time.Since(start), note: fmt.Sprintf("%d processes", cores)}, nil
-}
-
-// endToEnd runs the api and one worker as processes and measures submit to
-// done for the whole file.
-func endToEnd(data []byte, pages, batch, cores, runs int, redisURL string) ([]result, []string, error) {
-	dir, err := os.MkdirTemp("", "folio-bench-")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer os.RemoveAll(dir)
-	root, err := moduleRoot()
-	if err != nil {
-		return nil, nil, err
-	}
-	binDir, wasm := filepath.Join(dir, "bin"), filepath.Join(dir, "wazero")
-	if err := localrun.Build(root, binDir, wasm); err != nil {
-		return nil, nil, err
-	}
-
-	ropts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		return nil, nil, err
-	}
-	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
-	id := strconv.FormatInt(time.Now().UnixNano(), 36)
-	prefix, queue := "bench:"+id+":", "bench-"+id
-	defer cleanRedis(rdb, prefix, queue)
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	host := fmt.Sprintf("127.0.0.1:%d", port)
-	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		Scheme: "http", Host: "127.0.0.1", Port: uint16(port), PublicHost: host,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	defer gcs.Stop()
-	gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "bench"})
-	gcs.CreateObject(fakestorage.Object{
-		ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "bench", Name: "in.pdf", ContentType: "application/pdf"},
-		Content:     data,
-	})
-
-	c, err := localrun.Start(localrun.Options{
-		BinDir: binDir, LogDir: dir, RedisURL: redisURL, KeyPrefix: prefix, Queue: queue,
-		StorageHost: host, WasmCache: wasm, Env: []string{"LOG_LEVEL=warn"},
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	defer c.Close()
-	n := 0
-	var rs []result
-	var rss []string
-	for _, interrupt := range []bool{true, false} {
-		// Compile this pdfium variant ahead, as the Docker image does, so the
-		// first run does not pay for it.
-		warm := exec.Command(filepath.Join(binDir, "worker"), "-warmup", "-pdfium-cache-dir", wasm,
-			"-pdfium-interrupt="+strconv.FormatBool(interrupt))
-		if out, err := warm.CombinedOutput(); err != nil {
-			return nil, nil, fmt.Errorf("worker -warmup: %v\n%s", err, out)
-		}
-		worker, err := c.StartWorker("WORKER_CONCURRENCY="+strconv.Itoa(cores), "PDFIUM_INTERRUPT="+strconv.FormatBool(interrupt))
-		if err != nil {
-			return nil, nil, err
-		}
-		time.Sleep(time.Second) // let the worker connect
-		r, err := median(runs, func() (result, error) {
-			n++
-			dest := fmt.Sprintf("gs://bench/out/%d/", n)
-			took, err := submitAndWait(c.API, "gs://bench/in.pdf", dest, batch)
-			if err != nil {
-				return result{}, err
-			}
-			objs, _, err := gcs.ListObjects("bench", fmt.Sprintf("out/%d/", n), "", false)
-			if err != nil {
-				return result{}, err
-			}
-			if want := (pages + batch - 1) / batch; len(objs) != want {
-				return result{}, fmt.Errorf("run %d wrote %d output files, want %d", n, len(objs), want)
-			}
-			return result{name: fmt.Sprintf("folio end to end, PDFIUM_INTERRUPT=%t", interrupt), pages: pages, took: took,
-				note: fmt.Sprintf("1 worker × %d, batchSize %d, api+Redis+GCS emulator", cores, batch)}, nil
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w (logs: %s)", err, strings.Join(c.Logs(), " "))
-		}
-		rs = append(rs, r)
-		rss = append(rss, fmt.Sprintf("%s (PDFIUM_INTERRUPT=%t)", peakRSS(worker.Process.Pid), interrupt))
-		// Drain this worker before the next one starts.
-		_ = worker.Process.Signal(syscall.SIGTERM)
-		<-worker.Done
-	}
-	return rs, rss, nil
-}
-
-// submitAndWait posts one request and polls the operation every 10 ms.
-func submitAndWait(api, src, dest string, batch int) (time.Duration, error) {
-	body := fmt.Sprintf(`{"requests":[{"inputConfig":{"gcsSource":{"uri":%q},"mimeType":"application/pdf"},`+
-		`"features":[{"type":"DOCUMENT_TEXT_DETECTION"}],"outputConfig":{"gcsDestination":{"uri":%q},"batchSize":%d}}]}`,
-		src, dest, batch)
-	start := time.Now()
-	resp, err := http.Post(api+"/v1/files:asyncBatchAnnotate", "application/json", strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	var op struct {
-		Name  string          `json:"name"`
-		Done  bool            `json:"done"`
-		Error json.RawMessage `json:"error"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&op)
-	_ = resp.Body.Close()
-	if err != nil || op.Name == "" {
-		return 0, fmt.Errorf("submit: status %d: %v", resp.StatusCode, err)
-	}
-	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		resp, err := http.Get(api + "/v1/" + op.Name)
-		if err != nil {
-			return 0, err
-		}
-		err = json.NewDecoder(resp.Body).Decode(&op)
-		_ = resp.Body.Close()
-		if err != nil {
-			return 0, err
-		}
-		if op.Done {
-			if len(op.Error) > 0 {
-				return 0, fmt.Errorf("operation failed: %s", op.Error)
-			}
-			return time.Since(start), nil
-		}
-	}
-	return 0, errors.New("operation not done after 10 minutes")
-}
-
-func cleanRedis(rdb *redis.Client, prefix, queue string) {
-	ctx := context.Background()
-	for _, pattern := range []string{prefix + "*", "asynq:{" + queue + "}*"} {
-		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	}
-	rdb.SRem(ctx, "asynq:queues", queue)
-}
-
-// peakRSS reads a live process's peak resident set size from /proc.
-func peakRSS(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
+func stripMarkup(s string) string { return strings.ReplaceAll(s, "**", "") }
 
 // moduleRoot is the directory of go.mod, found from the working directory.
 func moduleRoot() (string, error) {
@@ -406,4 +345,12 @@ func moduleRoot() (string, error) {
 		return "", errors.New("run bench inside the Folio module")
 	}
 	return filepath.Dir(mod), nil
+}
+
+// runsText says how a row's figure was chosen among runs.
+func runsText(runs int) string {
+	if runs == 1 {
+		return "1 run"
+	}
+	return fmt.Sprintf("median of %d runs", runs)
 }
