@@ -6,20 +6,28 @@
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
-# Pure Go for now (go-pdfium runs in WebAssembly); the OCR issue switches on cgo for Tesseract.
-ENV CGO_ENABLED=0
+# The worker is cgo over Tesseract and Leptonica (ocr/); the api is pure Go. go-pdfium runs in
+# WebAssembly and needs no C library.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libtesseract-dev libleptonica-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod \
     go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    go build -trimpath -ldflags='-s -w' -o /out/folio-api ./cmd/api && \
-    go build -trimpath -ldflags='-s -w' -o /out/folio-worker ./cmd/worker
+    CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/folio-api ./cmd/api && \
+    CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o /out/folio-worker ./cmd/worker
 
 FROM debian:bookworm-slim
+# Tesseract's runtime and models: English, German, French, Spanish, Italian, Portuguese and
+# the orientation/script model (osd). Add more with tesseract-ocr-<model> (chi-sim, jpn, ...);
+# the api accepts language hints for the models installed here.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libtesseract5 liblept5 \
+       tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-ita \
+       tesseract-ocr-por tesseract-ocr-osd \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 folio \
     && useradd --system --uid 10001 --gid folio --create-home --home-dir /home/folio --shell /usr/sbin/nologin folio \
@@ -27,9 +35,11 @@ RUN groupadd --system --gid 10001 folio \
 COPY --from=build /out/folio-api /out/folio-worker /usr/local/bin/
 # The worker's caches live under /var/cache/folio (a volume in docker-compose.yml, created
 # above so a new volume inherits folio's ownership): input files and the compiled pdfium
-# module. One OCR thread per page: parallelism comes from pages.
+# module. One OCR thread per page: parallelism comes from pages (Debian's Tesseract uses
+# OpenMP, 4-6x slower on 2 cores without this; the worker re-executes itself with it if unset).
 ENV CACHE_DIR=/var/cache/folio/files \
     PDFIUM_CACHE_DIR=/var/cache/folio/wazero \
+    TESSDATA_PREFIX=/usr/share/tesseract-ocr/5/tessdata \
     OMP_THREAD_LIMIT=1
 USER folio:folio
 WORKDIR /home/folio

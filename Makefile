@@ -3,6 +3,8 @@
 .PHONY: help build test run bench lint tidy clean
 
 GO ?= go
+# Debian's Tesseract uses OpenMP: one thread per OCR call, parallelism comes from pages.
+export OMP_THREAD_LIMIT ?= 1
 
 help: ## Print this message
 	@awk -F ':.*## ' '/^[a-z\/-]+:.*## / {printf "%-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -482,3 +482,44 @@ func TestCancelMidRangeWritesNothing(t *testing.T) {
 		})
 	}
 }
+
+// objectBytes reads one output object.
+func (b *bundle) objectBytes(t *testing.T, name string) []byte {
+	t.Helper()
+	r, err := b.sc.Bucket(bucket).Object(name).NewReader(context.Background())
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// A range split into units (annotated by separate tasks, merged by the last
+// one) gives the same bytes as the range annotated whole, and leaves no
+// saved units behind.
+func TestUnitsMergeToTheSameFile(t *testing.T) {
+	data := pdfgen.Document(11)
+	outputs := map[int][]byte{}
+	for _, unit := range []int{0, 3, 1} {
+		b := setup(t, 0, func(h *jobs.Handlers) { h.UnitPages = unit })
+		uri := b.upload(t, "in/eleven.pdf", data)
+		op := b.wait(t, b.submit(t, fileRequest(uri, "gs://"+bucket+"/out/", 11)))
+		if op.State != visionpb.OperationMetadata_DONE || op.ErrorCode != 0 || op.PagesDone != 11 {
+			t.Fatalf("unit %d: operation ended %v code %d %q, %d pages", unit, op.State, op.ErrorCode, op.ErrorMessage, op.PagesDone)
+		}
+		outputs[unit] = b.objectBytes(t, "out/output-1-to-11.json")
+		if _, err := b.ops.Part(context.Background(), op.ID, store.Range{File: 0, First: 1, Last: 11}, 1); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unit %d: saved units remain after the range completed: %v", unit, err)
+		}
+	}
+	// The input config echoes the same URI in every run.
+	for _, unit := range []int{3, 1} {
+		if !bytes.Equal(outputs[unit], outputs[0]) {
+			t.Errorf("units of %d pages: output differs from the whole range's (%d vs %d bytes)", unit, len(outputs[unit]), len(outputs[0]))
+		}
+	}
+}

@@ -211,7 +211,10 @@ func (e *Engine) reread(ctx context.Context, img *Image, dpi int, ta *visionpb.T
 	}
 	o, err := detect()
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		o = orientation{} // no osd model: the upside-down retry still runs
 	}
 	quads := o.quads
 	if quads == 0 {
