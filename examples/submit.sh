@@ -3,7 +3,7 @@
 # files:asyncBatchAnnotate would: upload the file to (emulated) Cloud Storage, POST the
 # request, poll the long-running operation, then list and peek at output-A-to-B.json.
 #
-# Usage: examples/submit.sh [file.pdf]
+# Usage: examples/submit.sh [file.pdf|file.tiff|file.gif]
 #   Without an argument it uploads a 3-page born-digital sample PDF written by this script
 #   (with batchSize 2 that gives out/output-1-to-2.json and out/output-3-to-3.json).
 #
@@ -156,6 +156,13 @@ else
 	pdf=$tmp/sample.pdf
 	sample_pdf >"$pdf"
 fi
+# The request's mimeType follows the file's extension.
+case $pdf in
+*.tif | *.tiff | *.TIF | *.TIFF) mime=image/tiff ;;
+*.gif | *.GIF) mime=image/gif ;;
+*) mime=application/pdf ;;
+esac
+sed "s#\"application/pdf\"#\"$mime\"#" "$REQUEST" >"$tmp/request.json"
 
 # --- Cloud Storage (JSON API; works whatever -public-host the emulator has) -----
 curl -fsS -o /dev/null "$GCS/storage/v1/b" || die "no GCS emulator answers at $GCS (set GCS=...)"
@@ -173,14 +180,14 @@ for name in $(json_strings "$tmp/old.json" name); do
 	case $name in "$out_prefix"*) curl -fsS -o /dev/null -X DELETE "$GCS/storage/v1/b/$out_bucket/o/$(urlencode "$name")" ;; esac
 done
 
-curl -fsS -o /dev/null -X POST --data-binary @"$pdf" -H 'Content-Type: application/pdf' \
+curl -fsS -o /dev/null -X POST --data-binary @"$pdf" -H "Content-Type: $mime" \
 	"$GCS/upload/storage/v1/b/$bucket/o?uploadType=media&name=$(urlencode "$in_object")" ||
 	die "upload of $pdf failed"
 say "uploaded $pdf to $in_uri ($(wc -c <"$pdf") bytes)"
 
 # --- submit -------------------------------------------------------------------------
 code=$(curl -sS -o "$tmp/op.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-	--data-binary @"$REQUEST" "$FOLIO/v1/files:asyncBatchAnnotate") || die "no Folio answers at $FOLIO (set FOLIO=...)"
+	--data-binary @"$tmp/request.json" "$FOLIO/v1/files:asyncBatchAnnotate") || die "no Folio answers at $FOLIO (set FOLIO=...)"
 if [ "$code" != 200 ]; then
 	say "submit: HTTP $code from POST $FOLIO/v1/files:asyncBatchAnnotate:"
 	pretty "$tmp/op.json" >&2
