@@ -41,9 +41,13 @@ func (r recognizer) Recognize(ctx context.Context, ras *pipeline.Raster, o pipel
 		return nil, fmt.Errorf("%w: %w", pipeline.ErrInvalidInput, err)
 	}
 	defer img.Close()
-	return r.pool.Recognize(ctx, img, ocr.Options{
+	ta, err := r.pool.Recognize(ctx, img, ocr.Options{
 		DPI: int(ras.DPI + 0.5), Languages: o.Languages, DetectOrientation: o.DetectOrientation,
 	})
+	if errors.Is(err, ocr.ErrTooLarge) || errors.Is(err, ocr.ErrFormat) {
+		return nil, fmt.Errorf("%w: %w", pipeline.ErrInvalidInput, err)
+	}
+	return ta, err
 }
 
 // ensureOMPLimit re-executes the worker with OMP_THREAD_LIMIT=1 when it is
