@@ -1,0 +1,119 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// chars returns a text layer of n visible characters.
+func chars(n int) []Char {
+	cs := make([]Char, n)
+	for i := range cs {
+		cs[i] = Char{Rune: 'a'}
+	}
+	return cs
+}
+
+func TestRoute(t *testing.T) {
+	tests := []struct {
+		name   string
+		router Router
+		page   Page
+		want   Route
+	}{
+		{"born-digital page", Router{}, Page{Chars: chars(2000)}, RouteText},
+		{"empty page", Router{}, Page{}, RouteOCR},
+		{"whitespace only", Router{}, Page{Chars: []Char{{Rune: ' '}, {Rune: '\n'}}}, RouteOCR},
+		{"a page number only", Router{}, Page{Chars: chars(3)}, RouteOCR},
+		{"fewer than MinTextChars", Router{MinTextChars: 100}, Page{Chars: chars(99)}, RouteOCR},
+		{"image file", Router{Policy: TextLayerAlways}, Page{Image: true}, RouteOCR},
+		{"scan with an OCR layer", Router{}, Page{Chars: chars(2000), ImageCover: 1, InvisibleText: 1}, RouteOCR},
+		{"scan with an OCR layer, trusted", Router{Policy: TextLayerAlways}, Page{Chars: chars(2000), ImageCover: 1, InvisibleText: 1}, RouteText},
+		{"stamp over a scan", Router{}, Page{Chars: chars(40), ImageCover: 0.99}, RouteOCR},
+		{"text over a background image", Router{}, Page{Chars: chars(2000), ImageCover: 0.9}, RouteText},
+		{"small figure on a text page", Router{}, Page{Chars: chars(2000), ImageCover: 0.3, InvisibleText: 1}, RouteText},
+		{"policy never", Router{Policy: TextLayerNever}, Page{Chars: chars(2000)}, RouteOCR},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, why := tt.router.Route(&tt.page)
+			if got != tt.want {
+				t.Errorf("Route = %v (%s), want %v", got, why, tt.want)
+			}
+			if why == "" {
+				t.Error("no reason given")
+			}
+		})
+	}
+}
+
+func TestParseTextLayerPolicy(t *testing.T) {
+	for in, want := range map[string]TextLayerPolicy{"auto": TextLayerAuto, "": TextLayerAuto, "Always": TextLayerAlways, " never ": TextLayerNever} {
+		got, err := ParseTextLayerPolicy(in)
+		if err != nil || got != want {
+			t.Errorf("ParseTextLayerPolicy(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		if want.String() != strings.ToLower(strings.TrimSpace(in)) && in != "" {
+			t.Errorf("%v.String() = %q", want, want.String())
+		}
+	}
+	if _, err := ParseTextLayerPolicy("sometimes"); err == nil {
+		t.Error("ParseTextLayerPolicy(sometimes) succeeded")
+	}
+}
+
+// The committed scans go the way their manifest says, and a scanned page's
+// raster is its own JPEG while a text page is rendered.
+func TestScanFixturesRouteAndRaster(t *testing.T) {
+	tests := []struct {
+		file   string
+		page   int
+		route  Route
+		raster string // Raster.Kind
+	}{
+		{"scanned.pdf", 1, RouteOCR, "encoded"},
+		{"ocr-layer.pdf", 1, RouteOCR, "encoded"},
+		{"ocr-layer-bad.pdf", 1, RouteOCR, "encoded"},
+		{"mixed.pdf", 1, RouteText, "pixels"},
+		{"mixed.pdf", 2, RouteOCR, "encoded"},
+		{"mixed.pdf", 3, RouteText, "pixels"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%d", tt.file, tt.page), func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("..", "testdata", "scans", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := openBytes(t, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer doc.Close()
+			ctx := context.Background()
+			p, err := doc.Page(ctx, tt.page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, why := (Router{}).Route(p); got != tt.route {
+				t.Errorf("route %v (%s; cover %.2f, invisible %.2f), want %v", got, why, p.ImageCover, p.InvisibleText, tt.route)
+			}
+			r, err := doc.Raster(ctx, tt.page, RasterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Kind() != tt.raster {
+				t.Errorf("raster %s, want %s", r.Kind(), tt.raster)
+			}
+			if r.Gray != nil && (r.Gray.Rect.Dx() < 2400 || r.DPI != DefaultDPI) {
+				t.Errorf("rendered %v at %v DPI, want a Letter page at 300", r.Gray.Rect, r.DPI)
+			}
+			if r.Data != nil && (r.DPI < 290 || r.DPI > 310) {
+				t.Errorf("embedded JPEG at %.1f DPI, want the scan's 300", r.DPI)
+			}
+		})
+	}
+}
