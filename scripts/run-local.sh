@@ -192,7 +192,7 @@ Folio is running:
   Redis   $REDIS_URL
 
 Submit the sample PDF and wait for its outputs, from another terminal:
-  FOLIO=http://127.0.0.1:$API_PORT GCS=http://127.0.0.1:$GCS_PORT examples/submit.sh [file.pdf]
+  FOLIO=http://127.0.0.1:$API_PORT GCS=http://127.0.0.1:$GCS_PORT examples/submit.sh [file.pdf|file.tiff|file.gif]
 
 Ctrl-C stops what this script started.
 EOF
