@@ -396,6 +396,7 @@ func (a *annotator) produce(ctx context.Context, unit pipeline.PageRange, slots 
 		route, why := h.Router.Route(page)
 		if route == pipeline.RouteText || h.OCR == nil {
 			a.textPages++
+			Pages.Add("text", 1)
 			a.log.Debug("page", zap.Int("page", n), zap.Stringer("route", pipeline.RouteText), zap.String("reason", why))
 			slots[i] <- pageResult{resp: pipeline.AnnotatePage(page, a.req.GetFeatures(), a.uri)}
 			continue
@@ -418,6 +419,7 @@ func (a *annotator) produce(ctx context.Context, unit pipeline.PageRange, slots 
 			continue
 		}
 		a.ocrPages++
+		Pages.Add("ocr", 1)
 		a.log.Debug("page", zap.Int("page", n), zap.Stringer("route", pipeline.RouteOCR), zap.String("reason", why),
 			zap.String("raster", raster.Kind()))
 		wg.Add(1)
@@ -462,6 +464,7 @@ func (a *annotator) pageOutcome(n int, err error) pageResult {
 	var f *Failure
 	if errors.As(err, &f) && f.Code == codes.DeadlineExceeded || Permanent(err) {
 		a.failedPages++
+		Pages.Add("failed", 1)
 		a.log.Warn("page failed", zap.Int("page", n), zap.Error(err))
 		return pageResult{resp: pageError(a.uri, n, err)}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"expvar"
 	"fmt"
 	"io"
 	"os"
@@ -185,7 +186,16 @@ func (b *bundle) outputs(t *testing.T, prefix string) map[string]*visionpb.Annot
 	return got
 }
 
+// textPages reads the process's count of text-layer pages.
+func textPages() int64 {
+	if v, ok := jobs.Pages.Get("text").(*expvar.Int); ok {
+		return v.Value()
+	}
+	return 0
+}
+
 func TestSubmitToDone(t *testing.T) {
+	before := textPages()
 	b := setup(t, 0)
 	five := b.upload(t, "in/five.pdf", pdfgen.Document(5))
 	one := b.upload(t, "in/one.pdf", pdfgen.Document(1))
@@ -198,6 +208,9 @@ func TestSubmitToDone(t *testing.T) {
 	}
 	if op.PagesDone != 6 || op.PagesTotal != 6 {
 		t.Errorf("pages %d/%d, want 6/6", op.PagesDone, op.PagesTotal)
+	}
+	if n := textPages() - before; n < 6 {
+		t.Errorf("folio_pages text grew by %d, want at least 6", n)
 	}
 
 	outs := b.outputs(t, "out/five/")

@@ -45,6 +45,7 @@ type config struct {
 	UnitPages     int    // UNIT_PAGES: pages per task when a range is split across workers; 0 = no split. Default 10.
 	Orientation   bool   // OCR_DETECT_ORIENTATION: detect pages scanned sideways or upside down. Default true.
 	Tessdata      string // TESSDATA_PREFIX: directory of Tesseract's *.traineddata. Default: Tesseract's own.
+	MetricsAddr   string // METRICS_ADDR: serves /debug/vars (page counts by route, Go runtime). Default "" (off).
 	LogLevel      string // LOG_LEVEL: debug, info, warn or error. Default "info".
 	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
 	// exits, so images and test runs can pay the compile once, ahead of time.
@@ -147,6 +148,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	num(&cfg.UnitPages, "UNIT_PAGES", "unit-pages", "pages per task when a range is split across workers (0: no split)")
 	boolean(&cfg.Orientation, "OCR_DETECT_ORIENTATION", "ocr-detect-orientation", "detect pages scanned sideways or upside down")
 	str(&cfg.Tessdata, "TESSDATA_PREFIX", "tessdata-prefix", "directory of Tesseract's traineddata files")
+	str(&cfg.MetricsAddr, "METRICS_ADDR", "metrics-addr", "listen address of /debug/vars (empty: off)")
 	dur(&cfg.PageTimeout, "PAGE_TIMEOUT", "page-timeout", "most time spent on one page")
 	dur(&cfg.OperationTTL, "OPERATION_TTL", "operation-ttl", "how long operations are kept")
 	str(&cfg.LogLevel, "LOG_LEVEL", "log-level", "debug, info, warn or error")

@@ -39,10 +39,11 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "ocr environment",
 			env: map[string]string{"OCR_ENGINES": "3", "OCR_DPI": "200", "MAX_PAGE_PIXELS": "2000000", "TEXT_LAYER": "never",
-				"MIN_TEXT_CHARS": "5", "UNIT_PAGES": "0", "OCR_DETECT_ORIENTATION": "false", "TESSDATA_PREFIX": "/t"},
+				"MIN_TEXT_CHARS": "5", "UNIT_PAGES": "0", "OCR_DETECT_ORIENTATION": "false", "TESSDATA_PREFIX": "/t", "METRICS_ADDR": ":9090"},
 			want: func(c *config) {
 				c.OCREngines, c.OCRDPI, c.MaxPagePixels, c.TextLayer = 3, 200, 2_000_000, "never"
 				c.MinTextChars, c.UnitPages, c.Orientation, c.Tessdata = 5, 0, false, "/t"
+				c.MetricsAddr = ":9090"
 			},
 		},
 		{

@@ -135,6 +135,14 @@ func run() error {
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	if cfg.MetricsAddr != "" {
+		ms, err := serveMetrics(cfg.MetricsAddr, logger)
+		if err != nil {
+			srv.Shutdown()
+			return err
+		}
+		defer func() { _ = ms.Close() }()
+	}
 	// The janitor ends operations whose tasks asynq archived without our
 	// error handler (a worker killed during a last attempt) and resubmits
 	// operations whose work never reached the queue.
