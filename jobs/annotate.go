@@ -88,13 +88,27 @@ type annotator struct {
 
 // writeRange annotates a whole range and streams its output file.
 func (a *annotator) writeRange(ctx context.Context) error {
+	return a.writeOutput(ctx, "annotated range", func(fw *pipeline.FileWriter, dest string) (bool, error) {
+		return false, a.annotate(ctx, func(n int, r *visionpb.AnnotateImageResponse) error {
+			if err := fw.WritePage(r); err != nil {
+				return writeErr(dest, fmt.Errorf("page %d: %w", n, err))
+			}
+			return nil
+		})
+	})
+}
+
+// writeOutput streams the range's output file, whose pages write gives to
+// fw, and completes the range. The output goes to storage a page at a time,
+// so a range holds a few pages' JSON, not the whole file's; nothing is
+// visible until the commit at the end, so every return before it (an error,
+// write reporting the range already done, the operation ending meanwhile)
+// leaves no object, and a retry rewrites the file whole.
+func (a *annotator) writeOutput(ctx context.Context, what string, write func(fw *pipeline.FileWriter, dest string) (done bool, err error)) error {
 	h, p := a.h, a.p
 	start := time.Now()
-	// The output is streamed to storage a page at a time, so a range holds
-	// a few pages' responses and JSON, not the whole file's. Cancelling
-	// wctx before Close aborts the upload: every return before the commit
-	// below leaves no object (and a retry rewrites the file whole).
 	dest := pipeline.OutputName(a.req.GetOutputConfig().GetGcsDestination().GetUri(), p.pages())
+	// Cancelling wctx before Close aborts the upload.
 	wctx, abort := context.WithCancel(ctx)
 	defer abort()
 	ow, err := h.Blobs.NewWriter(wctx, dest, "application/json")
@@ -114,13 +128,7 @@ func (a *annotator) writeRange(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jobs: encode output of %s: %w", a.uri, err)
 	}
-	err = a.annotate(ctx, func(n int, r *visionpb.AnnotateImageResponse) error {
-		if err := fw.WritePage(r); err != nil {
-			return writeErr(dest, fmt.Errorf("page %d: %w", n, err))
-		}
-		return nil
-	})
-	if err != nil {
+	if done, err := write(fw, dest); done || err != nil {
 		return err
 	}
 	if err := fw.Close(); err != nil {
@@ -129,7 +137,7 @@ func (a *annotator) writeRange(ctx context.Context) error {
 	if err := buf.Flush(); err != nil {
 		return writeErr(dest, err)
 	}
-	// A cancel that arrived during the range must not produce output: the
+	// A cancel that arrived meanwhile must not produce output: the
 	// deferred abort drops the upload.
 	if done, err := h.finished(ctx, p.Operation); done || err != nil {
 		if done {
@@ -145,10 +153,18 @@ func (a *annotator) writeRange(ctx context.Context) error {
 	if err != nil {
 		return h.storeErr(err)
 	}
-	a.log.Info("annotated range", zap.String("output", dest), zap.Int64("bytes", counted.N),
-		zap.Int("text_pages", a.textPages), zap.Int("ocr_pages", a.ocrPages), zap.Int("failed_pages", a.failedPages),
-		zap.Duration("took", time.Since(start)), zap.Bool("finalized", c == store.Finalized))
+	fields := []zap.Field{zap.String("output", dest), zap.Int64("bytes", counted.N),
+		zap.Duration("took", time.Since(start)), zap.Bool("finalized", c == store.Finalized)}
+	if !p.split() { // the pages were annotated here
+		fields = append(fields, a.pageCounts()...)
+	}
+	a.log.Info(what, fields...)
 	return nil
+}
+
+// pageCounts are the log fields of the pages this task annotated.
+func (a *annotator) pageCounts() []zap.Field {
+	return []zap.Field{zap.Int("text_pages", a.textPages), zap.Int("ocr_pages", a.ocrPages), zap.Int("failed_pages", a.failedPages)}
 }
 
 // writeUnit annotates one unit of a split range and saves it; the task that
@@ -197,9 +213,8 @@ func (a *annotator) writeUnit(ctx context.Context) error {
 		return nil
 	}
 	total := len(units(p.pages(), p.UnitPages))
-	a.log.Info("annotated unit", zap.Int("bytes", len(data)), zap.Int("units_saved", saved), zap.Int("units", total),
-		zap.Int("text_pages", a.textPages), zap.Int("ocr_pages", a.ocrPages), zap.Int("failed_pages", a.failedPages),
-		zap.Duration("took", time.Since(start)))
+	a.log.Info("annotated unit", append(a.pageCounts(), zap.Int("bytes", len(data)), zap.Int("units_saved", saved),
+		zap.Int("units", total), zap.Duration("took", time.Since(start)))...)
 	if saved < total {
 		return nil
 	}
@@ -210,64 +225,26 @@ func (a *annotator) writeUnit(ctx context.Context) error {
 // completes the range. Several workers may merge the same range at once;
 // they write the same bytes.
 func (a *annotator) merge(ctx context.Context) error {
-	h, p := a.h, a.p
-	start := time.Now()
+	p := a.p
 	rng := store.Range{File: p.File, First: p.First, Last: p.Last}
-	dest := pipeline.OutputName(a.req.GetOutputConfig().GetGcsDestination().GetUri(), p.pages())
-	wctx, abort := context.WithCancel(ctx)
-	defer abort()
-	ow, err := h.Blobs.NewWriter(wctx, dest, "application/json")
-	if err != nil {
-		return writeErr(dest, err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			abort()
-			_ = ow.Close()
+	return a.writeOutput(ctx, "merged range", func(fw *pipeline.FileWriter, dest string) (bool, error) {
+		for _, u := range units(p.pages(), p.UnitPages) {
+			data, err := a.h.Ops.Part(ctx, p.Operation, rng, u.First)
+			if errors.Is(err, store.ErrNotFound) {
+				// Parts are dropped only when the range completes or the
+				// operation ends: another worker finished the job.
+				a.log.Info("units already merged by another worker")
+				return true, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			if err := copyPages(fw, data); err != nil {
+				return false, writeErr(dest, fmt.Errorf("pages %d-%d: %w", u.First, u.Last, err))
+			}
 		}
-	}()
-	counted := &iox.CountingWriter{W: ow}
-	buf := bufio.NewWriterSize(counted, outputBufferSize)
-	fw, err := pipeline.NewFileWriter(buf, proto.Clone(a.req.GetInputConfig()).(*visionpb.InputConfig))
-	if err != nil {
-		return fmt.Errorf("jobs: encode output of %s: %w", a.uri, err)
-	}
-	for _, u := range units(p.pages(), p.UnitPages) {
-		data, err := h.Ops.Part(ctx, p.Operation, rng, u.First)
-		if errors.Is(err, store.ErrNotFound) {
-			// Parts are dropped only when the range completes or the
-			// operation ends: another worker finished the job.
-			a.log.Info("units already merged by another worker")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := copyPages(fw, data); err != nil {
-			return writeErr(dest, fmt.Errorf("pages %d-%d: %w", u.First, u.Last, err))
-		}
-	}
-	if err := fw.Close(); err != nil {
-		return writeErr(dest, err)
-	}
-	if err := buf.Flush(); err != nil {
-		return writeErr(dest, err)
-	}
-	if done, err := h.finished(ctx, p.Operation); done || err != nil {
-		return err
-	}
-	committed = true
-	if err := ow.Close(); err != nil {
-		return writeErr(dest, err)
-	}
-	c, err := h.Ops.CompleteRange(ctx, p.Operation, rng)
-	if err != nil {
-		return h.storeErr(err)
-	}
-	a.log.Info("merged range", zap.String("output", dest), zap.Int64("bytes", counted.N),
-		zap.Duration("took", time.Since(start)), zap.Bool("finalized", c == store.Finalized))
-	return nil
+		return false, nil
+	})
 }
 
 // copyPages writes the pages of a saved unit (gzip of length-prefixed page

@@ -116,13 +116,7 @@ func (fw *FileWriter) WriteEncodedPage(b []byte) error {
 	if fw.err != nil {
 		return fw.err
 	}
-	if fw.pages == 0 {
-		fw.e.key(&fw.o, "responses")
-		fw.e.b = append(fw.e.b, '[')
-	} else {
-		fw.e.b = append(fw.e.b, ',')
-	}
-	fw.pages++
+	fw.entry()
 	fw.e.b = append(fw.e.b, b...)
 	fw.flush()
 	return fw.err
@@ -166,6 +160,15 @@ func (fw *FileWriter) page(r *visionpb.AnnotateImageResponse) {
 	if fw.err != nil {
 		return
 	}
+	fw.entry()
+	fw.e.anyImageResponse(r)
+	fw.check()
+	fw.flush()
+}
+
+// entry starts the next entry of responses: the array's opening before the
+// first, a comma before the others.
+func (fw *FileWriter) entry() {
 	if fw.pages == 0 {
 		fw.e.key(&fw.o, "responses")
 		fw.e.b = append(fw.e.b, '[')
@@ -173,9 +176,6 @@ func (fw *FileWriter) page(r *visionpb.AnnotateImageResponse) {
 		fw.e.b = append(fw.e.b, ',')
 	}
 	fw.pages++
-	fw.e.anyImageResponse(r)
-	fw.check()
-	fw.flush()
 }
 
 // finish encodes and writes the end of the file.
