@@ -75,15 +75,15 @@ func (p AnnotateRangePayload) split() bool { return p.UnitFirst != 0 }
 // units returns the units of range r of unitPages pages each (the last may
 // be shorter); a range no longer than unitPages is one unit.
 func units(r pipeline.PageRange, unitPages int) []pipeline.PageRange {
-	n := r.Last - r.First + 1
-	if unitPages <= 0 || n <= unitPages {
+	us, err := pipeline.SplitPages(r.Last-r.First+1, unitPages)
+	if err != nil || len(us) <= 1 { // no unit size: the range is one unit
 		return []pipeline.PageRange{r}
 	}
-	var out []pipeline.PageRange
-	for f := r.First; f <= r.Last; f += unitPages {
-		out = append(out, pipeline.PageRange{First: f, Last: min(f+unitPages-1, r.Last)})
+	for i := range us {
+		us[i].First += r.First - 1
+		us[i].Last += r.First - 1
 	}
-	return out
+	return us
 }
 
 func encodeRequest(r *visionpb.AsyncAnnotateFileRequest) (json.RawMessage, error) {
