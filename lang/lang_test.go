@@ -441,3 +441,14 @@ func FuzzModel(f *testing.F) {
 		}
 	})
 }
+
+func TestCode(t *testing.T) {
+	for model, want := range map[string]string{
+		"eng": "en", "deu": "de", "chi_sim": "zh", "chi_tra": "zh-Hant", "jpn_vert": "ja", "heb": "iw",
+		"srp": "sr", "srp_latn": "sr-Latn", "frk": "de-Latf", "nor": "no", "osd": "", "ita_old": "", "": "", "xyz": "",
+	} {
+		if got := Code(model); got != want {
+			t.Errorf("Code(%q) = %q, want %q", model, got, want)
+		}
+	}
+}

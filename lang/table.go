@@ -10,7 +10,7 @@ type row struct {
 	name string
 	// langs are the BCP-47 primary language subtags, lower case, that select
 	// the model, deprecated ones Vision still accepts ("iw", "in", "ji")
-	// included. Empty for models no tag selects (vertical text, historic
+	// included. The first is the code Vision reports (see [Code]). Empty for models no tag selects (vertical text, historic
 	// orthographies, osd): they are listed because they are installable.
 	langs string
 	// scripts are the ISO 15924 script subtags the model reads. A tag with a
@@ -73,7 +73,7 @@ var table = []row{
 	{"grc", "grc", "Grek", ""},               // Greek, Ancient (to 1453)
 	{"guj", "gu", "Gujr", ""},                // Gujarati
 	{"hat", "ht", "Latn", ""},                // Haitian
-	{"heb", "he iw", "Hebr", ""},             // Hebrew
+	{"heb", "iw he", "Hebr", ""},             // Hebrew ("iw" first: Vision reports it)
 	{"hin", "hi", "Deva", ""},                // Hindi
 	{"hrv", "hr", "Latn", ""},                // Croatian
 	{"hun", "hu", "Latn", ""},                // Hungarian
@@ -171,3 +171,32 @@ var byLang = func() map[string][]model {
 	}
 	return idx
 }()
+
+// codes maps model names to the language codes [Code] returns.
+var codes = func() map[string]string {
+	m := make(map[string]string)
+	for _, r := range table {
+		langs := strings.Fields(r.langs)
+		if len(langs) == 0 {
+			continue
+		}
+		code := langs[0]
+		// A model other than its language's default reads another script
+		// of it: the code says which ("zh-Hant", "sr-Latn").
+		if def := byLang[langs[0]]; len(def) > 0 && def[0].name != r.name && r.scripts != "" {
+			code += "-" + strings.Fields(r.scripts)[0]
+		}
+		m[r.name] = code
+	}
+	return m
+}()
+
+// Code returns the language code Vision reports for text that the
+// Tesseract model named model read: the model's first tag ("deu" → "de",
+// "heb" → "iw"), with the script for a language's second written form
+// ("chi_tra" → "zh-Hant", "srp_latn" → "sr-Latn"). A vertical-text model
+// counts as its language ("jpn_vert" → "ja"). It returns "" for models no
+// tag selects (osd, historic orthographies) and for unknown names.
+func Code(model string) string {
+	return codes[strings.TrimSuffix(model, "_vert")]
+}

@@ -7,66 +7,31 @@ import (
 	"unicode"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+
+	"github.com/folio-ocr/folio/lang"
 )
 
-// models holds, per Tesseract model name, the language code Vision reports
-// for it (BCP-47, with Vision's own choices: "iw" for Hebrew, "zh" for
-// Simplified Chinese) and the OSD script that selects it when no language
-// is requested. This is the one table of language names in the package.
-var models = map[string]struct{ code, script string }{
-	"eng":     {"en", ""},
-	"deu":     {"de", ""},
-	"fra":     {"fr", ""},
-	"spa":     {"es", ""},
-	"ita":     {"it", ""},
-	"por":     {"pt", ""},
-	"nld":     {"nl", ""},
-	"pol":     {"pl", ""},
-	"swe":     {"sv", ""},
-	"dan":     {"da", ""},
-	"nor":     {"no", ""},
-	"fin":     {"fi", ""},
-	"ces":     {"cs", ""},
-	"hun":     {"hu", ""},
-	"ron":     {"ro", ""},
-	"tur":     {"tr", ""},
-	"vie":     {"vi", ""},
-	"ind":     {"id", ""},
-	"rus":     {"ru", "Cyrillic"},
-	"ukr":     {"uk", ""},
-	"ell":     {"el", "Greek"},
-	"ara":     {"ar", "Arabic"},
-	"heb":     {"iw", "Hebrew"},
-	"hin":     {"hi", "Devanagari"},
-	"tha":     {"th", "Thai"},
-	"chi_sim": {"zh", "Han"},
-	"chi_tra": {"zh-Hant", ""},
-	"jpn":     {"ja", "Japanese"},
-	"kor":     {"ko", "Hangul"},
-}
-
-// languageCode returns the code Vision reports for Tesseract model name m
-// ("" if unknown). Vertical-text models ("jpn_vert") count as their
-// language.
-func languageCode(m string) string {
-	return models[strings.TrimSuffix(m, "_vert")].code
+// scriptModels maps the non-Latin scripts Tesseract's orientation and
+// script detection names to the model that reads them when no language is
+// requested.
+var scriptModels = map[string]string{
+	"Cyrillic":   "rus",
+	"Greek":      "ell",
+	"Arabic":     "ara",
+	"Hebrew":     "heb",
+	"Devanagari": "hin",
+	"Thai":       "tha",
+	"Han":        "chi_sim",
+	"Japanese":   "jpn",
+	"Katakana":   "jpn",
+	"Hiragana":   "jpn",
+	"Hangul":     "kor",
 }
 
 // scriptModel returns the model to use for text in an OSD script name, ""
 // if English should be used.
 func scriptModel(script string) string {
-	if script == "" || script == "Latin" {
-		return ""
-	}
-	if script == "Katakana" || script == "Hiragana" {
-		script = "Japanese"
-	}
-	for m, v := range models {
-		if v.script == script {
-			return m
-		}
-	}
-	return ""
+	return scriptModels[script]
 }
 
 // setLanguages gives each word with a letter its recognition language
@@ -82,7 +47,7 @@ func setLanguages(page *visionpb.Page, langs map[*visionpb.Word]string) {
 		for _, p := range b.Paragraphs {
 			for _, w := range p.Words {
 				total += len(w.Symbols)
-				code := languageCode(langs[w])
+				code := lang.Code(langs[w])
 				if code == "" || !hasLetter(w) {
 					continue
 				}

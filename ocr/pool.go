@@ -226,11 +226,9 @@ func (p *Pool) tessdata() string {
 				p.put(e)
 			}
 		}
-		for m, v := range models {
-			if v.script != "" {
-				if _, err := os.Stat(filepath.Join(p.dir, m+".traineddata")); err == nil {
-					p.scripts = true
-				}
+		for _, m := range scriptModels {
+			if _, err := os.Stat(filepath.Join(p.dir, m+".traineddata")); err == nil {
+				p.scripts = true
 			}
 		}
 	})

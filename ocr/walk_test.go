@@ -9,6 +9,8 @@ import (
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
+
+	"github.com/folio-ocr/folio/lang"
 )
 
 func TestUnturn(t *testing.T) {
@@ -88,10 +90,10 @@ func TestSetLanguages(t *testing.T) {
 	unk := &visionpb.Word{Symbols: syms("x")}
 	page := &visionpb.Page{Blocks: []*visionpb.Block{{Paragraphs: []*visionpb.Paragraph{{Words: []*visionpb.Word{en1, num, de, unk}}}}}}
 	setLanguages(page, map[*visionpb.Word]string{en1: "eng", num: "eng", de: "deu", unk: "equ"})
-	lang := func(code string, conf float32) *visionpb.TextAnnotation_DetectedLanguage {
+	detected := func(code string, conf float32) *visionpb.TextAnnotation_DetectedLanguage {
 		return &visionpb.TextAnnotation_DetectedLanguage{LanguageCode: code, Confidence: conf}
 	}
-	want := []*visionpb.TextAnnotation_DetectedLanguage{lang("de", 5.0/11), lang("en", 3.0/11)}
+	want := []*visionpb.TextAnnotation_DetectedLanguage{detected("de", 5.0/11), detected("en", 3.0/11)}
 	if diff := cmp.Diff(want, page.GetProperty().GetDetectedLanguages(), protocmp.Transform()); diff != "" {
 		t.Errorf("page languages (-want +got):\n%s", diff)
 	}
@@ -103,7 +105,7 @@ func TestSetLanguages(t *testing.T) {
 			}
 			continue
 		}
-		if diff := cmp.Diff([]*visionpb.TextAnnotation_DetectedLanguage{lang(code, 1)}, got, protocmp.Transform()); diff != "" {
+		if diff := cmp.Diff([]*visionpb.TextAnnotation_DetectedLanguage{detected(code, 1)}, got, protocmp.Transform()); diff != "" {
 			t.Errorf("word languages (-want +got):\n%s", diff)
 		}
 	}
@@ -111,8 +113,8 @@ func TestSetLanguages(t *testing.T) {
 
 func TestLanguageTables(t *testing.T) {
 	for m, want := range map[string]string{"eng": "en", "deu": "de", "chi_sim": "zh", "jpn_vert": "ja", "heb": "iw", "osd": "", "": ""} {
-		if got := languageCode(m); got != want {
-			t.Errorf("languageCode(%q) = %q, want %q", m, got, want)
+		if got := lang.Code(m); got != want {
+			t.Errorf("lang.Code(%q) = %q, want %q", m, got, want)
 		}
 	}
 	for s, want := range map[string]string{"Latin": "", "": "", "Han": "chi_sim", "Cyrillic": "rus", "Katakana": "jpn", "Hangul": "kor", "Fraktur": ""} {
