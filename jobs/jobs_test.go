@@ -29,6 +29,7 @@ import (
 	"github.com/folio-ocr/folio/filecache"
 	"github.com/folio-ocr/folio/internal/pdfgen"
 	"github.com/folio-ocr/folio/jobs"
+	"github.com/folio-ocr/folio/lang"
 	"github.com/folio-ocr/folio/pipeline"
 	"github.com/folio-ocr/folio/store"
 	"github.com/folio-ocr/folio/store/storetest"
@@ -255,7 +256,8 @@ func TestFileFailures(t *testing.T) {
 		name     string
 		data     []byte // nil: object missing
 		mime     string
-		dest     string // "": gs://folio-test/out/
+		hints    []string // imageContext.languageHints; the workers have eng only
+		dest     string   // "": gs://folio-test/out/
 		maxPages int
 		code     int32
 		message  string
@@ -266,13 +268,17 @@ func TestFileFailures(t *testing.T) {
 		{name: "too many pages", data: pdfgen.Document(4), maxPages: 3, code: 3, message: "has 4 pages, over the limit of 3"},
 		{name: "truncated tiff", data: []byte("II*\x00"), mime: "image/tiff", code: 3, message: "too short for a header"},
 		{name: "not a gif", data: []byte("GIF89a-no"), mime: "image/gif", code: 3, message: "gif"},
+		{name: "language not installed", data: pdfgen.Document(2), hints: []string{"en", "ja"}, code: 3,
+			message: `language hint "ja" needs the Tesseract model jpn`},
 		{name: "unknown type", data: []byte("BM"), mime: "image/bmp", code: 12, message: "image/bmp input is not supported"},
 		{name: "missing output bucket", data: pdfgen.Document(2), dest: "gs://no-such-bucket/out/", code: 5,
 			message: "the bucket of output destination gs://no-such-bucket/out/ does not exist"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := setup(t, tt.maxPages)
+			b := setup(t, tt.maxPages, func(h *jobs.Handlers) {
+				h.Languages = func(hints []string) (string, error) { return lang.Resolve(hints, lang.Models{"eng": true}) }
+			})
 			name := "in/" + strings.ReplaceAll(tt.name, " ", "-")
 			uri := "gs://" + bucket + "/" + name
 			if tt.data != nil {
@@ -285,6 +291,9 @@ func TestFileFailures(t *testing.T) {
 			req := fileRequest(uri, dest, 2)
 			if tt.mime != "" {
 				req.InputConfig.MimeType = tt.mime
+			}
+			if tt.hints != nil {
+				req.ImageContext = &visionpb.ImageContext{LanguageHints: tt.hints}
 			}
 			op := b.wait(t, b.submit(t, req))
 			if op.ErrorCode != tt.code || !strings.Contains(op.ErrorMessage, tt.message) {
