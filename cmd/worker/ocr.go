@@ -3,16 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"expvar"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"syscall"
-	"time"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
-	"go.uber.org/zap"
 
 	"github.com/folio-ocr/folio/ocr"
 	"github.com/folio-ocr/folio/pipeline"
@@ -69,23 +64,4 @@ func ensureOMPLimit() error {
 	}
 	env := append(os.Environ(), "OMP_THREAD_LIMIT=1")
 	return syscall.Exec(exe, os.Args, env)
-}
-
-// serveMetrics serves Go's expvars, jobs.Pages among them, at
-// addr/debug/vars.
-func serveMetrics(addr string, logger *zap.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("METRICS_ADDR %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /debug/vars", expvar.Handler())
-	s := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("metrics server stopped", zap.Error(err))
-		}
-	}()
-	logger.Info("serving metrics", zap.String("addr", ln.Addr().String()), zap.String("path", "/debug/vars"))
-	return s, nil
 }
