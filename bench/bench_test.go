@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -185,5 +186,23 @@ func TestWorkerEnvFlag(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-worker-env", "novalue"}, "/m"); err == nil {
 		t.Error("-worker-env without =: no error")
+	}
+}
+
+func TestMemoryFlag(t *testing.T) {
+	cfg, err := parseFlags([]string{"-born=false", "-scanned=false", "-memory", "10, 2000"}, "/m")
+	if err != nil || !slices.Equal(cfg.memory, []int{10, 2000}) || cfg.memoryBatch != 100 {
+		t.Errorf("-memory 10,2000: %v, %v (batch %d)", cfg.memory, err, cfg.memoryBatch)
+	}
+	for _, bad := range [][]string{{"-memory", "0"}, {"-memory", "ten"}, {"-memory", "10", "-memory-batch", "101"}} {
+		if _, err := parseFlags(bad, "/m"); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	for ns, want := range map[string]string{"10": "10", "10,2000": "10 and 2000", "10,100,2000": "10, 100 and 2000"} {
+		cfg, _ := parseFlags([]string{"-memory", ns}, "/m")
+		if got := joinInts(cfg.memory); got != want {
+			t.Errorf("joinInts(%s) = %q, want %q", ns, got, want)
+		}
 	}
 }

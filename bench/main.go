@@ -6,6 +6,7 @@
 //	go run ./bench -scan-pages 20           # the full scanned set
 //	go run ./bench -born=false -scan-pages 3
 //	go run ./bench -scanned=false -pdf big.pdf -runs 5
+//	go run ./bench -scanned=false -born=false -memory 10,2000
 //
 // Scanned set (-scanned): pages of a born-digital PDF (-scan-src, default
 // Debian's R-intro.pdf) rendered at 300 DPI gray, degraded like a scanner
@@ -22,6 +23,11 @@
 // PDFIUM_INTERRUPT settings, Folio's pipeline in-process, pdfium's text
 // extraction alone (one instance per core) and pdftotext -bbox-layout (one
 // process per core).
+//
+// Memory set (-memory 10,2000): Folio end to end once on a scanned PDF and
+// once on a born-digital PDF of each page count (the scanned set's pages and
+// -pdf's pages cycled), batchSize -memory-batch, a fresh worker per row, so
+// that the worker's peak RSS can be compared across file lengths.
 //
 // Every OCR process, the workers included, runs with OMP_THREAD_LIMIT=1.
 // A missing tool skips its rows. Folio rows need Redis (-redis-url; the
@@ -59,20 +65,22 @@ func main() {
 
 // config holds the command-line flags.
 type config struct {
-	born      bool
-	pdf       string
-	runs      int
-	batch     int
-	cores     int
-	redisURL  string
-	scanned   bool
-	scanSrc   string
-	scanFirst int
-	scanPages int
-	scanRuns  int
-	scanBatch int
-	corpusDir string
-	workerEnv []string // more KEY=value settings for the workers
+	born        bool
+	pdf         string
+	runs        int
+	batch       int
+	cores       int
+	redisURL    string
+	scanned     bool
+	scanSrc     string
+	scanFirst   int
+	scanPages   int
+	scanRuns    int
+	scanBatch   int
+	corpusDir   string
+	workerEnv   []string // more KEY=value settings for the workers
+	memory      []int    // page counts of the memory set; none: not measured
+	memoryBatch int
 }
 
 const rIntro = "/usr/share/R/doc/manual/R-intro.pdf"
@@ -95,6 +103,17 @@ func parseFlags(args []string, root string) (config, error) {
 	fs.IntVar(&cfg.scanRuns, "scan-runs", 1, "runs of each scanned measurement; the median is reported")
 	fs.IntVar(&cfg.scanBatch, "scan-batch", 0, "outputConfig.batchSize of the scanned request; 0: pages/cores rounded up, one range per core")
 	fs.StringVar(&cfg.corpusDir, "corpus-dir", filepath.Join(root, "data", "bench-corpus"), "cache of built scanned sets")
+	fs.Func("memory", "page counts of the memory set, comma-separated (e.g. 10,2000); none by default", func(v string) error {
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return fmt.Errorf("want positive page counts, got %q", f)
+			}
+			cfg.memory = append(cfg.memory, n)
+		}
+		return nil
+	})
+	fs.IntVar(&cfg.memoryBatch, "memory-batch", 100, "outputConfig.batchSize of the memory set's requests")
 	fs.Func("worker-env", "KEY=value for the workers, repeatable (e.g. -worker-env PAGE_TIMEOUT=2m)", func(v string) error {
 		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
 			return fmt.Errorf("want KEY=value, got %q", v)
@@ -127,8 +146,11 @@ func (c config) validate() error {
 	if c.scanBatch < 0 || c.scanBatch > 100 {
 		errs = append(errs, fmt.Errorf("-scan-batch must be 0 to 100, got %d", c.scanBatch))
 	}
-	if !c.born && !c.scanned {
-		errs = append(errs, errors.New("nothing to measure: -born=false and -scanned=false"))
+	if c.memoryBatch < 1 || c.memoryBatch > 100 {
+		errs = append(errs, fmt.Errorf("-memory-batch must be 1 to 100, got %d", c.memoryBatch))
+	}
+	if !c.born && !c.scanned && len(c.memory) == 0 {
+		errs = append(errs, errors.New("nothing to measure: -born=false, -scanned=false and no -memory"))
 	}
 	return errors.Join(errs...)
 }
@@ -154,6 +176,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if cfg.born {
 		rs, fact := bornRows(ctx, cfg, dep)
+		rows, sets = append(rows, rs...), appendNonEmpty(sets, fact)
+	}
+	if len(cfg.memory) > 0 {
+		rs, fact := memoryRows(ctx, cfg, dep)
 		rows, sets = append(rows, rs...), appendNonEmpty(sets, fact)
 	}
 	if err := ctx.Err(); err != nil {

@@ -73,13 +73,13 @@ func (c *cerStats) rate() float64 {
 	return float64(c.dist) / float64(c.chars)
 }
 
-// cell is the CER column of r.
-func (r *row) cerCell(setPages int) string {
+// cerCell is the CER column of r.
+func (r *row) cerCell() string {
 	switch {
 	case r.cer == nil || r.cer.pages == 0:
 		return "–"
-	case r.cer.pages < setPages:
-		return fmt.Sprintf("%.2f%% (%d of %d pages)", 100*r.cer.rate(), r.cer.pages, setPages)
+	case r.cer.pages < r.pages:
+		return fmt.Sprintf("%.2f%% (%d of %d pages)", 100*r.cer.rate(), r.cer.pages, r.pages)
 	default:
 		return fmt.Sprintf("%.2f%%", 100*r.cer.rate())
 	}
@@ -150,12 +150,10 @@ func (r *row) noteCell() string {
 // also reads well in a terminal.
 func renderTable(w io.Writer, rows []*row) error {
 	byID := map[string]*row{}
-	setPages := map[string]int{}
 	for _, r := range rows {
 		if r.id != "" {
 			byID[r.id] = r
 		}
-		setPages[r.set] = max(setPages[r.set], r.pages)
 	}
 	cells := [][]string{{"set", "measurement", "pages", "wall", "pages/s", "vs target", "CER", "peak RSS", "note"}}
 	for _, r := range rows {
@@ -164,7 +162,7 @@ func renderTable(w io.Writer, rows []*row) error {
 			pages, wall = fmt.Sprint(r.pages), fmt.Sprintf("%.2f s", r.took.Seconds())
 		}
 		cells = append(cells, []string{r.set, r.name, pages, wall, r.rateCell(), r.targetCell(byID),
-			r.cerCell(setPages[r.set]), r.rss, r.noteCell()})
+			r.cerCell(), r.rss, r.noteCell()})
 	}
 	_, err := io.WriteString(w, markdownTable(cells))
 	return err
