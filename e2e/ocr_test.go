@@ -45,6 +45,9 @@ var scanCases = []scanCase{
 	// again, and the garbage of the bad layer does not show.
 	{file: "ocr-layer.pdf", mime: "application/pdf", pages: 1, feature: visionpb.Feature_DOCUMENT_TEXT_DETECTION, maxCER: 0.01},
 	{file: "ocr-layer-bad.pdf", mime: "application/pdf", pages: 1, feature: visionpb.Feature_DOCUMENT_TEXT_DETECTION, maxCER: 0.01},
+	// Scans stored as CCITT G4 and 1-bit Flate images, and a JPEG scan
+	// wrapped in a form XObject: read at their own resolution.
+	{file: "embedded.pdf", mime: "application/pdf", pages: 3, feature: visionpb.Feature_DOCUMENT_TEXT_DETECTION, maxCER: 0.02},
 	{file: "g4.tiff", mime: "image/tiff", pages: 3, feature: visionpb.Feature_TEXT_DETECTION, batch: 2, maxCER: 0.02},
 	{file: "jpeg.tiff", mime: "image/tiff", pages: 2, feature: visionpb.Feature_DOCUMENT_TEXT_DETECTION, maxCER: 0.01},
 	{file: "animated.gif", mime: "image/gif", pages: 3, feature: visionpb.Feature_DOCUMENT_TEXT_DETECTION, batch: 3, maxCER: 0.04},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -246,5 +247,40 @@ func BenchmarkRangeEndToEndGenerated(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// BenchmarkRaster is Document.Raster on scanned pages, whose image is taken
+// as stored (JPEG) or decoded at its own resolution (CCITT G4, 1-bit
+// Flate), against rendering the same page at 300 DPI, which is what every
+// other page costs.
+func BenchmarkRaster(b *testing.B) {
+	for _, c := range []struct {
+		name, file string
+		page       int
+	}{{"jpeg", "mixed.pdf", 2}, {"g4", "embedded.pdf", 1}, {"flate-1bit", "embedded.pdf", 2}} {
+		data, err := os.ReadFile(filepath.Join("..", "testdata", "scans", c.file))
+		if err != nil {
+			b.Fatal(err)
+		}
+		doc, err := openBytes(b, data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name+"/raster", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := doc.Raster(context.Background(), c.page, RasterOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/render-300dpi", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := renderPage(doc, c.page, 300); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		doc.Close()
 	}
 }

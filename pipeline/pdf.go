@@ -527,6 +527,17 @@ func (tf pageTransform) rect(l, b, r, t float64) Rect {
 	return Rect{Left: min(x1, x2), Bottom: min(y1, y2), Right: max(x1, x2), Top: max(y1, y2)}
 }
 
+// cover is the share of the crop box that the box l, b, r, t (page space)
+// covers.
+func (tf pageTransform) cover(l, b, r, t float64) float64 {
+	w := math.Min(r, tf.left+tf.w0) - math.Max(l, tf.left)
+	h := math.Min(t, tf.bottom+tf.h0) - math.Max(b, tf.bottom)
+	if w <= 0 || h <= 0 || tf.w0*tf.h0 <= 0 {
+		return 0
+	}
+	return w * h / (tf.w0 * tf.h0)
+}
+
 // angle turns a glyph direction in page space as PDFium reports it
 // (radians, clockwise: FPDFText_GetCharAngle is atan2(c, a) of the glyph
 // matrix) into the displayed direction, counter-clockwise, normalised to

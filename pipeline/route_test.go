@@ -3,10 +3,14 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klippa-app/go-pdfium/requests"
 )
 
 // chars returns a text layer of n visible characters.
@@ -81,6 +85,9 @@ func TestScanFixturesRouteAndRaster(t *testing.T) {
 		{"mixed.pdf", 1, RouteText, "pixels"},
 		{"mixed.pdf", 2, RouteOCR, "encoded"},
 		{"mixed.pdf", 3, RouteText, "pixels"},
+		{"embedded.pdf", 1, RouteOCR, "pixels"},  // CCITT G4, decoded by PDFium
+		{"embedded.pdf", 2, RouteOCR, "pixels"},  // 1-bit Flate
+		{"embedded.pdf", 3, RouteOCR, "encoded"}, // the JPEG inside a form XObject
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.file, tt.page), func(t *testing.T) {
@@ -108,12 +115,86 @@ func TestScanFixturesRouteAndRaster(t *testing.T) {
 			if r.Kind() != tt.raster {
 				t.Errorf("raster %s, want %s", r.Kind(), tt.raster)
 			}
-			if r.Gray != nil && (r.Gray.Rect.Dx() < 2400 || r.DPI != DefaultDPI) {
-				t.Errorf("rendered %v at %v DPI, want a Letter page at 300", r.Gray.Rect, r.DPI)
+			if r.Gray != nil && (r.Gray.Rect.Dx() != 2550 || r.Gray.Rect.Dy() < 3300 || r.Gray.Rect.Dy() > 3301 || math.Abs(r.DPI-DefaultDPI) > 0.5) {
+				t.Errorf("pixels %v at %v DPI, want a Letter page at 300", r.Gray.Rect, r.DPI)
 			}
 			if r.Data != nil && (r.DPI < 290 || r.DPI > 310) {
 				t.Errorf("embedded JPEG at %.1f DPI, want the scan's 300", r.DPI)
 			}
 		})
 	}
+}
+
+// An image PDFium decodes for OCR (CCITT G4, 1-bit Flate) has the pixels
+// of the page as PDFium renders it at the image's resolution: not
+// inverted, flipped or shifted.
+func TestEmbeddedBitmapMatchesRendering(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "scans", "embedded.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := openBytes(t, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doc.Close()
+	for _, n := range []int{1, 2} {
+		r, err := doc.Raster(context.Background(), n, RasterOptions{})
+		if err != nil || r.Gray == nil {
+			t.Fatalf("page %d: raster %v, %v", n, r, err)
+		}
+		rendered, err := renderPage(doc, n, 300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// PDFium rounds the rendered page up to 3301 rows.
+		if got, want := r.Gray.Rect, rendered.Rect; got.Dx() != want.Dx() || want.Dy()-got.Dy() > 1 || got.Dy() > want.Dy() {
+			t.Fatalf("page %d: extracted %v, rendered %v", n, got, want)
+		}
+		// Compare 10×10-pixel block means: the rendering is resampled to
+		// one more row, which shifts edges by a pixel.
+		const blk = 10
+		differ, ink, total := 0, 0, 0
+		for y := 0; y+blk <= r.Gray.Rect.Dy(); y += blk {
+			for x := 0; x+blk <= r.Gray.Rect.Dx(); x += blk {
+				var a, b int
+				for dy := range blk {
+					for dx := range blk {
+						a += int(r.Gray.GrayAt(x+dx, y+dy).Y)
+						b += int(rendered.GrayAt(x+dx, y+dy).Y)
+					}
+				}
+				a, b = a/(blk*blk), b/(blk*blk)
+				if a-b > 32 || b-a > 32 {
+					differ++
+				}
+				if a < 224 {
+					ink++
+				}
+				total++
+			}
+		}
+		if differ > total/100 || ink == 0 || ink > total/2 {
+			t.Errorf("page %d: %d of %d blocks differ from the rendering, %d inked", n, differ, total, ink)
+		}
+	}
+}
+
+// renderPage renders page n of doc in gray at dpi, as Raster does for a
+// page that is not one image.
+func renderPage(doc Document, n, dpi int) (*image.Gray, error) {
+	d := doc.(*pdfDoc)
+	var g *image.Gray
+	err := d.withPage(n, func(ref requests.Page, _ pageTransform) error {
+		res, err := d.inst.RenderPageInDPI(&requests.RenderPageInDPI{
+			Page: ref, DPI: dpi, ImageFormat: requests.RenderImageFormatGrayscale})
+		if err != nil {
+			return err
+		}
+		defer res.Cleanup()
+		src := res.Result.RenderedImage.(*image.Gray)
+		g, err = grayFromBitmap(src.Pix[src.PixOffset(src.Rect.Min.X, src.Rect.Min.Y):], src.Rect.Dx(), src.Rect.Dy(), src.Stride, 1)
+		return err
+	})
+	return g, err
 }

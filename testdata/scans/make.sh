@@ -165,6 +165,21 @@ cp "$OUT/ocr-layer.p1.txt" "$OUT/ocr-layer-bad.p1.txt"
 pdftotext "$OUT/ocr-layer.pdf" "$OUT/ocr-layer.layer.txt"
 pdftotext "$OUT/ocr-layer-bad.pdf" "$OUT/ocr-layer-bad.layer.txt"
 
+# 9. embedded.pdf — image-only pages whose image is not a JPEG on the page itself, made from
+#    the fixtures above: p1 g4.tiff page 1 as a CCITT G4 image, p2 g4.tiff page 2 as a 1-bit
+#    Flate image, p3 scanned.pdf's page wrapped in a form XObject (qpdf --overlay onto a blank
+#    Letter page, as page-imposing tools wrap pages).
+tiffcp "$OUT/g4.tiff,0" "$W/e1.tif"
+img2pdf --nodate --engine internal -o "$W/e1.pdf" "$W/e1.tif"
+"$CONVERT" "$OUT/g4.tiff[1]" -depth 1 -units PixelsPerInch -density 300 "$W/e2.png"
+img2pdf --nodate --engine internal -o "$W/e2.pdf" "$W/e2.png"
+gs -q -dNOPAUSE -dBATCH -dSAFER -sDEVICE=pdfwrite -r72 -g612x792 -o "$W/blank.pdf" -c showpage
+qpdf --deterministic-id "$W/blank.pdf" --overlay "$OUT/scanned.pdf" -- "$W/e3.pdf"
+qpdf --empty --deterministic-id --pages "$W/e1.pdf" 1 "$W/e2.pdf" 1 "$W/e3.pdf" 1 -- "$OUT/embedded.pdf"
+cp "$OUT/g4.p1.txt" "$OUT/embedded.p1.txt"
+cp "$OUT/g4.p2.txt" "$OUT/embedded.p2.txt"
+cp "$OUT/scanned.p1.txt" "$OUT/embedded.p3.txt"
+
 # manifest.json
 python3 - "$OUT" <<'EOF'
 import json, sys
@@ -187,6 +202,9 @@ m = {
                                     pg("text", 0, None, "R-admin.pdf p12 (born-digital)")]),
   "ocr-layer.pdf": ("application/pdf", [pg("ocr", 0, 300, "R-intro.pdf p15 top, skew +0.4; tesseract invisible text layer over a full-page image")]),
   "ocr-layer-bad.pdf": ("application/pdf", [pg("ocr", 0, 300, "same image as ocr-layer.pdf; invisible layer ROT13-garbled")]),
+  "embedded.pdf": ("application/pdf", [pg("ocr", 0, 300, "g4.tiff page 1 as a CCITT G4 image"),
+                                       pg("ocr", 0, 300, "g4.tiff page 2 as a 1-bit Flate image"),
+                                       pg("ocr", 0, 300, "scanned.pdf's page inside a form XObject")]),
 }
 out = {}
 for name, (mime, pages) in m.items():
