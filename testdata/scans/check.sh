@@ -13,7 +13,7 @@ cd "$HERE"
 cer() { python3 cer.py "$1" "$2" | awk '{printf "%6.2f%% (%d/%d)", $1*100, $2, $3}'; }
 ocr() { tesseract "$1" "$W/o" -l eng --psm "$2" 2>/dev/null; }
 printf '%-22s %-4s %-6s %s\n' fixture page route "CER (edits/chars)"
-for f in scanned.pdf rotated.pdf two-column.pdf mixed.pdf ocr-layer.pdf ocr-layer-bad.pdf; do
+for f in scanned.pdf rotated.pdf two-column.pdf mixed.pdf ocr-layer.pdf ocr-layer-bad.pdf embedded.pdf; do
   n=$(pdfinfo "$f" | awk '/^Pages:/{print $2}')
   for p in $(seq "$n"); do
     gt="${f%.*}.p$p.txt"; psm=3; [ "$f" = rotated.pdf ] && psm=1
