@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -435,4 +436,63 @@ func BenchmarkPageTextGenerated(b *testing.B) {
 		}
 		BuildTextAnnotation(p)
 	}
+}
+
+// A document read past RecyclePages pages moves to a fresh PDFium instance
+// and reads on as before, even when the pool has a single instance (it is
+// given back before a fresh one is taken).
+func TestPDFRecycle(t *testing.T) {
+	p, err := NewPDF(PDFConfig{Instances: 1, RecyclePages: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var pages []genPage
+	for i := range 5 {
+		pages = append(pages, genPage{Runs: []textRun{{X: 72, Y: 700, Text: fmt.Sprintf("Page number %d", i+1)}}})
+	}
+	data := makePDF(pages...)
+	doc, err := p.Open(context.Background(), bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doc.Close()
+	d := doc.(*pdfDoc)
+	first := d.inst
+	for round := range 2 {
+		for n := 1; n <= 5; n++ {
+			pg, err := doc.Page(context.Background(), n)
+			if err != nil {
+				t.Fatalf("round %d page %d: %v", round, n, err)
+			}
+			if got, want := pageText(pg), fmt.Sprintf("Page number %d", n); got != want {
+				t.Errorf("round %d page %d: text %q, want %q", round, n, got, want)
+			}
+			if d.visits > 2 {
+				t.Fatalf("page %d: %d pages read on one instance, RecyclePages is 2", n, d.visits)
+			}
+		}
+	}
+	if d.inst == first {
+		t.Error("10 pages read and the instance was never replaced")
+	}
+	if err := doc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The pool's one instance is free again.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	again, err := p.Open(ctx, bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	again.Close()
+}
+
+func pageText(p *Page) string {
+	rs := make([]rune, len(p.Chars))
+	for i, c := range p.Chars {
+		rs[i] = c.Rune
+	}
+	return strings.TrimSpace(string(rs))
 }
