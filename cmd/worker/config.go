@@ -34,7 +34,11 @@ type config struct {
 	// Interrupt (PDFIUM_INTERRUPT) lets PAGE_TIMEOUT stop pdfium mid-page.
 	// Off, text extraction runs 3-5x faster but a hostile page can hold a
 	// worker forever: turn it off only for trusted input. Default true.
-	Interrupt    bool
+	Interrupt bool
+	// RecyclePages (PDFIUM_RECYCLE_PAGES) is how many pages a document reads
+	// on one pdfium instance before moving to a fresh one, which bounds
+	// pdfium's memory on long ranges; 0 = never. Default 50.
+	RecyclePages int
 	OperationTTL time.Duration // OPERATION_TTL. Default 720h.
 	// OCR.
 	OCREngines    int    // OCR_ENGINES: Tesseract instances (pages OCR'd at once). Default runtime.NumCPU().
@@ -71,6 +75,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		MaxFileBytes:    1 << 30,
 		PageTimeout:     time.Minute,
 		Interrupt:       true,
+		RecyclePages:    pipeline.DefaultRecyclePages,
 		OperationTTL:    30 * 24 * time.Hour,
 		LogLevel:        "info",
 		OCREngines:      runtime.NumCPU(),
@@ -140,6 +145,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 		fs.BoolVar(dst, name, *dst, usage+" ("+env+")")
 	}
 	boolean(&cfg.Interrupt, "PDFIUM_INTERRUPT", "pdfium-interrupt", "let PAGE_TIMEOUT interrupt pdfium mid-page")
+	num(&cfg.RecyclePages, "PDFIUM_RECYCLE_PAGES", "pdfium-recycle-pages", "pages a document reads on one pdfium instance before a fresh one (0: never)")
 	num(&cfg.OCREngines, "OCR_ENGINES", "ocr-engines", "Tesseract instances, pages OCR'd at once")
 	num(&cfg.OCRDPI, "OCR_DPI", "ocr-dpi", "resolution of PDF pages rendered for OCR")
 	num(&cfg.MaxPagePixels, "MAX_PAGE_PIXELS", "max-page-pixels", "most pixels of one page image")
@@ -208,6 +214,9 @@ func (c config) validate() error {
 	}
 	if c.UnitPages < 0 {
 		errs = append(errs, fmt.Errorf("UNIT_PAGES must not be negative, got %d", c.UnitPages))
+	}
+	if c.RecyclePages < 0 {
+		errs = append(errs, fmt.Errorf("PDFIUM_RECYCLE_PAGES must not be negative, got %d", c.RecyclePages))
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel))

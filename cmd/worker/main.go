@@ -87,8 +87,12 @@ func run() error {
 		return err
 	}
 	defer func() { _ = files.Close() }()
+	recycle := cfg.RecyclePages
+	if recycle == 0 {
+		recycle = -1 // never
+	}
 	pdf, err := pipeline.NewPDF(pipeline.PDFConfig{
-		Instances: cfg.Concurrency, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt,
+		Instances: cfg.Concurrency, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt, RecyclePages: recycle,
 	})
 	if err != nil {
 		return fmt.Errorf("start pdfium: %w", err)
