@@ -53,7 +53,8 @@ type PDFConfig struct {
 	// negative means no limit.
 	MaxPageChars int
 	// RecyclePages is how many pages a Document reads on one PDFium
-	// instance before it closes the document, discards the instance and
+	// instance (a page read and then rendered counts once) before it
+	// closes the document, discards the instance and
 	// reopens the file on a fresh one, so that a long document does not
 	// grow an instance's memory without bound. Zero means
 	// DefaultRecyclePages, negative means never.
@@ -215,7 +216,7 @@ func (d *pdfDoc) load(ctx context.Context) (err error) {
 		}
 		return fmt.Errorf("pipeline: acquire pdfium instance: %w", err)
 	}
-	d.inst, d.hasInst, d.visits = inst, true, 0
+	d.inst, d.hasInst, d.visits, d.lastPage = inst, true, 0, 0
 	defer func() {
 		if err != nil {
 			d.discard()
@@ -340,7 +341,8 @@ type pdfDoc struct {
 	reader   *recordingReader
 	size     int64
 
-	visits       int // pages loaded on inst
+	visits       int // pages loaded on inst, a page read again at once counted once
+	lastPage     int // the page last loaded on inst
 	recycleAfter int // visits after which inst is replaced; <= 0: never
 
 	killed atomic.Bool // the instance was killed because a ctx ended mid-call
@@ -376,12 +378,14 @@ func (d *pdfDoc) call(ctx context.Context, n int, what string, f func() error) e
 	if n < 1 || n > d.pages {
 		return fmt.Errorf("pipeline: %s pdf page %d: out of range 1..%d", what, n, d.pages)
 	}
-	if d.recycleAfter > 0 && d.visits >= d.recycleAfter {
-		if err := d.recycle(ctx); err != nil {
-			return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, err)
+	if n != d.lastPage {
+		if d.recycleAfter > 0 && d.visits >= d.recycleAfter {
+			if err := d.recycle(ctx); err != nil {
+				return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, err)
+			}
 		}
+		d.visits, d.lastPage = d.visits+1, n
 	}
-	d.visits++
 	stop := context.AfterFunc(ctx, func() {
 		d.killed.Store(true)
 		_ = guard(func() error { return d.inst.Kill() })
