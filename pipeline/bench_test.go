@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -259,14 +258,7 @@ func BenchmarkRaster(b *testing.B) {
 		name, file string
 		page       int
 	}{{"jpeg", "mixed.pdf", 2}, {"g4", "embedded.pdf", 1}, {"flate-1bit", "embedded.pdf", 2}} {
-		data, err := os.ReadFile(filepath.Join("..", "testdata", "scans", c.file))
-		if err != nil {
-			b.Fatal(err)
-		}
-		doc, err := openBytes(b, data)
-		if err != nil {
-			b.Fatal(err)
-		}
+		doc := openScan(b, c.file)
 		b.Run(c.name+"/raster", func(b *testing.B) {
 			for b.Loop() {
 				if _, err := doc.Raster(context.Background(), c.page, RasterOptions{}); err != nil {
@@ -281,6 +273,5 @@ func BenchmarkRaster(b *testing.B) {
 				}
 			}
 		})
-		doc.Close()
 	}
 }

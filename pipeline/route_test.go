@@ -91,15 +91,7 @@ func TestScanFixturesRouteAndRaster(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.file, tt.page), func(t *testing.T) {
-			data, err := os.ReadFile(filepath.Join("..", "testdata", "scans", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			doc, err := openBytes(t, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer doc.Close()
+			doc := openScan(t, tt.file)
 			ctx := context.Background()
 			p, err := doc.Page(ctx, tt.page)
 			if err != nil {
@@ -129,15 +121,7 @@ func TestScanFixturesRouteAndRaster(t *testing.T) {
 // of the page as PDFium renders it at the image's resolution: not
 // inverted, flipped or shifted.
 func TestEmbeddedBitmapMatchesRendering(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "testdata", "scans", "embedded.pdf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := openBytes(t, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer doc.Close()
+	doc := openScan(t, "embedded.pdf")
 	for _, n := range []int{1, 2} {
 		r, err := doc.Raster(context.Background(), n, RasterOptions{})
 		if err != nil || r.Gray == nil {
@@ -197,4 +181,19 @@ func renderPage(doc Document, n, dpi int) (*image.Gray, error) {
 		return err
 	})
 	return g, err
+}
+
+// openScan opens a PDF of testdata/scans, closed when the test ends.
+func openScan(tb testing.TB, name string) Document {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "scans", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	doc, err := openBytes(tb, data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { doc.Close() })
+	return doc
 }
