@@ -206,8 +206,10 @@ func (d *pdfDoc) raster(ref requests.Page, tf pageTransform, opts RasterOptions)
 
 // embedded returns the page's one image when it stands for the page as
 // displayed: gray or RGB (not a stencil mask, indexed or CMYK, whose
-// colours PDFium's rendering applies), upright and unflipped, with square
-// pixels, within the pixel limit. A JPEG is returned as stored; any other
+// colours PDFium's rendering applies), drawn opaque (no alpha, soft mask
+// or blend mode in the graphics state), upright and unflipped, with square
+// pixels, within the pixel limit. An image's own /SMask is not seen:
+// PDFium's API does not expose it, and scans do not carry one. A JPEG is returned as stored; any other
 // image is decoded by PDFium at its own resolution. ok is false when the
 // page must be rendered instead.
 func (d *pdfDoc) embedded(ref requests.Page, sc pageScan, opts RasterOptions) (r *Raster, ok bool, err error) {
@@ -228,6 +230,10 @@ func (d *pdfDoc) embedded(ref requests.Page, sc pageScan, opts RasterOptions) (r
 	xdpi, ydpi := float64(meta.Width)/(place.a/72), float64(meta.Height)/(place.d/72)
 	if math.Abs(xdpi-ydpi) > 0.02*xdpi {
 		return nil, false, nil // a fax's 204×98: let PDFium square the pixels
+	}
+	tr, err := d.inst.FPDFPageObj_HasTransparency(&requests.FPDFPageObj_HasTransparency{PageObject: img})
+	if err != nil || tr.HasTransparency {
+		return nil, false, err
 	}
 	fc, err := d.inst.FPDFImageObj_GetImageFilterCount(&requests.FPDFImageObj_GetImageFilterCount{ImageObject: img})
 	if err != nil {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"image"
@@ -196,4 +197,116 @@ func openScan(tb testing.TB, name string) Document {
 	}
 	tb.Cleanup(func() { doc.Close() })
 	return doc
+}
+
+// imagePage is a one-page Letter PDF whose only content is one uncompressed
+// image of w×h pixels, every pixel the same: gray, or RGB when rgb is set.
+type imagePage struct {
+	w, h   int
+	gray   byte
+	rgb    []byte // 3 bytes: an RGB image of this colour instead
+	extra  string // more entries of the image dictionary
+	matrix string // the cm before Do; empty: the full page
+	form   bool   // draw the image from inside a form XObject
+	alpha  bool   // draw the image at 50% opacity
+}
+
+func (ip imagePage) pdf() []byte {
+	cs, px := "/DeviceGray", bytes.Repeat([]byte{ip.gray}, ip.w*ip.h)
+	if ip.rgb != nil {
+		cs, px = "/DeviceRGB", bytes.Repeat(ip.rgb, ip.w*ip.h)
+	}
+	if strings.Contains(ip.extra, "/ImageMask true") {
+		cs, px = "", bytes.Repeat([]byte{0}, (ip.w+7)/8*ip.h)
+	} else {
+		cs = " /ColorSpace " + cs + " /BitsPerComponent 8"
+	}
+	if strings.Contains(ip.extra, "/Indexed") {
+		cs, px = "", bytes.Repeat([]byte{1}, ip.w*ip.h)
+	}
+	m := ip.matrix
+	if m == "" {
+		m = "612 0 0 792 0 0"
+	}
+	draw := fmt.Sprintf("q %s cm /Im0 Do Q", m)
+	if ip.alpha {
+		draw = "/GS0 gs " + draw
+	}
+	objs := []string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im0 5 0 R /Fm0 6 0 R >> /ExtGState << /GS0 7 0 R >> >> /Contents 4 0 R >>",
+	}
+	content := draw
+	if ip.form {
+		content = "q /Fm0 Do Q"
+	}
+	objs = append(objs,
+		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content)+1, content),
+		fmt.Sprintf("<< /Type /XObject /Subtype /Image /Width %d /Height %d%s%s /Length %d >>\nstream\n%s\nendstream",
+			ip.w, ip.h, cs, ip.extra, len(px), px),
+		fmt.Sprintf("<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /XObject << /Im0 5 0 R >> >> /Length %d >>\nstream\n%s\nendstream",
+			len(draw)+1, draw),
+		"<< /Type /ExtGState /ca 0.5 >>",
+	)
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.4\n")
+	offsets := make([]int, len(objs))
+	for i, o := range objs {
+		offsets[i] = b.Len()
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
+	for _, off := range offsets {
+		fmt.Fprintf(&b, "%010d 00000 n \n", off)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
+	return b.Bytes()
+}
+
+// A page that is one image is OCR'd from the image's own pixels only when
+// they are the page as displayed; otherwise it is rendered (here at 50 DPI,
+// 425×550, while the images are 10 DPI).
+func TestEmbeddedImageEligibility(t *testing.T) {
+	tests := []struct {
+		name   string
+		page   imagePage
+		native bool // the image's own pixels, not a rendering
+		gray   byte // the pixel value expected
+	}{
+		{"gray", imagePage{w: 85, h: 110, gray: 200}, true, 200},
+		{"gray inside a form", imagePage{w: 85, h: 110, gray: 200, form: true}, true, 200},
+		{"inverted by /Decode", imagePage{w: 85, h: 110, gray: 200, extra: " /Decode [1 0]"}, true, 55},
+		{"rgb", imagePage{w: 85, h: 110, rgb: []byte{200, 100, 50}}, true, 125},
+		{"drawn half transparent", imagePage{w: 85, h: 110, gray: 0, alpha: true}, false, 128},
+		{"stencil mask", imagePage{w: 85, h: 110, extra: " /ImageMask true"}, false, 0},
+		{"indexed", imagePage{w: 85, h: 110, extra: " /ColorSpace [/Indexed /DeviceGray 1 <00FF>] /BitsPerComponent 8"}, false, 255},
+		{"flipped", imagePage{w: 85, h: 110, gray: 200, matrix: "612 0 0 -792 0 792"}, false, 200},
+		{"turned", imagePage{w: 110, h: 85, gray: 200, matrix: "0 792 -612 0 612 0"}, false, 200},
+		{"non-square pixels", imagePage{w: 85, h: 55, gray: 200}, false, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := openBytes(t, tt.page.pdf())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer doc.Close()
+			r, err := doc.Raster(context.Background(), 1, RasterOptions{DPI: 50})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Gray == nil {
+				t.Fatalf("raster %s, want pixels", r.Kind())
+			}
+			size := r.Gray.Rect.Size()
+			if native := size == image.Pt(tt.page.w, tt.page.h); native != tt.native {
+				t.Errorf("raster of %v at %.0f DPI; native %v, want %v", size, r.DPI, native, tt.native)
+			}
+			if got := r.Gray.GrayAt(size.X/2, size.Y/2).Y; int(got)-int(tt.gray) > 2 || int(tt.gray)-int(got) > 2 {
+				t.Errorf("pixel %d, want %d", got, tt.gray)
+			}
+		})
+	}
 }
