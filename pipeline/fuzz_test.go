@@ -51,6 +51,9 @@ func FuzzOpenPDF(f *testing.F) {
 		f.Add(good[:n])
 	}
 	f.Add([]byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj trailer << /Root 1 0 R >>"))
+	// Pages that are one image, drawn directly and from inside a form.
+	f.Add(imagePage{w: 17, h: 22, gray: 200}.pdf())
+	f.Add(imagePage{w: 17, h: 22, rgb: []byte{1, 2, 3}, form: true}.pdf())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := openBytes(t, data)
 		if err != nil {
@@ -65,6 +68,12 @@ func FuzzOpenPDF(f *testing.F) {
 			ta := BuildTextAnnotation(p)
 			if spell(ta) != ta.Text {
 				t.Fatalf("page %d: text differs from symbols+breaks", n)
+			}
+			// The page as an OCR image, small: rendered at 10 DPI, or an
+			// image of its own within 1M pixels.
+			r, err := doc.Raster(context.Background(), n, RasterOptions{DPI: 10, MaxPixels: 1 << 20})
+			if err == nil && r.Gray != nil && len(r.Gray.Pix) > 1<<20 {
+				t.Fatalf("page %d: raster of %v over the pixel limit", n, r.Gray.Rect)
 			}
 		}
 	})
