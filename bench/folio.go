@@ -192,7 +192,7 @@ func (w worker) stop() string {
 func (d *deployment) annotate(ctx context.Context, object string, pages, batch int) (time.Duration, []*visionpb.AnnotateImageResponse, error) {
 	d.runs++
 	prefix := fmt.Sprintf("out/%d/", d.runs)
-	took, err := submitAndWait(ctx, d.cluster.API, "gs://"+bucket+"/"+object, "gs://"+bucket+"/"+prefix, batch)
+	took, err := submitAndWait(ctx, d.cluster.API, "gs://"+bucket+"/"+object, "gs://"+bucket+"/"+prefix, batch, waitLimit(pages))
 	if err != nil {
 		d.keep = true
 		return 0, nil, fmt.Errorf("%w (logs: %s)", err, strings.Join(d.cluster.Logs(), " "))
@@ -251,8 +251,16 @@ func pageFailures(resps []*visionpb.AnnotateImageResponse) (int, string) {
 	return n, first
 }
 
-// submitAndWait posts one request and polls the operation every 10 ms.
-func submitAndWait(ctx context.Context, api, src, dest string, batch int) (time.Duration, error) {
+// waitLimit is how long a request of pages may take before the row gives
+// up: ten minutes, and ten seconds a page (the scanned set runs at about a
+// page per second per core).
+func waitLimit(pages int) time.Duration {
+	return 10*time.Minute + time.Duration(pages)*10*time.Second
+}
+
+// submitAndWait posts one request and polls the operation every 10 ms, for
+// at most limit.
+func submitAndWait(ctx context.Context, api, src, dest string, batch int, limit time.Duration) (time.Duration, error) {
 	body := fmt.Sprintf(`{"requests":[{"inputConfig":{"gcsSource":{"uri":%q},"mimeType":"application/pdf"},`+
 		`"features":[{"type":"DOCUMENT_TEXT_DETECTION"}],"outputConfig":{"gcsDestination":{"uri":%q},"batchSize":%d}}]}`,
 		src, dest, batch)
@@ -266,7 +274,7 @@ func submitAndWait(ctx context.Context, api, src, dest string, batch int) (time.
 	if err != nil || op.Name == "" {
 		return 0, fmt.Errorf("submit: status %d: %v", status, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for !op.Done {
 		select {
