@@ -457,6 +457,9 @@ func (d *pdfDoc) page(n int) (*Page, error) {
 				continue
 			}
 			r, _ := utf8.DecodeRuneInString(c.Text)
+			if unmapped(r) {
+				out.Unmapped++
+			}
 			if r == 0x02 {
 				// PDFium reports a hyphen that it judges to end a line
 				// inside a word as U+0002.

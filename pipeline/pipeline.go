@@ -50,6 +50,10 @@ type Page struct {
 	// InvisibleText is the share of the page's text objects drawn
 	// invisibly (text render mode 3 or 7), the mark of an OCR layer.
 	InvisibleText float64
+	// Unmapped counts the text layer's characters that have no Unicode
+	// meaning (control codes, U+FFFD, private use): what a font without a
+	// Unicode mapping gives, whose text cannot be extracted.
+	Unmapped int
 }
 
 // Document is an opened input file whose pages are read one at a time. A

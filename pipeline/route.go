@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 )
@@ -144,6 +146,9 @@ const (
 	// stampFactor: over a scan, a visible text layer needs this many times
 	// MinTextChars to be taken for the page's text.
 	stampFactor = 8
+	// unmappedShare: a text layer with more than this share of characters
+	// without Unicode meaning is not the page's text.
+	unmappedShare = 0.1
 )
 
 // Route returns the route of p and the reason, for logs.
@@ -162,7 +167,13 @@ func (r Router) Route(p *Page) (Route, string) {
 	if n < min {
 		return RouteOCR, fmt.Sprintf("%d text-layer characters", n)
 	}
-	if r.Policy == TextLayerAlways || p.ImageCover < scanCover {
+	if r.Policy == TextLayerAlways {
+		return RouteText, "text layer"
+	}
+	if float64(p.Unmapped) > unmappedShare*float64(n) {
+		return RouteOCR, fmt.Sprintf("%d of %d text-layer characters have no Unicode mapping", p.Unmapped, n)
+	}
+	if p.ImageCover < scanCover {
 		return RouteText, "text layer"
 	}
 	if p.InvisibleText > 0.5 {
@@ -172,6 +183,20 @@ func (r Router) Route(p *Page) (Route, string) {
 		return RouteOCR, fmt.Sprintf("%d characters over a scanned image", n)
 	}
 	return RouteText, "text layer over an image"
+}
+
+// unmapped reports whether a text-layer character has no Unicode meaning:
+// a control code (PDFium passes on the font's own code when it has no
+// mapping; U+0002 also marks a line-end hyphen, rare enough not to
+// matter), U+FFFD or a private-use code point.
+func unmapped(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r':
+		return false
+	case unicode.IsControl(r), r == utf8.RuneError, unicode.Is(unicode.Co, r):
+		return true
+	}
+	return false
 }
 
 // visibleChars counts the characters of p's text layer that are not

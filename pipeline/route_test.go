@@ -42,6 +42,9 @@ func TestRoute(t *testing.T) {
 		{"text over a background image", Router{}, Page{Chars: chars(2000), ImageCover: 0.9}, RouteText},
 		{"small figure on a text page", Router{}, Page{Chars: chars(2000), ImageCover: 0.3, InvisibleText: 1}, RouteText},
 		{"policy never", Router{Policy: TextLayerNever}, Page{Chars: chars(2000)}, RouteOCR},
+		{"font without Unicode mapping", Router{}, Page{Chars: chars(2000), Unmapped: 1500}, RouteOCR},
+		{"a few symbols of a private-use font", Router{}, Page{Chars: chars(2000), Unmapped: 20}, RouteText},
+		{"unmapped font, trusted", Router{Policy: TextLayerAlways}, Page{Chars: chars(2000), Unmapped: 1500}, RouteText},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,20 +252,7 @@ func (ip imagePage) pdf() []byte {
 			len(draw)+1, draw),
 		"<< /Type /ExtGState /ca 0.5 >>",
 	)
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
+	return rawPDF(objs)
 }
 
 // A page that is one image is OCR'd from the image's own pixels only when
@@ -306,6 +296,38 @@ func TestEmbeddedImageEligibility(t *testing.T) {
 			}
 			if got := r.Gray.GrayAt(size.X/2, size.Y/2).Y; int(got)-int(tt.gray) > 2 || int(tt.gray)-int(got) > 2 {
 				t.Errorf("pixel %d, want %d", got, tt.gray)
+			}
+		})
+	}
+}
+
+// Text in a font without a Unicode mapping comes out of PDFium as control
+// codes: the page is OCR'd, while a page of real text has nothing unmapped.
+func TestUnmappedTextLayer(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		pdf      []byte
+		unmapped bool
+		route    Route
+	}{
+		{"type 3 font without ToUnicode", type3PDF(strings.Repeat("\x01\x02\x03\x04", 10)), true, RouteOCR},
+		{"Helvetica", makePDF(genPage{Runs: []textRun{{X: 72, Y: 700, Text: "A page of ordinary text, long enough."}}}), false, RouteText},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := openBytes(t, tt.pdf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer doc.Close()
+			p, err := doc.Page(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Unmapped > 0; got != tt.unmapped || (tt.unmapped && p.Unmapped != len(p.Chars)) {
+				t.Errorf("%d of %d characters unmapped", p.Unmapped, len(p.Chars))
+			}
+			if got, why := (Router{}).Route(p); got != tt.route {
+				t.Errorf("route %v (%s), want %v", got, why, tt.route)
 			}
 		})
 	}
