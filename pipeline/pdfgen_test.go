@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/folio-ocr/folio/internal/pdfgen"
@@ -42,24 +41,5 @@ func type3PDF(text string) []byte {
 		"<< /Type /Font /Subtype /Type3 /FontBBox [0 0 1000 1000] /FontMatrix [0.001 0 0 0.001 0 0] /CharProcs << /g1 6 0 R /g2 6 0 R /g3 6 0 R /g4 6 0 R >> /Encoding << /Type /Encoding /Differences [1 /g1 /g2 /g3 /g4] >> /FirstChar 1 /LastChar 4 /Widths [600 600 600 600] /Resources << >> >>",
 		"<< /Length 35 >>\nstream\n600 0 d0 50 0 500 700 re f\nendstream",
 	}
-	return rawPDF(objs)
-}
-
-// rawPDF writes objs as objects 1, 2, ... of a PDF file whose catalog is
-// object 1, with a cross-reference table.
-func rawPDF(objs []string) []byte {
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
+	return pdfgen.Raw(objs)
 }

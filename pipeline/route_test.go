@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/klippa-app/go-pdfium/requests"
+
+	"github.com/folio-ocr/folio/internal/pdfgen"
 )
 
 // chars returns a text layer of n visible characters.
@@ -252,7 +254,7 @@ func (ip imagePage) pdf() []byte {
 			len(draw)+1, draw),
 		"<< /Type /ExtGState /ca 0.5 >>",
 	)
-	return rawPDF(objs)
+	return pdfgen.Raw(objs)
 }
 
 // A page that is one image is OCR'd from the image's own pixels only when
