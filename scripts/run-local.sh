@@ -30,7 +30,7 @@ mkdir -p "$logs" "$DATA_DIR/redis" "$DATA_DIR/gcs" "$DATA_DIR/cache"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export STORAGE_EMULATOR_HOST="127.0.0.1:$GCS_PORT"
 export LOG_LEVEL=${LOG_LEVEL:-info}
-export OMP_THREAD_LIMIT=1
+export OMP_THREAD_LIMIT=1 MALLOC_ARENA_MAX=2
 
 say() { printf 'run-local: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }

@@ -47,7 +47,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := ensureOMPLimit(); err != nil {
+	if err := ensureProcessEnv(); err != nil {
 		return err
 	}
 	level, _ := zapcore.ParseLevel(cfg.LogLevel)

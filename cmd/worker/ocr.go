@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
@@ -50,18 +51,42 @@ func (r recognizer) Recognize(ctx context.Context, ras *pipeline.Raster, o pipel
 	return ta, err
 }
 
-// ensureOMPLimit re-executes the worker with OMP_THREAD_LIMIT=1 when it is
-// unset. Debian's Tesseract is built with OpenMP, which reads the variable
-// once, when the library loads: setting it later in the process has no
-// effect, and without it OCR runs 4-6 times slower on two cores.
-func ensureOMPLimit() error {
-	if os.Getenv("OMP_THREAD_LIMIT") != "" {
+// processEnv is the environment OCR needs from the start of the process,
+// because the libraries read it once, when they load:
+//   - OMP_THREAD_LIMIT=1: Debian's Tesseract is built with OpenMP, and
+//     without the limit OCR runs 4-6 times slower on two cores;
+//   - MALLOC_ARENA_MAX=2: Tesseract and Leptonica allocate and free some
+//     100 MB per page from whichever thread runs it, and glibc keeps freed
+//     memory in per-thread arenas (up to eight per core), so the process
+//     grows until every arena holds a page's worth. Two arenas cut the peak
+//     RSS of two engines reading 120 pages from 317 MB to 200 MB at 1% of
+//     the time.
+var processEnv = []string{"OMP_THREAD_LIMIT=1", "MALLOC_ARENA_MAX=2"}
+
+// missingEnv returns the settings of processEnv whose variable getenv
+// does not set; a value the environment gives is kept.
+func missingEnv(getenv func(string) string) []string {
+	var missing []string
+	for _, kv := range processEnv {
+		k, _, _ := strings.Cut(kv, "=")
+		if getenv(k) == "" {
+			missing = append(missing, kv)
+		}
+	}
+	return missing
+}
+
+// ensureProcessEnv re-executes the worker with the settings of processEnv
+// that its environment lacks; setting them later in the process has no
+// effect.
+func ensureProcessEnv() error {
+	missing := missingEnv(os.Getenv)
+	if len(missing) == 0 {
 		return nil
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("find own executable to set OMP_THREAD_LIMIT: %w", err)
+		return fmt.Errorf("find own executable to set %s: %w", strings.Join(missing, " "), err)
 	}
-	env := append(os.Environ(), "OMP_THREAD_LIMIT=1")
-	return syscall.Exec(exe, os.Args, env)
+	return syscall.Exec(exe, os.Args, append(os.Environ(), missing...))
 }

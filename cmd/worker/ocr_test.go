@@ -6,6 +6,7 @@ import (
 	"image"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/folio-ocr/folio/ocr"
@@ -43,5 +44,20 @@ func TestRecognizerBadImages(t *testing.T) {
 				t.Errorf("Recognize: %v, want an error wrapping ErrInvalidInput", err)
 			}
 		})
+	}
+}
+
+func TestMissingEnv(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{}, []string{"OMP_THREAD_LIMIT=1", "MALLOC_ARENA_MAX=2"}},
+		{map[string]string{"OMP_THREAD_LIMIT": "1"}, []string{"MALLOC_ARENA_MAX=2"}},
+		{map[string]string{"OMP_THREAD_LIMIT": "4", "MALLOC_ARENA_MAX": "8"}, nil}, // the operator's values win
+	} {
+		if got := missingEnv(func(k string) string { return tt.env[k] }); !slices.Equal(got, tt.want) {
+			t.Errorf("missingEnv(%v) = %v, want %v", tt.env, got, tt.want)
+		}
 	}
 }
