@@ -32,7 +32,7 @@ const DefaultMaxPageChars = 200_000
 // PDFium instance before moving to a fresh one when
 // [PDFConfig.RecyclePages] is zero. PDFium keeps memory for every page a
 // document has loaded until the document closes, and WebAssembly memory
-// never shrinks: one instance reading a 2,000-page scan grew to 2.4 GB
+// never shrinks: reading a 2,000-page scan on one instance grew the process to 2.4 GB
 // (82 KB a page on a born-digital file). Reopening costs about 10 ms.
 const DefaultRecyclePages = 50
 
