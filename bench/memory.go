@@ -23,8 +23,10 @@ const memorySet = "memory"
 func memoryRows(ctx context.Context, cfg config, dep *lazyDeployment) ([]*row, string) {
 	var rows []*row
 	d, derr := dep.get(ctx)
-	var c *corpus
-	cerr := error(nil)
+	var (
+		c    *corpus
+		cerr error
+	)
 	if pkg := missingTool(corpusTools...); pkg != "" {
 		cerr = fmt.Errorf("%w (install %s to build the corpus)", errSkipped, pkg)
 	} else {

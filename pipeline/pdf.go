@@ -32,8 +32,9 @@ const DefaultMaxPageChars = 200_000
 // PDFium instance before moving to a fresh one when
 // [PDFConfig.RecyclePages] is zero. PDFium keeps memory for every page a
 // document has loaded until the document closes, and WebAssembly memory
-// never shrinks: reading a 2,000-page scan on one instance grew the process to 2.4 GB
-// (82 KB a page on a born-digital file). Reopening costs about 10 ms.
+// never shrinks: reading a 2,000-page scan on one instance grew the
+// process to 2.4 GB (82 KB a page on a born-digital file). Reopening costs
+// about 10 ms.
 const DefaultRecyclePages = 50
 
 // PDFConfig configures [NewPDF].
@@ -54,10 +55,10 @@ type PDFConfig struct {
 	MaxPageChars int
 	// RecyclePages is how many pages a Document reads on one PDFium
 	// instance (a page read and then rendered counts once) before it
-	// closes the document, discards the instance and
-	// reopens the file on a fresh one, so that a long document does not
-	// grow an instance's memory without bound. Zero means
-	// DefaultRecyclePages, negative means never.
+	// closes the document, discards the instance and reopens the file on
+	// a fresh one, so that a long document does not grow an instance's
+	// memory without bound. Zero means DefaultRecyclePages, negative means
+	// never.
 	RecyclePages int
 	// Log receives whatever PDFium prints on its stdout and stderr. Nil
 	// discards it.
@@ -503,15 +504,14 @@ func (d *pdfDoc) Close() error {
 // recycle closes the document, discards its instance and opens the file
 // again on a fresh one. On error the Document is closed.
 func (d *pdfDoc) recycle(ctx context.Context) error {
-	if err := d.release(); err != nil {
-		d.closed = true
-		return err
+	err := d.release()
+	if err == nil {
+		err = d.load(ctx)
 	}
-	if err := d.load(ctx); err != nil {
+	if err != nil {
 		d.closed = true
-		return err
 	}
-	return nil
+	return err
 }
 
 // discard closes the Document for good: its PDFium document and instance.
