@@ -334,3 +334,59 @@ func TestUnmappedTextLayer(t *testing.T) {
 		})
 	}
 }
+
+// walkLimitPDF is a Letter page whose full-page image is drawn from inside
+// depth nested form XObjects, after paths filled rectangles.
+func walkLimitPDF(depth, paths int) []byte {
+	draw := "q 612 0 0 792 0 0 cm /Im0 Do Q"
+	objs := []string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"", // the page, below
+		"", // its content, below
+		"<< /Type /XObject /Subtype /Image /Width 8 /Height 8 /ColorSpace /DeviceGray /BitsPerComponent 8 /Length 64 >>\nstream\n" +
+			strings.Repeat("\xc8", 64) + "\nendstream",
+	}
+	inner, res := draw, "<< /XObject << /Im0 5 0 R >> >>"
+	for range depth {
+		objs = append(objs, fmt.Sprintf("<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources %s /Length %d >>\nstream\n%s\nendstream",
+			res, len(inner)+1, inner))
+		inner, res = "q /Fm0 Do Q", fmt.Sprintf("<< /XObject << /Fm0 %d 0 R >> >>", len(objs))
+	}
+	content := strings.Repeat("0 0 1 1 re f\n", paths) + inner
+	objs[2] = fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources %s /Contents 4 0 R >>", res)
+	objs[3] = fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content)+1, content)
+	return pdfgen.Raw(objs)
+}
+
+// The object walk finds a scan through up to 8 nested forms
+// (maxFormDepth); deeper, or past 20,000 objects (maxScanObjects), it stops
+// looking and the page counts as having no scan.
+func TestScanWalkLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		depth, paths int
+		wantCover    bool
+	}{
+		{"on the page", 0, 0, true},
+		{"8 forms deep", 8, 0, true},
+		{"9 forms deep", 9, 0, false},
+		{"after 100 paths", 0, 100, true},
+		{"after the object budget", 0, 20000, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := openBytes(t, walkLimitPDF(tt.depth, tt.paths))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer doc.Close()
+			p, err := doc.Page(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.ImageCover > 0.98; got != tt.wantCover {
+				t.Errorf("image cover %.2f; scan found %v, want %v", p.ImageCover, got, tt.wantCover)
+			}
+		})
+	}
+}
