@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for both processes; docker-compose.yml picks the command per service:
-#   folio-api     the HTTP API (LISTEN_ADDR, default :8080)
+#   folio-api     the API: REST on LISTEN_ADDR (default :8080), gRPC on GRPC_LISTEN_ADDR (:8081)
 #   folio-worker  the asynq worker (WORKER_CONCURRENCY, SHUTDOWN_TIMEOUT, CACHE_DIR, ...)
 # Build: docker build -t folio .
 
@@ -50,5 +50,5 @@ WORKDIR /home/folio
 # spending ~5 s and 300 MB compiling it (a fresh volume is populated from this directory).
 # Both variants: wazero's cache key includes the PDFIUM_INTERRUPT setting.
 RUN folio-worker -warmup && folio-worker -warmup -pdfium-interrupt=false
-EXPOSE 8080
+EXPOSE 8080 8081
 CMD ["folio-api"]

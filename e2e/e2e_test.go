@@ -14,7 +14,9 @@ import (
 	vision "cloud.google.com/go/vision/v2/apiv1"
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/folio-ocr/folio/internal/pdfgen"
@@ -25,10 +27,23 @@ import (
 // r-doc-pdf package, which .ci/run installs.
 const rIntro = "/usr/share/R/doc/manual/R-intro.pdf"
 
-func (f *folio) client() *vision.ImageAnnotatorClient {
+func (f *folio) client() *vision.ImageAnnotatorClient { return f.clientOver("rest") }
+
+// clientOver returns Google's Vision client over transport: "rest" (the
+// REST client) or "grpc" (the default client, with insecure credentials).
+func (f *folio) clientOver(transport string) *vision.ImageAnnotatorClient {
 	f.t.Helper()
-	c, err := vision.NewImageAnnotatorRESTClient(testContext(f.t, time.Minute),
-		option.WithEndpoint(f.API), option.WithoutAuthentication())
+	ctx := testContext(f.t, time.Minute)
+	var (
+		c   *vision.ImageAnnotatorClient
+		err error
+	)
+	if transport == "grpc" {
+		c, err = vision.NewImageAnnotatorClient(ctx, option.WithEndpoint(f.GRPC), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+	} else {
+		c, err = vision.NewImageAnnotatorRESTClient(ctx, option.WithEndpoint(f.API), option.WithoutAuthentication())
+	}
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -44,11 +59,18 @@ func request(uri, dest string, batch int32) *visionpb.AsyncAnnotateFileRequest {
 	}
 }
 
-// The way Google's users call the API: the official REST client, pointed at
-// Folio by endpoint alone, submits, waits and reads outputs.
+// The way Google's users call the API: the official clients, REST and the
+// default gRPC one, pointed at Folio by endpoint alone, submit, wait and
+// read outputs.
 func TestGoogleClient(t *testing.T) {
+	for _, transport := range []string{"rest", "grpc"} {
+		t.Run(transport, func(t *testing.T) { testGoogleClient(t, transport) })
+	}
+}
+
+func testGoogleClient(t *testing.T, transport string) {
 	f := start(t, 2)
-	c := f.client()
+	c := f.clientOver(transport)
 	ctx := testContext(t, 3*time.Minute)
 
 	gen := f.Upload("in/generated.pdf", pdfgen.Document(7))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/folio-ocr/folio/internal/iox"
 	"github.com/folio-ocr/folio/pipeline"
+	"github.com/folio-ocr/folio/rpcerr"
 	"github.com/folio-ocr/folio/store"
 )
 
@@ -68,7 +69,7 @@ func (h *Handlers) languages(req *visionpb.AsyncAnnotateFileRequest) (string, er
 	}
 	l, err := h.Languages(hints)
 	if err != nil {
-		return "", permanent(&Failure{Code: codes.InvalidArgument,
+		return "", permanent(&rpcerr.Error{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("%s: %v", req.GetInputConfig().GetGcsSource().GetUri(), err)})
 	}
 	return l, nil
@@ -338,7 +339,7 @@ func (a *annotator) produce(ctx context.Context, unit pipeline.PageRange, slots 
 	}
 	defer func() { _ = doc.Close() }()
 	if unit.Last > doc.PageCount() {
-		slots[0] <- pageResult{err: permanent(&Failure{Code: codes.InvalidArgument,
+		slots[0] <- pageResult{err: permanent(&rpcerr.Error{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("%s has %d pages, fewer than planned (%d)", a.uri, doc.PageCount(), unit.Last)})}
 		return
 	}
@@ -430,7 +431,7 @@ func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n in
 			return v, err
 		}
 		*doc = d
-		return v, &Failure{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("took longer than %s", a.h.pageTimeout())}
+		return v, &rpcerr.Error{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("took longer than %s", a.h.pageTimeout())}
 	}
 	return v, err
 }
@@ -438,12 +439,12 @@ func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n in
 // pageOutcome turns a page's error into its output entry when the page
 // alone is at fault, or into an error that fails the task.
 func (a *annotator) pageOutcome(n int, err error) pageResult {
-	var f *Failure
-	if errors.As(err, &f) && f.Code == codes.DeadlineExceeded || Permanent(err) {
+	var f *rpcerr.Error
+	if errors.As(err, &f) && f.Code == codes.DeadlineExceeded || rpcerr.Permanent(err) {
 		a.failedPages++
 		Pages.Add("failed", 1)
 		a.log.Warn("page failed", zap.Int("page", n), zap.Error(err))
-		return pageResult{resp: pageError(a.uri, n, err)}
+		return pageResult{resp: pageError(a.uri, n, a.req.GetFeatures(), err)}
 	}
 	return pageResult{err: fmt.Errorf("jobs: page %d of %s: %w", n, a.uri, err)}
 }
@@ -459,7 +460,7 @@ func (a *annotator) recognize(ctx context.Context, page *pipeline.Page, r *pipel
 			return pageResult{err: ctx.Err()}
 		}
 		if errors.Is(pageCtx.Err(), context.DeadlineExceeded) {
-			err = &Failure{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("OCR took longer than %s", a.h.pageTimeout())}
+			err = &rpcerr.Error{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("OCR took longer than %s", a.h.pageTimeout())}
 		}
 		return a.pageOutcome(page.Number, err)
 	}

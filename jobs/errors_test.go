@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/folio-ocr/folio/pipeline"
+	"github.com/folio-ocr/folio/rpcerr"
 	"github.com/folio-ocr/folio/store"
 )
 
@@ -34,14 +35,14 @@ func TestCodeAndFileFailure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Code(tt.err); got != tt.code {
+			if got := rpcerr.Code(tt.err); got != tt.code {
 				t.Errorf("Code = %v, want %v", got, tt.code)
 			}
 			err := fileFailure(uri, tt.err)
 			if got := errors.Is(err, asynq.SkipRetry); got != tt.permanent {
 				t.Errorf("SkipRetry = %v, want %v", got, tt.permanent)
 			}
-			var f *Failure
+			var f *rpcerr.Error
 			if !errors.As(err, &f) || f.Code != tt.code || f.Message != tt.message {
 				t.Errorf("failure %+v, want code %v message %q", f, tt.code, tt.message)
 			}

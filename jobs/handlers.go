@@ -17,6 +17,7 @@ import (
 
 	"github.com/folio-ocr/folio/filecache"
 	"github.com/folio-ocr/folio/pipeline"
+	"github.com/folio-ocr/folio/rpcerr"
 	"github.com/folio-ocr/folio/store"
 )
 
@@ -124,13 +125,13 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	dest := req.GetOutputConfig().GetGcsDestination().GetUri()
 	if err := h.Blobs.BucketExists(ctx, dest); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return permanent(&Failure{Code: codes.NotFound,
+			return permanent(&rpcerr.Error{Code: codes.NotFound,
 				Message: fmt.Sprintf("the bucket of output destination %s does not exist", dest), Err: err})
 		}
 		return fileFailure(dest, err)
 	}
 	if attrs.Size > h.maxFileBytes() {
-		return permanent(&Failure{Code: codes.InvalidArgument,
+		return permanent(&rpcerr.Error{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("%s is %d bytes, over the limit of %d bytes", uri, attrs.Size, h.maxFileBytes())})
 	}
 	start := time.Now()
@@ -141,19 +142,16 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	pages := doc.PageCount()
 	_ = doc.Close()
 	if pages > h.maxPages() {
-		return permanent(&Failure{Code: codes.InvalidArgument,
+		return permanent(&rpcerr.Error{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("%s has %d pages, over the limit of %d pages", uri, pages, h.maxPages())})
 	}
 	if pages < 1 {
-		return permanent(&Failure{Code: codes.InvalidArgument, Message: fmt.Sprintf("%s has no pages", uri)})
+		return permanent(&rpcerr.Error{Code: codes.InvalidArgument, Message: fmt.Sprintf("%s has no pages", uri)})
 	}
-	batch := int(req.GetOutputConfig().GetBatchSize())
-	if batch == 0 {
-		batch = 20
-	}
+	batch := pipeline.BatchSize(req.GetOutputConfig().GetBatchSize())
 	prs, err := pipeline.SplitPages(pages, batch)
 	if err != nil {
-		return permanent(&Failure{Code: codes.InvalidArgument, Message: fmt.Sprintf("%s: %v", uri, err)})
+		return permanent(&rpcerr.Error{Code: codes.InvalidArgument, Message: fmt.Sprintf("%s: %v", uri, err)})
 	}
 	ranges := make([]store.Range, len(prs))
 	for i, r := range prs {
@@ -205,8 +203,8 @@ const outputBufferSize = 64 << 10
 // fail the operation; others, encoding errors included (Internal), are
 // retried, as before output was streamed.
 func writeErr(dest string, err error) error {
-	if Permanent(err) {
-		return permanent(&Failure{Code: Code(err), Message: fmt.Sprintf("cannot write %s", dest), Err: err})
+	if rpcerr.Permanent(err) {
+		return permanent(&rpcerr.Error{Code: rpcerr.Code(err), Message: fmt.Sprintf("cannot write %s", dest), Err: err})
 	}
 	return fmt.Errorf("jobs: write %s: %w", dest, err)
 }
@@ -233,7 +231,7 @@ func (h *Handlers) openerOf(uri, mimeType string) (pipeline.Opener, error) {
 	if o := h.Openers[mimeType]; o != nil {
 		return o, nil
 	}
-	return nil, permanent(&Failure{Code: codes.Unimplemented,
+	return nil, permanent(&rpcerr.Error{Code: codes.Unimplemented,
 		Message: fmt.Sprintf("%s: %s input is not supported", uri, mimeType)})
 }
 
@@ -251,7 +249,7 @@ func (h *Handlers) open(ctx context.Context, uri, mimeType string, attrs store.O
 			return fmt.Errorf("jobs: download %s: %w", uri, err)
 		}
 		if n > h.maxFileBytes() {
-			return &Failure{Code: codes.InvalidArgument,
+			return &rpcerr.Error{Code: codes.InvalidArgument,
 				Message: fmt.Sprintf("%s is over the limit of %d bytes", uri, h.maxFileBytes())}
 		}
 		return nil
@@ -315,12 +313,13 @@ func (h *Handlers) storeErr(err error) error {
 	return err
 }
 
-func pageError(uri string, n int, err error) *visionpb.AnnotateImageResponse {
-	return &visionpb.AnnotateImageResponse{
-		Error:   &statuspb.Status{Code: int32(Code(err)), Message: fmt.Sprintf("page %d of %s: %s", n, uri, detail(err))},
-		Context: &visionpb.ImageAnnotationContext{Uri: uri, PageNumber: int32(n)},
-	}
+// pageError is the output entry of page n of the file at uri, which failed
+// with err, for a request of features: shaped as Vision's failed pages (see
+// pipeline.FailedPage).
+func pageError(uri string, n int, features []*visionpb.Feature, err error) *visionpb.AnnotateImageResponse {
+	return pipeline.FailedPage(n, features, uri,
+		&statuspb.Status{Code: int32(rpcerr.Code(err)), Message: fmt.Sprintf("page %d of %s: %s", n, uri, detail(err))})
 }
 
 // permanent marks f as not worth retrying.
-func permanent(f *Failure) error { return fmt.Errorf("%w: %w", f, asynq.SkipRetry) }
+func permanent(f *rpcerr.Error) error { return fmt.Errorf("%w: %w", f, asynq.SkipRetry) }

@@ -341,23 +341,38 @@ func TestCancelSkipsQueuedRanges(t *testing.T) {
 }
 
 // A page over PAGE_TIMEOUT gets DEADLINE_EXCEEDED in its entry; the range
-// and the operation go on.
+// and the operation go on. The entry is shaped as Vision's failed pages,
+// {"error":{...},"fullTextAnnotation":{},"context":{...}}, whether the range
+// is annotated whole or in units merged by the last one.
 func TestPageTimeout(t *testing.T) {
-	b := setup(t, 0, func(h *jobs.Handlers) { h.PageTimeout = time.Nanosecond })
-	uri := b.upload(t, "in/slow.pdf", pdfgen.Document(3))
-	op := b.wait(t, b.submit(t, fileRequest(uri, "gs://"+bucket+"/out/", 3)))
-	if op.State != visionpb.OperationMetadata_DONE || op.ErrorCode != 0 {
-		t.Fatalf("operation ended %v code %d %q", op.State, op.ErrorCode, op.ErrorMessage)
-	}
-	resp := b.outputs(t, "out/")["output-1-to-3.json"]
-	if len(resp.GetResponses()) != 3 {
-		t.Fatalf("got %d responses, want 3", len(resp.GetResponses()))
-	}
-	for i, r := range resp.GetResponses() {
-		want := fmt.Sprintf("page %d of %s: took longer than 1ns", i+1, uri)
-		if r.GetError().GetCode() != 4 || r.GetError().GetMessage() != want || r.GetContext().GetPageNumber() != int32(i+1) {
-			t.Errorf("page %d: error %v context %v; want code 4 %q", i+1, r.GetError(), r.GetContext(), want)
-		}
+	for _, unit := range []int{0, 1} {
+		t.Run(fmt.Sprintf("units of %d pages", unit), func(t *testing.T) {
+			b := setup(t, 0, func(h *jobs.Handlers) { h.PageTimeout, h.UnitPages = time.Nanosecond, unit })
+			uri := b.upload(t, "in/slow.pdf", pdfgen.Document(3))
+			op := b.wait(t, b.submit(t, fileRequest(uri, "gs://"+bucket+"/out/", 3)))
+			if op.State != visionpb.OperationMetadata_DONE || op.ErrorCode != 0 {
+				t.Fatalf("operation ended %v code %d %q", op.State, op.ErrorCode, op.ErrorMessage)
+			}
+			resp := b.outputs(t, "out/")["output-1-to-3.json"]
+			if len(resp.GetResponses()) != 3 {
+				t.Fatalf("got %d responses, want 3", len(resp.GetResponses()))
+			}
+			var entries []string
+			for i, r := range resp.GetResponses() {
+				want := fmt.Sprintf("page %d of %s: took longer than 1ns", i+1, uri)
+				if r.GetError().GetCode() != 4 || r.GetError().GetMessage() != want || r.GetContext().GetPageNumber() != int32(i+1) {
+					t.Errorf("page %d: error %v context %v; want code 4 %q", i+1, r.GetError(), r.GetContext(), want)
+				}
+				if r.GetFullTextAnnotation() == nil || r.GetFullTextAnnotation().GetText() != "" {
+					t.Errorf("page %d: fullTextAnnotation %v, want present and empty", i+1, r.GetFullTextAnnotation())
+				}
+				entries = append(entries, fmt.Sprintf(`{"error":{"code":4,"message":%q},"fullTextAnnotation":{},"context":{"uri":%q,"pageNumber":%d}}`, want, uri, i+1))
+			}
+			want := fmt.Sprintf(`{"inputConfig":{"gcsSource":{"uri":%q},"mimeType":"application/pdf"},"responses":[%s]}`, uri, strings.Join(entries, ","))
+			if got := b.objectBytes(t, "out/output-1-to-3.json"); string(got) != want {
+				t.Errorf("output:\n got %s\nwant %s", got, want)
+			}
+		})
 	}
 }
 

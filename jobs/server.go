@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/folio-ocr/folio/rpcerr"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -74,13 +75,13 @@ func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
 		log.Error("undecodable task dropped")
 		return
 	}
-	var f *Failure
+	var f *rpcerr.Error
 	if !errors.As(err, &f) {
-		code := Code(err)
+		code := rpcerr.Code(err)
 		if code == codes.Canceled {
 			code = codes.Internal
 		}
-		f = &Failure{Code: code, Message: p.failureMessage(t.Type()), Err: err}
+		f = &rpcerr.Error{Code: code, Message: p.failureMessage(t.Type()), Err: err}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -33,16 +33,20 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	grpccodes "google.golang.org/grpc/codes"
+
+	"github.com/folio-ocr/folio/rpcerr"
 )
 
 var (
 	// ErrMalformed means a hint is not a well-formed BCP-47 language tag.
-	ErrMalformed = errors.New("lang: malformed language tag")
+	ErrMalformed = rpcerr.Sentinel(grpccodes.InvalidArgument, "lang: malformed language tag")
 	// ErrUnknown means a hint is a well-formed tag, but no Tesseract model
 	// reads its language in its script.
-	ErrUnknown = errors.New("lang: no Tesseract model for language")
+	ErrUnknown = rpcerr.Sentinel(grpccodes.InvalidArgument, "lang: no Tesseract model for language")
 	// ErrNotInstalled means the model a hint needs is not installed.
-	ErrNotInstalled = errors.New("lang: Tesseract model not installed")
+	ErrNotInstalled = rpcerr.Sentinel(grpccodes.InvalidArgument, "lang: Tesseract model not installed")
 )
 
 // HintError reports a language hint that cannot be used and why. Its

@@ -84,8 +84,8 @@ func HasTextLayer(p *Page) bool {
 // AnnotatePage answers the features of one request for page p of the file at
 // uri, from p's text layer (see [Respond]). A text feature requested for a
 // page without a text layer gets code 12 (UNIMPLEMENTED): "page 7 has no
-// text layer and OCR is not enabled"; fullTextAnnotation is then present and
-// empty, as in Vision's failed pages.
+// text layer and OCR is not enabled"; the entry then has the shape of a
+// failed page (see [FailedPage]).
 func AnnotatePage(p *Page, features []*visionpb.Feature, uri string) *visionpb.AnnotateImageResponse {
 	if HasTextLayer(p) {
 		return Respond(p.Number, features, uri, BuildTextAnnotation(p))
@@ -98,15 +98,20 @@ func AnnotatePage(p *Page, features []*visionpb.Feature, uri string) *visionpb.A
 }
 
 // Respond answers the features of one request for page n of the file at uri
-// with the page's text annotation ta (from the text layer or from OCR).
-// DOCUMENT_TEXT_DETECTION fills fullTextAnnotation; TEXT_DETECTION fills
-// fullTextAnnotation and textAnnotations. context {uri, pageNumber} is
-// always set. A feature other than the two text features gets a
-// google.rpc.Status error with code 12 (UNIMPLEMENTED): "LABEL_DETECTION is
-// not implemented by Folio"; what can be answered is still filled in.
+// with the page's text annotation ta (from the text layer or from OCR; nil
+// is taken as empty). DOCUMENT_TEXT_DETECTION fills fullTextAnnotation;
+// TEXT_DETECTION fills fullTextAnnotation and textAnnotations. context
+// {uri, pageNumber} is always set. A feature other than the two text
+// features gets a google.rpc.Status error with code 12 (UNIMPLEMENTED):
+// "LABEL_DETECTION is not implemented by Folio"; what can be answered is
+// still filled in, as Vision does ("filled-in image annotations are
+// guaranteed to be correct, even when error is set").
 func Respond(n int, features []*visionpb.Feature, uri string, ta *visionpb.TextAnnotation) *visionpb.AnnotateImageResponse {
 	resp := &visionpb.AnnotateImageResponse{
 		Context: &visionpb.ImageAnnotationContext{Uri: uri, PageNumber: int32(n)},
+	}
+	if ta == nil {
+		ta = &visionpb.TextAnnotation{}
 	}
 	var doc, text bool
 	var unsupported []string
@@ -137,6 +142,35 @@ func Respond(n int, features []*visionpb.Feature, uri string, ta *visionpb.TextA
 		addProblem(resp, unsupported[0]+" is not implemented by Folio")
 	default:
 		addProblem(resp, strings.Join(unsupported, ", ")+" are not implemented by Folio")
+	}
+	return resp
+}
+
+// FailedPage is the entry of page n of the file at uri when the page itself
+// could not be read, rendered or recognized: its error is st, and when
+// features ask for text (DOCUMENT_TEXT_DETECTION or TEXT_DETECTION) its
+// fullTextAnnotation is present and empty, so that code reading
+// fullTextAnnotation.text unguarded works on it as on Vision's files. The
+// only failed page of Vision's output on record is, with fields in number
+// order (google-cloud-python#6172, quoted in shared research §4.3):
+//
+//	{"error":{"code":4,"message":"Error reading file: gs://vision-temp-storage-…/async-doc-page-30-….png."},
+//	 "fullTextAnnotation":{},"context":{"uri":"gs://xbucket/zzz/yyy.pdf","pageNumber":30}}
+//
+// Vision's PDF guide names the two text features as the only ones of async
+// file annotation, and both fill fullTextAnnotation, so the shape is the
+// same for either; the empty textAnnotations of TEXT_DETECTION is a
+// repeated field, which proto3 JSON omits. Nothing shows what Vision writes for a request without a
+// text feature: such a page gets no fullTextAnnotation, as in [Respond].
+// protojson writes the set, empty message as {}, and so does
+// [EncodeFileResponse].
+func FailedPage(n int, features []*visionpb.Feature, uri string, st *statuspb.Status) *visionpb.AnnotateImageResponse {
+	resp := &visionpb.AnnotateImageResponse{
+		Error:   st,
+		Context: &visionpb.ImageAnnotationContext{Uri: uri, PageNumber: int32(n)},
+	}
+	if wantsText(features) {
+		resp.FullTextAnnotation = &visionpb.TextAnnotation{}
 	}
 	return resp
 }

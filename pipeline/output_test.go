@@ -82,6 +82,95 @@ func TestEncodeFileResponseShape(t *testing.T) {
 	}
 }
 
+// TestFailedPageShape checks the entries of failed pages, from every place
+// that builds them, against the shape of Vision's failed pages (see
+// FailedPage): error, then an empty fullTextAnnotation when text is asked
+// for, then context. Each entry is written the same by EncodePage (units),
+// the FileWriter (whole ranges) and protojson, and parses back with a
+// fullTextAnnotation whose text is empty.
+func TestFailedPageShape(t *testing.T) {
+	const uri = "gs://b/in.pdf"
+	feat := func(ts ...visionpb.Feature_Type) []*visionpb.Feature {
+		var fs []*visionpb.Feature
+		for _, t := range ts {
+			fs = append(fs, &visionpb.Feature{Type: t})
+		}
+		return fs
+	}
+	var (
+		doc   = visionpb.Feature_DOCUMENT_TEXT_DETECTION
+		text  = visionpb.Feature_TEXT_DETECTION
+		label = visionpb.Feature_LABEL_DETECTION
+	)
+	failed := func(fs []*visionpb.Feature) *visionpb.AnnotateImageResponse {
+		return FailedPage(30, fs, uri, &statuspb.Status{Code: 4, Message: "page 30 of gs://b/in.pdf: took longer than 1m0s"})
+	}
+	blank := &Page{Number: 7, Width: 612, Height: 792}
+	const (
+		timedOut  = `{"error":{"code":4,"message":"page 30 of gs://b/in.pdf: took longer than 1m0s"},"fullTextAnnotation":{},"context":{"uri":"gs://b/in.pdf","pageNumber":30}}`
+		noTextFTA = `{"error":{"code":12,"message":"page 7 has no text layer and OCR is not enabled"},"fullTextAnnotation":{},"context":{"uri":"gs://b/in.pdf","pageNumber":7}}`
+	)
+	tests := []struct {
+		name string
+		resp *visionpb.AnnotateImageResponse
+		want string
+		full bool // fullTextAnnotation present
+	}{
+		{"failed, document text", failed(feat(doc)), timedOut, true},
+		{"failed, text", failed(feat(text)), timedOut, true},
+		{"failed, both", failed(feat(text, doc)), timedOut, true},
+		{"failed, text and unsupported", failed(feat(doc, label)), timedOut, true},
+		{"failed, no text feature", failed(feat(label)),
+			`{"error":{"code":4,"message":"page 30 of gs://b/in.pdf: took longer than 1m0s"},"context":{"uri":"gs://b/in.pdf","pageNumber":30}}`, false},
+		{"no text layer, document text", AnnotatePage(blank, feat(doc), uri), noTextFTA, true},
+		{"no text layer, text", AnnotatePage(blank, feat(text), uri), noTextFTA, true},
+		{"no text layer, text and unsupported", AnnotatePage(blank, feat(doc, label), uri),
+			`{"error":{"code":12,"message":"page 7 has no text layer and OCR is not enabled; LABEL_DETECTION is not implemented by Folio"},"fullTextAnnotation":{},"context":{"uri":"gs://b/in.pdf","pageNumber":7}}`, true},
+		{"no text layer, no text feature", AnnotatePage(blank, feat(label), uri),
+			`{"error":{"code":12,"message":"LABEL_DETECTION is not implemented by Folio"},"context":{"uri":"gs://b/in.pdf","pageNumber":7}}`, false},
+		{"nil annotation", Respond(2, feat(doc), uri, nil), `{"fullTextAnnotation":{},"context":{"uri":"gs://b/in.pdf","pageNumber":2}}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page, err := EncodePage(nil, tt.resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(page) != tt.want {
+				t.Errorf("EncodePage:\n got %s\nwant %s", page, tt.want)
+			}
+			file := NewFileResponse(nil, []*visionpb.AnnotateImageResponse{tt.resp})
+			wantFile := `{"responses":[` + tt.want + `]}`
+			streamed, err := streamFile(t, nil, file.Responses)
+			if err != nil {
+				t.Fatal(err)
+			}
+			generic, err := encodeGeneric(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, got := range map[string][]byte{"FileWriter": streamed, "protojson": generic} {
+				if string(got) != wantFile {
+					t.Errorf("%s:\n got %s\nwant %s", name, got, wantFile)
+				}
+			}
+			var back visionpb.AnnotateImageResponse
+			if err := protojson.Unmarshal([]byte(tt.want), &back); err != nil {
+				t.Fatalf("strict parse: %v", err)
+			}
+			if diff := cmp.Diff(tt.resp, &back, protocmp.Transform()); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+			if got := back.FullTextAnnotation != nil; got != tt.full {
+				t.Errorf("parsed fullTextAnnotation present = %v, want %v", got, tt.full)
+			}
+			if tt.full && (back.FullTextAnnotation.Text != "" || len(back.FullTextAnnotation.Pages) != 0) {
+				t.Errorf("parsed fullTextAnnotation = %v, want empty", back.FullTextAnnotation)
+			}
+		})
+	}
+}
+
 // TestGoogleSamples checks that Google's own output files parse strictly
 // into AnnotateFileResponse, that their text follows the spelling rule the
 // package uses, and that our encoding has the same top-level shape. The

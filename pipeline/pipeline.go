@@ -2,20 +2,53 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"io"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/folio-ocr/folio/rpcerr"
 )
 
-// Sentinel errors of input files; messages built on them name the file.
+// Sentinel errors of input files, with their google.rpc codes; messages
+// built on them name the file.
 var (
 	// ErrInvalidInput marks a file that is not what its MIME type says, is
 	// corrupt or truncated, or exceeds a limit.
-	ErrInvalidInput = errors.New("invalid input")
+	ErrInvalidInput = rpcerr.Sentinel(codes.InvalidArgument, "invalid input")
 	// ErrEncrypted marks a password-protected document.
-	ErrEncrypted = errors.New("document is encrypted")
+	ErrEncrypted = rpcerr.Sentinel(codes.InvalidArgument, "document is encrypted")
 	// ErrUnsupported marks an input type or feature Folio does not handle.
-	ErrUnsupported = errors.New("unsupported")
+	ErrUnsupported = rpcerr.Sentinel(codes.Unimplemented, "unsupported")
 )
+
+// Input MIME types, the inputConfig.mimeType values Folio reads.
+const (
+	MIMEPDF  = "application/pdf"
+	MIMETIFF = "image/tiff"
+	MIMEGIF  = "image/gif"
+)
+
+// MIMETypes returns the input MIME types Folio reads, in the order messages
+// list them.
+func MIMETypes() []string { return []string{MIMEPDF, MIMETIFF, MIMEGIF} }
+
+// Output batch sizes: the pages per output file that
+// outputConfig.batchSize asks for.
+const (
+	// DefaultBatchSize is used when batchSize is 0 or absent.
+	DefaultBatchSize = 20
+	// MaxBatchSize is the largest batchSize Google accepts.
+	MaxBatchSize = 100
+)
+
+// BatchSize returns the pages per output file for a requested batchSize
+// n: n itself, or DefaultBatchSize when n is 0.
+func BatchSize(n int32) int {
+	if n == 0 {
+		return DefaultBatchSize
+	}
+	return int(n)
+}
 
 // PageRange is a span of pages, 1-based and inclusive.
 type PageRange struct {

@@ -9,7 +9,7 @@
 # stops everything this script started, the worker first with SIGTERM so it drains.
 #
 # Environment (all optional):
-#   API_PORT (8080)  GCS_PORT (4443)  REDIS_PORT (6379)  DATA_DIR (./data)
+#   API_PORT (8080)  GRPC_PORT (8081)  GCS_PORT (4443)  REDIS_PORT (6379)  DATA_DIR (./data)
 #   LOG_LEVEL (info)  WORKER_CONCURRENCY (CPUs)  SHUTDOWN_TIMEOUT (25s)
 set -euo pipefail
 
@@ -17,6 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
 API_PORT=${API_PORT:-8080}
+GRPC_PORT=${GRPC_PORT:-8081}
 GCS_PORT=${GCS_PORT:-4443}
 REDIS_PORT=${REDIS_PORT:-6379}
 DATA_DIR=${DATA_DIR:-$root/data}
@@ -177,7 +178,7 @@ start gcs bin/fake-gcs-server -scheme http -host 127.0.0.1 -port "$GCS_PORT" \
 wait_until 30 gcs "${pids[-1]}" curl -fsS "http://127.0.0.1:$GCS_PORT/_internal/healthcheck"
 
 # --- api and worker ---------------------------------------------------------------
-start api env LISTEN_ADDR="127.0.0.1:$API_PORT" bin/api
+start api env LISTEN_ADDR="127.0.0.1:$API_PORT" GRPC_LISTEN_ADDR="127.0.0.1:$GRPC_PORT" bin/api
 start worker env CACHE_DIR="$DATA_DIR/cache/files" PDFIUM_CACHE_DIR="$DATA_DIR/cache/wazero" \
 	SHUTDOWN_TIMEOUT="$SHUTDOWN_TIMEOUT" bin/worker
 wait_until 60 api "${pids[-2]}" curl -fsS "http://127.0.0.1:$API_PORT/readyz"
@@ -186,7 +187,7 @@ kill -0 "${pids[-1]}" 2>/dev/null || { say "worker exited; last lines of its log
 cat <<EOF
 
 Folio is running:
-  api     http://127.0.0.1:$API_PORT (log ${logs#"$root"/}/api.log)
+  api     http://127.0.0.1:$API_PORT, gRPC 127.0.0.1:$GRPC_PORT (log ${logs#"$root"/}/api.log)
   worker  one process (log ${logs#"$root"/}/worker.log, cache ${DATA_DIR#"$root"/}/cache)
   GCS     http://127.0.0.1:$GCS_PORT (STORAGE_EMULATOR_HOST=127.0.0.1:$GCS_PORT, objects in ${DATA_DIR#"$root"/}/gcs)
   Redis   $REDIS_URL

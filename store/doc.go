@@ -17,17 +17,39 @@
 // All keys of one operation share the {id} hash tag, so multi-key scripts work
 // on Redis Cluster. With the default prefix "folio:":
 //
-//	folio:op:{id}          hash   name, version, state, times, request, files, error
-//	folio:op:{id}:planned  set    indexes of files whose ranges are recorded
-//	folio:op:{id}:ranges   set    every expected range, "file:first-last"
-//	folio:op:{id}:done     set    finished ranges (idempotent under redelivery)
-//	folio:ops              zset   operation ids by creation time (listing)
+//	folio:op:{id}                       hash    name, version, state, done, times, request,
+//	                                            files, error, pages, idempotency key
+//	folio:op:{id}:planned               set     indexes of files whose ranges are recorded
+//	folio:op:{id}:ranges                set     every expected range, "file:first-last"
+//	folio:op:{id}:done                  set     finished ranges (idempotent under redelivery)
+//	folio:op:{id}:units:<range>         set     saved units of a range split across tasks
+//	folio:op:{id}:part:<range>:<unit>   string  output of one unit (named by its first page)
+//	folio:ops                           zset    operation ids by creation time, unix µs (listing)
+//	folio:idem:<key>                    string  id of the operation created with idempotency key <key>
 //
-// Every key of an operation expires OperationTTL after its last write.
+// Every key of an operation expires OperationTTL after its last write; an
+// index entry is dropped when List meets it after its operation expired,
+// or 2×OperationTTL after its creation. An idempotency key maps to its
+// operation for OperationTTL after the operation's creation, or until
+// Delete.
+//
+// Every key a script touches is passed in KEYS, never built inside it
+// from a prefix: scripts that drop a range's parts are given the units set
+// and a part key for every page of the range (a unit may start at any
+// page). The index and the idempotency keys have slots of their own, so no
+// script touches them together with an operation's keys: Create writes the
+// index and claims the key in round trips of their own (see Create for why
+// in that order), and List reads the index and the operations in separate
+// round trips. Lua receives operation states as arguments, from the
+// visionpb constants, and never spells a state number itself.
 //
 // # Errors
 //
 // Unknown operations and missing objects return errors wrapping [ErrNotFound];
-// objects the server may not read or write wrap [ErrPermissionDenied]. No
+// objects the server may not read or write wrap [ErrPermissionDenied]. Create
+// returns an error wrapping [ErrAlreadyExists] when the id is taken (retry
+// with a fresh id), and a [*DuplicateError] naming the existing operation when
+// the idempotency key is (the request was already accepted); the two never
+// match each other. An invalid page token wraps [ErrInvalidArgument]. No
 // go-redis or Cloud Storage type leaves the package.
 package store

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +12,7 @@ import (
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/testing/protocmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/folio-ocr/folio/store"
 	"github.com/folio-ocr/folio/store/storetest"
@@ -19,8 +20,77 @@ import (
 
 func newOps(t *testing.T) *store.RedisOperations {
 	t.Helper()
+	ops, _, _ := setup(t)
+	return ops
+}
+
+// setup returns a store over a fresh key prefix, its client and the prefix,
+// for tests that look at the keys themselves.
+func setup(t *testing.T) (*store.RedisOperations, redis.UniversalClient, string) {
+	t.Helper()
 	c, prefix := storetest.Redis(t)
+	return store.NewRedisOperations(c, &store.RedisOptions{Prefix: prefix, TTL: time.Hour}), c, prefix
+}
+
+// hooked returns a second client of the test database that runs every
+// command through h, and a store over it with the given prefix.
+func hooked(t *testing.T, prefix string, h redis.Hook) *store.RedisOperations {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: storetest.RedisAddr(), DB: storetest.RedisDB()})
+	t.Cleanup(func() { _ = c.Close() })
+	c.AddHook(h)
 	return store.NewRedisOperations(c, &store.RedisOptions{Prefix: prefix, TTL: time.Hour})
+}
+
+// hook is a redis.Hook calling its functions, when set, around each
+// command (before) and each pipeline (pipeline).
+type hook struct {
+	before   func(ctx context.Context, cmd redis.Cmder) // may SetErr after the command ran
+	after    func(ctx context.Context, cmd redis.Cmder)
+	pipeline func(cmds []redis.Cmder)
+}
+
+func (h *hook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.before != nil {
+			h.before(ctx, cmd)
+		}
+		err := next(ctx, cmd)
+		if h.after != nil {
+			h.after(ctx, cmd)
+			err = cmd.Err()
+		}
+		return err
+	}
+}
+
+func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.pipeline != nil {
+			h.pipeline(cmds)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// keysLike returns the keys matching a SCAN pattern.
+func keysLike(t *testing.T, c redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	var keys []string
+	iter := c.Scan(context.Background(), 0, pattern, 1000).Iterator()
+	for iter.Next(context.Background()) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func TestOperationsConformance(t *testing.T) {
+	storetest.RunOperationsTests(t, func(t *testing.T) store.Operations { return newOps(t) })
 }
 
 func request(files int) *visionpb.AsyncBatchAnnotateFilesRequest {
@@ -60,24 +130,6 @@ func mustGet(t *testing.T, ops store.Operations, id string) *store.Operation {
 		t.Fatalf("Get(%s): %v", id, err)
 	}
 	return op
-}
-
-func TestCreateGet(t *testing.T) {
-	ops := newOps(t)
-	ctx := context.Background()
-	want := create(t, ops, 2)
-	got := mustGet(t, ops, want.ID)
-	want.State = visionpb.OperationMetadata_CREATED
-	want.UpdateTime = want.CreateTime
-	if diff := cmp.Diff(want, got, protocmp.Transform(), cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
-		t.Errorf("Get (-want +got):\n%s", diff)
-	}
-	if err := ops.Create(ctx, want); !errors.Is(err, store.ErrAlreadyExists) {
-		t.Errorf("second Create = %v, want ErrAlreadyExists", err)
-	}
-	if _, err := ops.Get(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Get(unknown) = %v, want ErrNotFound", err)
-	}
 }
 
 func TestLifecycle(t *testing.T) {
@@ -232,82 +284,6 @@ func TestConcurrentCompletionFinalizesOnce(t *testing.T) {
 	}
 }
 
-func TestListAndDelete(t *testing.T) {
-	ops := newOps(t)
-	ctx := context.Background()
-	var ids []string
-	for range 5 {
-		ids = append(ids, create(t, ops, 1).ID)
-		time.Sleep(time.Millisecond)
-	}
-	var got []string
-	token := ""
-	for pages := 0; ; pages++ {
-		page, next, err := ops.List(ctx, 2, token)
-		if err != nil {
-			t.Fatalf("List: %v", err)
-		}
-		for _, op := range page {
-			got = append(got, op.ID)
-		}
-		if next == "" {
-			break
-		}
-		if pages > 5 {
-			t.Fatal("List does not end")
-		}
-		token = next
-	}
-	want := []string{ids[4], ids[3], ids[2], ids[1], ids[0]}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("List order (-want +got):\n%s", diff)
-	}
-	if err := ops.Delete(ctx, ids[2]); err != nil {
-		t.Fatal(err)
-	}
-	if err := ops.Delete(ctx, ids[2]); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("second Delete = %v, want ErrNotFound", err)
-	}
-	page, _, err := ops.List(ctx, 10, "")
-	if err != nil || len(page) != 4 {
-		t.Errorf("List after delete: %d ops, %v; want 4", len(page), err)
-	}
-	if _, _, err := ops.List(ctx, 10, "!!"); err == nil {
-		t.Error("List with a bad token succeeded")
-	}
-}
-
-// Operations created while a client pages through the list do not shift
-// the pages: no duplicates, no skips.
-func TestListCursorStable(t *testing.T) {
-	ops := newOps(t)
-	ctx := context.Background()
-	var ids []string
-	for range 4 {
-		ids = append(ids, create(t, ops, 1).ID)
-		time.Sleep(time.Millisecond)
-	}
-	page1, next, err := ops.List(ctx, 2, "")
-	if err != nil || len(page1) != 2 || next == "" {
-		t.Fatalf("page 1: %d ops, next %q, %v", len(page1), next, err)
-	}
-	create(t, ops, 1) // newer than everything listed
-	page2, next, err := ops.List(ctx, 2, next)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, op := range append(page1, page2...) {
-		got = append(got, op.ID)
-	}
-	if diff := cmp.Diff([]string{ids[3], ids[2], ids[1], ids[0]}, got); diff != "" {
-		t.Errorf("pages (-want +got):\n%s", diff)
-	}
-	if page3, _, err := ops.List(ctx, 2, next); err != nil || len(page3) != 0 {
-		t.Errorf("page 3: %d ops, %v; want none", len(page3), err)
-	}
-}
-
 // Created lists only operations still CREATED within the time window.
 func TestCreated(t *testing.T) {
 	ops := newOps(t)
@@ -342,10 +318,10 @@ func TestCreated(t *testing.T) {
 }
 
 // Units of a range are saved, counted once each, read back, and dropped
-// when the range completes or the operation ends.
+// with their keys when the range completes or the operation ends.
 func TestParts(t *testing.T) {
 	ctx := context.Background()
-	save := func(ops store.Operations, id string, r store.Range, unit int, data string) (int, store.Completion) {
+	save := func(t *testing.T, ops store.Operations, id string, r store.Range, unit int, data string) (int, store.Completion) {
 		t.Helper()
 		n, c, err := ops.SavePart(ctx, id, r, unit, []byte(data))
 		if err != nil {
@@ -353,18 +329,27 @@ func TestParts(t *testing.T) {
 		}
 		return n, c
 	}
+	// noParts fails t if a part or a units set of operation id is left.
+	noParts := func(t *testing.T, c redis.UniversalClient, prefix, id string) {
+		t.Helper()
+		for _, kind := range []string{"part", "units"} {
+			if keys := keysLike(t, c, prefix+"op:{"+id+"}:"+kind+":*"); len(keys) > 0 {
+				t.Errorf("keys left: %v", keys)
+			}
+		}
+	}
 	t.Run("complete", func(t *testing.T) {
-		ops := newOps(t)
+		ops, c, prefix := setup(t)
 		op := create(t, ops, 1)
 		r := store.Range{File: 0, First: 1, Last: 20}
 		plan(t, ops, op.ID, 0, r)
-		if n, _ := save(ops, op.ID, r, 1, "a"); n != 1 {
+		if n, _ := save(t, ops, op.ID, r, 1, "a"); n != 1 {
 			t.Errorf("first unit: count %d, want 1", n)
 		}
-		if n, _ := save(ops, op.ID, r, 1, "a2"); n != 1 {
+		if n, _ := save(t, ops, op.ID, r, 1, "a2"); n != 1 {
 			t.Errorf("unit saved again: count %d, want 1", n)
 		}
-		if n, _ := save(ops, op.ID, r, 11, "b"); n != 2 {
+		if n, _ := save(t, ops, op.ID, r, 11, "b"); n != 2 {
 			t.Errorf("second unit: count %d, want 2", n)
 		}
 		for unit, want := range map[int]string{1: "a2", 11: "b"} {
@@ -377,28 +362,41 @@ func TestParts(t *testing.T) {
 		if _, err := ops.Part(ctx, op.ID, r, 1); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Part after the range completed: %v, want ErrNotFound", err)
 		}
-		if _, c := save(ops, op.ID, r, 1, "late"); c != store.AlreadyFinished {
+		noParts(t, c, prefix, op.ID)
+		if _, c := save(t, ops, op.ID, r, 1, "late"); c != store.AlreadyFinished {
 			t.Errorf("SavePart after the operation finished: %v, want AlreadyFinished", c)
 		}
 	})
-	for _, end := range []string{"cancel", "delete"} {
+	for _, end := range []string{"cancel", "fail", "delete"} {
 		t.Run(end, func(t *testing.T) {
-			ops := newOps(t)
-			op := create(t, ops, 1)
-			r := store.Range{File: 0, First: 1, Last: 20}
-			plan(t, ops, op.ID, 0, r)
-			save(ops, op.ID, r, 1, "a")
+			ops, c, prefix := setup(t)
+			op := create(t, ops, 2)
+			r0, r1 := store.Range{File: 0, First: 1, Last: 20}, store.Range{File: 1, First: 21, Last: 25}
+			plan(t, ops, op.ID, 0, r0)
+			plan(t, ops, op.ID, 1, r1)
+			save(t, ops, op.ID, r0, 1, "a")
+			save(t, ops, op.ID, r0, 11, "b")
+			save(t, ops, op.ID, r1, 21, "c")
 			var err error
-			if end == "cancel" {
+			switch end {
+			case "cancel":
 				_, err = ops.Cancel(ctx, op.ID)
-			} else {
+			case "fail":
+				_, err = ops.Fail(ctx, op.ID, 5, "gone")
+			case "delete":
 				err = ops.Delete(ctx, op.ID)
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ops.Part(ctx, op.ID, r, 1); !errors.Is(err, store.ErrNotFound) {
+			if _, err := ops.Part(ctx, op.ID, r0, 1); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Part after %s: %v, want ErrNotFound", end, err)
+			}
+			noParts(t, c, prefix, op.ID)
+			if end == "delete" {
+				if keys := keysLike(t, c, prefix+"op:{"+op.ID+"}*"); len(keys) > 0 {
+					t.Errorf("keys left after delete: %v", keys)
+				}
 			}
 		})
 	}
@@ -408,4 +406,300 @@ func TestParts(t *testing.T) {
 			t.Errorf("SavePart of a missing operation: %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// A file planned between Cancel reading the ranges and ending the
+// operation makes Cancel read them again, so that the new range's parts,
+// whose keys the script must declare, are dropped too.
+func TestCancelWhilePlanning(t *testing.T) {
+	ctx := context.Background()
+	ops, c, prefix := setup(t)
+	op := create(t, ops, 2)
+	r0, r1 := store.Range{File: 0, First: 1, Last: 4}, store.Range{File: 1, First: 1, Last: 4}
+	plan(t, ops, op.ID, 0, r0)
+	if _, _, err := ops.SavePart(ctx, op.ID, r0, 1, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	var finishes atomic.Int32
+	h := &hook{before: func(ctx context.Context, cmd redis.Cmder) {
+		if cmd.Name() != "evalsha" && cmd.Name() != "eval" || !slices.Contains(cmd.Args(), any(store.CancelledMessage)) {
+			return
+		}
+		if finishes.Add(1) == 1 { // another worker plans file 1 and saves a unit meanwhile
+			plan(t, ops, op.ID, 1, r1)
+			if _, _, err := ops.SavePart(ctx, op.ID, r1, 3, []byte("b")); err != nil {
+				t.Error(err)
+			}
+		}
+	}}
+	if ok, err := hooked(t, prefix, h).Cancel(ctx, op.ID); err != nil || !ok {
+		t.Fatalf("Cancel = %v, %v; want true", ok, err)
+	}
+	if n := finishes.Load(); n != 2 {
+		t.Errorf("finish script ran %d times, want 2 (one refused, one retried)", n)
+	}
+	if keys := keysLike(t, c, prefix+"op:{"+op.ID+"}:part:*"); len(keys) > 0 {
+		t.Errorf("parts left: %v", keys)
+	}
+	if got := mustGet(t, ops, op.ID); got.State != visionpb.OperationMetadata_CANCELLED {
+		t.Errorf("state %v, want CANCELLED", got.State)
+	}
+}
+
+// roundTrips counts a client's round trips to Redis: each command and each
+// pipeline counts one, except those go-redis sends to set up a new
+// connection, which are no cost of the call that happens to open it.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !connSetup(cmd) {
+			r.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return !connSetup(c) }) {
+			r.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// connSetup reports whether cmd is one go-redis sends on a new connection.
+func connSetup(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "auth", "select", "client":
+		return true
+	}
+	return false
+}
+
+// List costs at most three round trips whatever the page size and however
+// many operations the filter skips; two without a filter.
+func TestListRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	ops, _, prefix := setup(t)
+	// 1,050 operations, oldest first, a microsecond apart; every 50th is
+	// cancelled, so the filter below keeps 1 in 50.
+	const n = 1050
+	all := make([]*store.Operation, n)
+	base := time.Now().Add(-time.Second)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				op := storetest.NewOperation(base.Add(time.Duration(i) * time.Microsecond))
+				if err := ops.Create(ctx, op); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%50 == 0 {
+					if _, err := ops.Cancel(ctx, op.ID); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				all[i] = op
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	var rt roundTrips
+	counted := hooked(t, prefix, &rt)
+	finished, running := true, []store.State{visionpb.OperationMetadata_RUNNING}
+	tests := []struct {
+		name     string
+		size     int
+		f        store.ListFilter
+		want     []int // operations listed, as indexes into all, newest first
+		pages    []int // their counts per call
+		maxTrips int64
+	}{
+		{"no filter", 100, store.ListFilter{}, indexes(n-1, 0, 1), []int{100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 50}, 2},
+		{"1 in 50", 10, store.ListFilter{Done: &finished}, indexes(1000, 0, 50), []int{10, 10, 1}, 3},
+		{"1 in 50, one page", 1000, store.ListFilter{Done: &finished}, indexes(1000, 0, 50), []int{21}, 3},
+		// The first call examines its 1,000 entries and returns none, with
+		// a token; the second examines the last 50.
+		{"none", 10, store.ListFilter{States: running}, nil, []int{0, 0}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []int
+			var pages []int
+			var most int64
+			token := ""
+			for {
+				before := rt.n.Load()
+				page, next, err := counted.List(ctx, tt.size, token, tt.f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				most = max(most, rt.n.Load()-before)
+				pages = append(pages, len(page))
+				for _, op := range page {
+					got = append(got, slices.IndexFunc(all, func(o *store.Operation) bool { return o.ID == op.ID }))
+				}
+				if next == "" || len(pages) > 20 {
+					break
+				}
+				token = next
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("listed (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.pages, pages); diff != "" {
+				t.Errorf("page sizes (-want +got):\n%s", diff)
+			}
+			t.Logf("%d calls, at most %d round trips each", len(pages), most)
+			if most > tt.maxTrips {
+				t.Errorf("a List call took %d round trips, want at most %d", most, tt.maxTrips)
+			}
+		})
+	}
+}
+
+// indexes returns from, from-step, ... down to to.
+func indexes(from, to, step int) []int {
+	var is []int
+	for i := from; i >= to; i -= step {
+		is = append(is, i)
+	}
+	return is
+}
+
+// Index entries whose operation expired are skipped and dropped from the
+// index, with or without a filter, at the cost of one more round trip.
+func TestListDropsExpiredEntries(t *testing.T) {
+	ctx := context.Background()
+	ops, c, prefix := setup(t)
+	var ids []string
+	for range 6 {
+		ids = append(ids, create(t, ops, 1).ID)
+		time.Sleep(time.Millisecond)
+	}
+	expire := func(id string) {
+		if err := c.Del(ctx, prefix+"op:{"+id+"}").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expire(ids[4])
+	expire(ids[1])
+	var rt roundTrips
+	counted := hooked(t, prefix, &rt)
+	page, next, err := counted.List(ctx, 10, "", store.ListFilter{})
+	if err != nil || next != "" {
+		t.Fatalf("List: next %q, %v", next, err)
+	}
+	var got []string
+	for _, op := range page {
+		got = append(got, op.ID)
+	}
+	if diff := cmp.Diff([]string{ids[5], ids[3], ids[2], ids[0]}, got); diff != "" {
+		t.Errorf("listed (-want +got):\n%s", diff)
+	}
+	if n := rt.n.Load(); n != 3 {
+		t.Errorf("List took %d round trips, want 3 (index, operations, drop stale entries)", n)
+	}
+	expire(ids[3])
+	unfinished := false
+	if page, _, err := counted.List(ctx, 10, "", store.ListFilter{Done: &unfinished}); err != nil || len(page) != 3 {
+		t.Errorf("filtered List: %d operations, %v; want 3", len(page), err)
+	}
+	members, err := c.ZRevRange(ctx, prefix+"ops", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{ids[5], ids[2], ids[0]}, members); diff != "" {
+		t.Errorf("index (-want +got):\n%s", diff)
+	}
+}
+
+// A key whose operation is gone (deleted, expired, or never created by a
+// process that died) is taken over; Delete drops the key's mapping; a
+// losing Create leaves no key behind.
+func TestIdempotencyKeys(t *testing.T) {
+	ctx := context.Background()
+	ops, c, prefix := setup(t)
+	key := "client-1/" + storetest.UniqueID()
+	mapping := prefix + "idem:" + key
+	if err := c.Set(ctx, mapping, storetest.UniqueID(), time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	op := storetest.NewOperation(time.Now())
+	op.IdempotencyKey = key
+	if err := ops.Create(ctx, op); err != nil {
+		t.Fatalf("Create over a mapping to a missing operation: %v", err)
+	}
+	if got, err := c.Get(ctx, mapping).Result(); err != nil || got != op.ID {
+		t.Errorf("mapping = %q, %v; want %s", got, err, op.ID)
+	}
+	if ttl := c.TTL(ctx, mapping).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("mapping TTL %v, want the store's (1h)", ttl)
+	}
+	loser := storetest.NewOperation(time.Now())
+	loser.IdempotencyKey = key
+	var dup *store.DuplicateError
+	if err := ops.Create(ctx, loser); !errors.As(err, &dup) {
+		t.Fatalf("second Create = %v, want DuplicateError", err)
+	}
+	if keys := keysLike(t, c, prefix+"op:{"+loser.ID+"}*"); len(keys) > 0 {
+		t.Errorf("the losing Create left %v", keys)
+	}
+	if err := c.ZScore(ctx, prefix+"ops", loser.ID).Err(); !errors.Is(err, redis.Nil) {
+		t.Errorf("the losing Create left its index entry: %v", err)
+	}
+	if err := ops.Delete(ctx, loser.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Delete(loser) = %v, want ErrNotFound", err)
+	}
+	if got, _ := c.Get(ctx, mapping).Result(); got != op.ID {
+		t.Errorf("deleting the loser changed the mapping to %q", got)
+	}
+	if err := ops.Delete(ctx, op.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Exists(ctx, mapping).Val(); n != 0 {
+		t.Error("Delete left the idempotency key's mapping")
+	}
+}
+
+// A Create whose claim fails after Redis ran it deletes its operation and
+// releases the claim.
+func TestCreateReleasesClaimOnFailure(t *testing.T) {
+	ctx := context.Background()
+	ops, c, prefix := setup(t)
+	key := "client-1/" + storetest.UniqueID()
+	mapping := prefix + "idem:" + key
+	injected := errors.New("injected: connection reset")
+	h := &hook{after: func(_ context.Context, cmd redis.Cmder) {
+		// claimCmd: EVALSHA sha 1 <mapping> id ttl replace (releaseCmd has one argument).
+		if args := cmd.Args(); (cmd.Name() == "evalsha" || cmd.Name() == "eval") && len(args) == 7 && args[3] == mapping {
+			cmd.SetErr(injected)
+		}
+	}}
+	op := storetest.NewOperation(time.Now())
+	op.IdempotencyKey = key
+	err := hooked(t, prefix, h).Create(ctx, op)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Create = %v, want ErrUnavailable", err)
+	}
+	if n := c.Exists(ctx, mapping).Val(); n != 0 {
+		t.Error("the failed Create kept its claim")
+	}
+	if _, err := ops.Get(ctx, op.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get after the failed Create = %v, want ErrNotFound", err)
+	}
+	retry := storetest.NewOperation(time.Now())
+	retry.IdempotencyKey = key
+	if err := ops.Create(ctx, retry); err != nil {
+		t.Errorf("retried Create: %v", err)
+	}
 }

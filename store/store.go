@@ -2,21 +2,34 @@ package store
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"google.golang.org/grpc/codes"
+
+	"github.com/folio-ocr/folio/rpcerr"
 )
 
-// Sentinel errors; implementations wrap them with context.
+// Sentinel errors, with their google.rpc codes; implementations wrap them
+// with context.
 var (
-	ErrNotFound         = errors.New("store: not found")
-	ErrAlreadyExists    = errors.New("store: already exists")
-	ErrPermissionDenied = errors.New("store: permission denied")
-	ErrUnavailable      = errors.New("store: unavailable")
-	ErrInvalidArgument  = errors.New("store: invalid argument")
+	ErrNotFound         = rpcerr.Sentinel(codes.NotFound, "store: not found")
+	ErrAlreadyExists    = rpcerr.Sentinel(codes.AlreadyExists, "store: already exists")
+	ErrPermissionDenied = rpcerr.Sentinel(codes.PermissionDenied, "store: permission denied")
+	ErrUnavailable      = rpcerr.Sentinel(codes.Unavailable, "store: unavailable")
+	ErrInvalidArgument  = rpcerr.Sentinel(codes.InvalidArgument, "store: invalid argument")
 )
+
+// DefaultPrefix starts every key of a store whose prefix is not set
+// (REDIS_KEY_PREFIX).
+const DefaultPrefix = "folio:"
+
+// CancelledMessage is Operation.error.message of a cancelled operation
+// (whose error.code is 1, CANCELLED).
+const CancelledMessage = "Operation was cancelled."
 
 // State is an operation's lifecycle state; values match
 // visionpb.OperationMetadata_State.
@@ -41,6 +54,51 @@ type Operation struct {
 	// ranges; PagesTotal grows as files are planned.
 	PagesDone  int
 	PagesTotal int
+	// IdempotencyKey, when not empty, makes Create record at most one
+	// operation per key within the store's retention window: a Create with
+	// a key an existing operation was created with returns a
+	// *DuplicateError naming that operation. The caller chooses the key and
+	// namespaces it (per project, per client). The store keeps it with the
+	// operation, and Get returns it, but it is no part of the operation's
+	// answer to clients.
+	IdempotencyKey string
+}
+
+// DuplicateError is returned by Create when an operation with the same idempotency key exists; ID is that operation's id.
+//
+// It does not match ErrAlreadyExists, which means an id clash that a fresh
+// id resolves; a duplicate key means the caller's request was already
+// accepted, as operation ID.
+type DuplicateError struct{ Key, ID string }
+
+// Error implements error.
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("store: operation %s was already created with idempotency key %q", e.ID, e.Key)
+}
+
+// ListFilter selects operations for List. The zero value selects every operation.
+type ListFilter struct {
+	// Done, when non-nil, keeps only finished (true: DONE, CANCELLED or failed) or unfinished (false) operations.
+	Done *bool
+	// States, when not empty, keeps only operations in one of these states.
+	States []State
+}
+
+// IsZero reports whether f selects every operation.
+func (f ListFilter) IsZero() bool { return f.Done == nil && len(f.States) == 0 }
+
+// Match reports whether f selects op. Implementations of Operations filter
+// with it, so that they all agree on what "finished" means: Done set, an
+// error code, or state DONE or CANCELLED.
+func (f ListFilter) Match(op *Operation) bool {
+	if f.Done != nil {
+		finished := op.Done || op.ErrorCode != 0 ||
+			op.State == visionpb.OperationMetadata_DONE || op.State == visionpb.OperationMetadata_CANCELLED
+		if finished != *f.Done {
+			return false
+		}
+	}
+	return len(f.States) == 0 || slices.Contains(f.States, op.State)
 }
 
 // Range is a page range of one file of an operation; pages are 1-based and
@@ -67,17 +125,27 @@ const (
 // Operations persists long-running operation state. Methods return errors
 // wrapping ErrNotFound for unknown ids and ErrAlreadyExists on Create clashes.
 type Operations interface {
-	// Create records a new operation in state CREATED.
+	// Create records a new operation in state CREATED. It returns an error
+	// wrapping ErrAlreadyExists when op.ID is taken, and a *DuplicateError
+	// (recording nothing) when op.IdempotencyKey is set and an operation
+	// created with that key within the retention window still exists.
+	// Concurrent Creates with one key record exactly one operation.
 	Create(ctx context.Context, op *Operation) error
 	// Get returns the operation with the given id.
 	Get(ctx context.Context, id string) (*Operation, error)
 	// Finished reports whether the operation is done, failed or cancelled;
 	// workers ask between pages, so it is cheaper than Get.
 	Finished(ctx context.Context, id string) (bool, error)
-	// List returns up to pageSize operations, newest first, starting at
-	// pageToken ("" for the first page), and the token of the next page ("" at
-	// the end).
-	List(ctx context.Context, pageSize int, pageToken string) ([]*Operation, string, error)
+	// List returns up to pageSize operations that f selects (see
+	// ListFilter.Match), newest first, starting at pageToken ("" for the
+	// first page), and the token of the next page ("" at the end). A token
+	// is a cursor: operations created while a client pages do not shift the
+	// pages, and a token stays valid for later calls. An implementation may
+	// examine a bounded number of operations per call, so with a selective
+	// filter a page may hold fewer than pageSize operations, even none,
+	// while the next token is not empty. An invalid token is an error
+	// wrapping ErrInvalidArgument.
+	List(ctx context.Context, pageSize int, pageToken string, f ListFilter) ([]*Operation, string, error)
 	// Created returns operations still in state CREATED that were created
 	// between from and to: candidates for re-enqueuing when the process that
 	// created them died before enqueuing their work.

@@ -14,30 +14,34 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/folio-ocr/folio/config"
 	"github.com/folio-ocr/folio/lang"
 )
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	defaults := config{
-		RedisURL:        "redis://127.0.0.1:6379/0",
+	defaults := apiConfig{
+		Common: config.Common{
+			RedisURL:        "redis://127.0.0.1:6379/0",
+			LogLevel:        "info",
+			KeyPrefix:       "folio:",
+			Queue:           "folio",
+			OperationTTL:    720 * time.Hour,
+			ShutdownTimeout: 10 * time.Second,
+		},
 		ListenAddr:      ":8080",
-		LogLevel:        "info",
-		KeyPrefix:       "folio:",
-		Queue:           "folio",
-		OperationTTL:    720 * time.Hour,
+		GRPCListenAddr:  ":8081",
 		MaxRequestBytes: 10 << 20,
-		ShutdownTimeout: 10 * time.Second,
 	}
 	tests := []struct {
 		name string
 		args []string
 		env  map[string]string
-		want func(c *config) // applied to defaults; nil with wantErr
+		want func(c *apiConfig) // applied to defaults; nil with wantErr
 		// wantErr, if set, must appear in the error.
 		wantErr string
 	}{
-		{name: "defaults", want: func(*config) {}},
+		{name: "defaults", want: func(*apiConfig) {}},
 		{
 			name: "environment",
 			env: map[string]string{
@@ -45,7 +49,7 @@ func TestLoadConfig(t *testing.T) {
 				"OPERATION_TTL": "24h", "MAX_REQUEST_BYTES": "1024", "SHUTDOWN_TIMEOUT": "3s",
 				"REDIS_KEY_PREFIX": "t:", "QUEUE_NAME": "q", "TESSDATA_PREFIX": "/opt/tessdata",
 			},
-			want: func(c *config) {
+			want: func(c *apiConfig) {
 				c.RedisURL, c.ListenAddr, c.LogLevel = "redis://redis:6379/2", "127.0.0.1:9000", "debug"
 				c.OperationTTL, c.MaxRequestBytes, c.ShutdownTimeout = 24*time.Hour, 1024, 3*time.Second
 				c.KeyPrefix, c.Queue, c.TessdataPrefix = "t:", "q", "/opt/tessdata"
@@ -56,7 +60,7 @@ func TestLoadConfig(t *testing.T) {
 			args: []string{"-redis-url", "rediss://r:6380/1", "-listen-addr=:9090", "-log-level", "warn",
 				"-operation-ttl", "1h", "-max-request-bytes", "2048", "-shutdown-timeout", "1s", "-tessdata-prefix", "/models"},
 			env: map[string]string{"REDIS_URL": "redis://redis:6379/2", "LISTEN_ADDR": ":1", "OPERATION_TTL": "24h", "TESSDATA_PREFIX": "/opt/tessdata"},
-			want: func(c *config) {
+			want: func(c *apiConfig) {
 				c.RedisURL, c.ListenAddr, c.LogLevel = "rediss://r:6380/1", ":9090", "warn"
 				c.OperationTTL, c.MaxRequestBytes, c.ShutdownTimeout = time.Hour, 2048, time.Second
 				c.TessdataPrefix = "/models"
@@ -65,17 +69,20 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "empty tessdata flag searches the standard directories",
 			args: []string{"-tessdata-prefix="}, env: map[string]string{"TESSDATA_PREFIX": "/opt/tessdata"},
-			want: func(*config) {},
+			want: func(*apiConfig) {},
 		},
 		{name: "empty queue", args: []string{"-queue-name", ""}, wantErr: "REDIS_KEY_PREFIX and QUEUE_NAME must not be empty"},
-		{name: "bad TTL env", env: map[string]string{"OPERATION_TTL": "30 days"}, wantErr: `OPERATION_TTL must be a duration such as "720h" or "10s", got "30 days"`},
+		{name: "bad TTL env", env: map[string]string{"OPERATION_TTL": "30 days"}, wantErr: `OPERATION_TTL must be a duration such as "25s" or "720h", got "30 days"`},
 		{name: "bad shutdown env", env: map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, wantErr: "SHUTDOWN_TIMEOUT must be a duration"},
-		{name: "bad max bytes env", env: map[string]string{"MAX_REQUEST_BYTES": "10MiB"}, wantErr: `MAX_REQUEST_BYTES must be a whole number of bytes, got "10MiB"`},
+		{name: "bad max bytes env", env: map[string]string{"MAX_REQUEST_BYTES": "10MiB"}, wantErr: `MAX_REQUEST_BYTES must be an integer, got "10MiB"`},
 		{name: "bad redis url", env: map[string]string{"REDIS_URL": "127.0.0.1:6379"}, wantErr: "REDIS_URL must be a redis:// or rediss:// URL"},
+		{name: "grpc off", args: []string{"-grpc-listen-addr="}, want: func(c *apiConfig) { c.GRPCListenAddr = "" }},
+		{name: "grpc env", env: map[string]string{"GRPC_LISTEN_ADDR": "127.0.0.1:9001"}, want: func(c *apiConfig) { c.GRPCListenAddr = "127.0.0.1:9001" }},
+		{name: "bad grpc addr", env: map[string]string{"GRPC_LISTEN_ADDR": "9001"}, wantErr: `GRPC_LISTEN_ADDR must be host:port, :port or empty, got "9001"`},
 		{name: "bad listen addr", args: []string{"-listen-addr", "8080"}, wantErr: `LISTEN_ADDR must be host:port or :port, got "8080"`},
 		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "verbose"}, wantErr: `LOG_LEVEL must be debug, info, warn or error, got "verbose"`},
 		{name: "zero TTL", args: []string{"-operation-ttl", "0s"}, wantErr: "OPERATION_TTL must be positive"},
-		{name: "negative max bytes", args: []string{"-max-request-bytes", "-1"}, wantErr: "MAX_REQUEST_BYTES must be positive, got -1"},
+		{name: "negative max bytes", args: []string{"-max-request-bytes", "-1"}, wantErr: "MAX_REQUEST_BYTES must be between 1 and 1073741824, got -1"},
 		{name: "zero shutdown", args: []string{"-shutdown-timeout", "0s"}, wantErr: "SHUTDOWN_TIMEOUT must be positive"},
 		{name: "unknown flag", args: []string{"-port", "1"}, wantErr: "flag provided but not defined: -port"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: `unexpected arguments ["serve"]`},
@@ -115,7 +122,7 @@ func TestLoadConfigHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("loadConfig(-h) = %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"-redis-url", "REDIS_URL", "-shutdown-timeout", "-tessdata-prefix", "TESSDATA_PREFIX"} {
+	for _, want := range []string{"-redis-url", "REDIS_URL", "-shutdown-timeout", "-tessdata-prefix", "TESSDATA_PREFIX", "-grpc-listen-addr", "GRPC_LISTEN_ADDR"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("usage %q does not mention %s", err, want)
 		}

@@ -1,14 +1,14 @@
-// Command api serves Folio's REST API: Google Cloud Vision's
-// files:asyncBatchAnnotate and the long-running operations methods, backed
-// by Redis (operation state) and an asynq queue (work for cmd/worker).
+// Command api serves Folio's API, Google Cloud Vision's ImageAnnotator and
+// the long-running operations methods, over REST (LISTEN_ADDR) and gRPC
+// (GRPC_LISTEN_ADDR), backed by Redis (operation state) and an asynq queue
+// (work for cmd/worker). The service itself is package api; this command
+// is its wiring.
 //
 // Configuration comes from the environment, overridden by flags (see
-// [loadConfig]): REDIS_URL, LISTEN_ADDR, LOG_LEVEL, OPERATION_TTL,
-// MAX_REQUEST_BYTES, SHUTDOWN_TIMEOUT, TESSDATA_PREFIX. The Tesseract models
-// found through TESSDATA_PREFIX at start are those that language hints must
-// name. SIGINT or SIGTERM stops accepting connections, drains in-flight
-// requests for up to SHUTDOWN_TIMEOUT, then closes the queue client and
-// Redis.
+// [loadConfig]). The Tesseract models found through TESSDATA_PREFIX at start
+// are those that language hints must name. SIGINT or SIGTERM stops
+// accepting connections, drains in-flight calls for up to SHUTDOWN_TIMEOUT,
+// then closes the queue client and Redis.
 package main
 
 import (
@@ -16,7 +16,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -28,8 +27,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
+	"github.com/folio-ocr/folio/api"
+	"github.com/folio-ocr/folio/config"
 	"github.com/folio-ocr/folio/jobs"
 	"github.com/folio-ocr/folio/lang"
 	"github.com/folio-ocr/folio/store"
@@ -51,27 +51,25 @@ func main() {
 	}
 }
 
-// run loads the configuration, connects to Redis, serves HTTP until SIGINT
-// or SIGTERM and shuts down in reverse construction order.
+// run loads the configuration, connects to Redis, serves REST and gRPC
+// until SIGINT or SIGTERM and shuts down in reverse construction order.
 func run() error {
 	cfg, err := loadConfig(os.Args[1:], os.Getenv)
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(cfg.LogLevel)
+	logger, err := config.NewLogger(cfg.LogLevel, "api")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = logger.Sync() }() // Sync fails on stderr ttys; nothing to do.
 
-	models := installedModels(cfg.TessdataPrefix, logger)
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	ropts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil { // validate checked it already.
-		return fmt.Errorf("parse REDIS_URL: %w", err)
+	ropts, err := cfg.Redis()
+	if err != nil {
+		return err
 	}
 	rdb := redis.NewClient(ropts)
 	defer func() {
@@ -79,39 +77,29 @@ func run() error {
 			logger.Warn("close redis", zap.Error(err))
 		}
 	}()
-
+	ready := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	// Start even when Redis is down (it may come up later; /readyz tells),
 	// but say so at once.
-	pingCtx, cancelPing := context.WithTimeout(ctx, readyTimeout)
-	if err := rdb.Ping(pingCtx).Err(); err != nil {
+	pingCtx, cancelPing := context.WithTimeout(ctx, 2*time.Second)
+	if err := ready(pingCtx); err != nil {
 		logger.Warn("redis does not answer yet", zap.String("redis", ropts.Addr), zap.Error(err))
 	}
 	cancelPing()
 
-	ops := store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL})
-	enq, closeEnq, err := newEnqueuer(rdb, cfg.Queue, logger)
+	queue := jobs.NewClient(rdb, logger.Named("jobs"), &jobs.ClientOptions{Queue: cfg.Queue})
+	defer func() { _ = queue.Close() }()
+	svc, err := api.New(api.Config{
+		Ops:    store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
+		Queue:  queue,
+		Models: installedModels(cfg.TessdataPrefix, logger),
+		Logger: logger,
+	})
 	if err != nil {
-		return fmt.Errorf("create queue client: %w", err)
+		return err
 	}
-	defer func() {
-		if err := closeEnq.Close(); err != nil {
-			logger.Warn("close queue client", zap.Error(err))
-		}
-	}()
 
-	d := &deps{
-		ops:     ops,
-		enq:     enq,
-		ready:   func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
-		logger:  logger,
-		maxBody: cfg.MaxRequestBytes,
-		now:     time.Now,
-		newID:   newOperationID,
-		models:  models,
-	}
 	srv := &http.Server{
-		Addr:              cfg.ListenAddr,
-		Handler:           routes(d),
+		Handler:           api.NewHandler(svc, &api.HTTPOptions{MaxRequestBytes: cfg.MaxRequestBytes, Ready: ready}),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          zap.NewStdLog(logger.Named("http")),
 	}
@@ -119,24 +107,36 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }() // Serve closes ln.
-	logger.Info("api listening", zap.String("addr", ln.Addr().String()),
+	logger.Info("api listening", zap.String("addr", ln.Addr().String()), zap.String("transport", "http"),
 		zap.String("redis", ropts.Addr), zap.Int("redis_db", ropts.DB))
+
+	var gs *api.GRPCServer
+	if cfg.GRPCListenAddr != "" {
+		gln, err := net.Listen("tcp", cfg.GRPCListenAddr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listen gRPC: %w", err)
+		}
+		gs = api.NewGRPCServer(svc, &api.GRPCOptions{Ready: ready, MaxRecvBytes: int(cfg.MaxRequestBytes)})
+		go func() { errc <- gs.Serve(gln) }()
+		logger.Info("api listening", zap.String("addr", gln.Addr().String()), zap.String("transport", "grpc"))
+	}
 
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", zap.Duration("timeout", cfg.ShutdownTimeout))
 	shCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if gs != nil {
+		gs.Shutdown(shCtx)
+	}
 	if err := srv.Shutdown(shCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
 	}
 	logger.Info("api stopped")
 	return nil // Deferred: close the queue client, then Redis.
@@ -168,28 +168,4 @@ func installedModels(prefix string, logger *zap.Logger) lang.Models {
 	logger.Info("language hints are checked against the installed Tesseract models",
 		zap.String("tessdata", dir), zap.Strings("models", slices.Sorted(maps.Keys(models))))
 	return models
-}
-
-// newLogger returns a JSON zap logger writing to stderr at level.
-func newLogger(level string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("parse LOG_LEVEL: %w", err)
-	}
-	zcfg := zap.NewProductionConfig()
-	zcfg.Level = zap.NewAtomicLevelAt(lvl)
-	zcfg.EncoderConfig.TimeKey = "time"
-	zcfg.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	logger, err := zcfg.Build()
-	if err != nil {
-		return nil, fmt.Errorf("build logger: %w", err)
-	}
-	return logger.Named("api"), nil
-}
-
-// newEnqueuer returns the queue client the API submits work with and the
-// closer that releases it (the Redis client stays open).
-func newEnqueuer(rdb redis.UniversalClient, queue string, logger *zap.Logger) (enqueuer, io.Closer, error) {
-	c := jobs.NewClient(rdb, logger.Named("jobs"), &jobs.ClientOptions{Queue: queue})
-	return c, c, nil
 }

@@ -21,7 +21,7 @@ func TestLoadConfig(t *testing.T) {
 		name    string
 		args    []string
 		env     map[string]string
-		want    func(c *config)
+		want    func(c *workerConfig)
 		wantErr string
 	}{
 		{
@@ -29,7 +29,7 @@ func TestLoadConfig(t *testing.T) {
 			env: map[string]string{"REDIS_URL": "redis://r:6379/3", "WORKER_CONCURRENCY": "7", "SHUTDOWN_TIMEOUT": "5s",
 				"CACHE_DIR": "/c", "CACHE_MAX_BYTES": "100", "PDFIUM_CACHE_DIR": "/w", "MAX_PAGES": "10",
 				"MAX_FILE_BYTES": "1000", "PAGE_TIMEOUT": "5s", "PDFIUM_INTERRUPT": "false", "PDFIUM_RECYCLE_PAGES": "0", "OPERATION_TTL": "1h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
-			want: func(c *config) {
+			want: func(c *workerConfig) {
 				c.RedisURL, c.Concurrency, c.ShutdownTimeout = "redis://r:6379/3", 7, 5*time.Second
 				c.CacheDir, c.CacheMaxBytes, c.WasmCacheDir = "/c", 100, "/w"
 				c.MaxPages, c.MaxFileBytes, c.OperationTTL, c.LogLevel = 10, 1000, time.Hour, "debug"
@@ -41,7 +41,7 @@ func TestLoadConfig(t *testing.T) {
 			name: "ocr environment",
 			env: map[string]string{"OCR_ENGINES": "3", "OCR_DPI": "200", "MAX_PAGE_PIXELS": "2000000", "TEXT_LAYER": "never",
 				"MIN_TEXT_CHARS": "5", "UNIT_PAGES": "0", "OCR_DETECT_ORIENTATION": "false", "TESSDATA_PREFIX": "/t", "METRICS_ADDR": ":9090"},
-			want: func(c *config) {
+			want: func(c *workerConfig) {
 				c.OCREngines, c.OCRDPI, c.MaxPagePixels, c.TextLayer = 3, 200, 2_000_000, "never"
 				c.MinTextChars, c.UnitPages, c.Orientation, c.Tessdata = 5, 0, false, "/t"
 				c.MetricsAddr = ":9090"
@@ -51,7 +51,7 @@ func TestLoadConfig(t *testing.T) {
 			name: "flags win",
 			args: []string{"-worker-concurrency", "3", "-shutdown-timeout=2s", "-warmup"},
 			env:  map[string]string{"WORKER_CONCURRENCY": "7"},
-			want: func(c *config) { c.Concurrency, c.ShutdownTimeout, c.Warmup = 3, 2*time.Second, true },
+			want: func(c *workerConfig) { c.Concurrency, c.ShutdownTimeout, c.Warmup = 3, 2*time.Second, true },
 		},
 		{name: "bad concurrency", env: map[string]string{"WORKER_CONCURRENCY": "many"}, wantErr: `WORKER_CONCURRENCY must be an integer, got "many"`},
 		{name: "zero concurrency", args: []string{"-worker-concurrency", "0"}, wantErr: "WORKER_CONCURRENCY must be at least 1, got 0"},
@@ -81,7 +81,7 @@ func TestLoadConfig(t *testing.T) {
 			}
 			want := defaults
 			tt.want(&want)
-			if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{})); diff != "" {
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(workerConfig{})); diff != "" {
 				t.Errorf("loadConfig (-want +got):\n%s", diff)
 			}
 		})

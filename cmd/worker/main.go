@@ -22,8 +22,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
+	"github.com/folio-ocr/folio/config"
 	"github.com/folio-ocr/folio/filecache"
 	"github.com/folio-ocr/folio/jobs"
 	"github.com/folio-ocr/folio/lang"
@@ -35,6 +35,7 @@ import (
 func main() {
 	if err := run(); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stdout, err)
 			return
 		}
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -50,12 +51,9 @@ func run() error {
 	if err := ensureProcessEnv(); err != nil {
 		return err
 	}
-	level, _ := zapcore.ParseLevel(cfg.LogLevel)
-	zcfg := zap.NewProductionConfig()
-	zcfg.Level = zap.NewAtomicLevelAt(level)
-	logger, err := zcfg.Build()
+	logger, err := config.NewLogger(cfg.LogLevel, "worker")
 	if err != nil {
-		return fmt.Errorf("build logger: %w", err)
+		return err
 	}
 	defer func() { _ = logger.Sync() }()
 
@@ -72,7 +70,10 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	ropts, _ := redis.ParseURL(cfg.RedisURL) // validated
+	ropts, err := cfg.Redis()
+	if err != nil {
+		return err
+	}
 	rdb := redis.NewClient(ropts)
 	defer func() { _ = rdb.Close() }()
 
@@ -117,7 +118,7 @@ func run() error {
 		Ops:           store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
 		Blobs:         store.NewGCS(gcs),
 		Files:         files,
-		Openers:       map[string]pipeline.Opener{"application/pdf": pdf, "image/tiff": pipeline.TIFF{}, "image/gif": pipeline.GIF{}},
+		Openers:       map[string]pipeline.Opener{pipeline.MIMEPDF: pdf, pipeline.MIMETIFF: pipeline.TIFF{}, pipeline.MIMEGIF: pipeline.GIF{}},
 		Client:        client,
 		Logger:        logger,
 		MaxPages:      cfg.MaxPages,

@@ -51,7 +51,9 @@ type Options struct {
 // Cluster is one api process and any number of workers.
 type Cluster struct {
 	// API is the api's base URL, http://127.0.0.1:PORT.
-	API  string
+	API string
+	// GRPC is the api's gRPC address, 127.0.0.1:PORT.
+	GRPC string
 	opts Options
 	env  []string
 
@@ -80,14 +82,15 @@ func Start(opts Options) (*Cluster, error) {
 		"OMP_THREAD_LIMIT=1",
 	)
 	c.env = append(c.env, opts.Env...)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
-		return nil, fmt.Errorf("localrun: %w", err)
+		return nil, err
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	if c.GRPC, err = freeAddr(); err != nil {
+		return nil, err
+	}
 	c.API = "http://" + addr
-	if _, err := c.spawn("api", "LISTEN_ADDR="+addr); err != nil {
+	if _, err := c.spawn("api", "LISTEN_ADDR="+addr, "GRPC_LISTEN_ADDR="+c.GRPC); err != nil {
 		return nil, err
 	}
 	if err := c.waitReady(20 * time.Second); err != nil {
@@ -177,4 +180,14 @@ func (c *Cluster) Close() {
 			<-p.Done
 		}
 	}
+}
+
+// freeAddr returns a loopback address with a port that was free just now.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("localrun: %w", err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
 }

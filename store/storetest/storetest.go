@@ -1,6 +1,8 @@
 // Package storetest gives tests a real Redis and an in-process Cloud Storage
-// emulator (fake-gcs-server), each isolated per test. Import it only from
-// _test.go files.
+// emulator (fake-gcs-server), each isolated per test, and the conformance
+// suite every implementation of store.Operations must pass
+// (RunOperationsTests). Import it only from _test.go files; package store's
+// own tests are in package store_test for that reason.
 package storetest
 
 import (

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	// names them.
 	visionv1p4beta1 "google.golang.org/genproto/googleapis/cloud/vision/v1p4beta1"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,12 +23,6 @@ const (
 	// they select the package of the @type names in the operation's JSON.
 	apiV1        = "v1"
 	apiV1p4beta1 = "v1p4beta1"
-
-	// codeCancelled is the google.rpc code of a cancelled operation.
-	codeCancelled = 1
-	// cancelledMessage is Operation.error.message of a cancelled operation
-	// when the store recorded none.
-	cancelledMessage = "operation was cancelled"
 )
 
 // toProto converts a stored operation to the google.longrunning.Operation the
@@ -55,10 +50,10 @@ func toProto(op *store.Operation) (*longrunningpb.Operation, error) {
 	case cancelled:
 		msg := op.ErrorMessage
 		if msg == "" {
-			msg = cancelledMessage
+			msg = store.CancelledMessage
 		}
 		out.Done = true
-		out.Result = &longrunningpb.Operation_Error{Error: &statuspb.Status{Code: codeCancelled, Message: msg}}
+		out.Result = &longrunningpb.Operation_Error{Error: &statuspb.Status{Code: int32(codes.Canceled), Message: msg}}
 	case op.ErrorCode != 0:
 		out.Done = true
 		out.Result = &longrunningpb.Operation_Error{Error: &statuspb.Status{Code: op.ErrorCode, Message: op.ErrorMessage}}

@@ -1,10 +1,12 @@
-package main
+package api
 
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/folio-ocr/folio/store"
+	"github.com/folio-ocr/folio/store/storetest"
 )
 
 // fakeOps is an in-memory store.Operations with the store's documented
@@ -23,14 +26,17 @@ import (
 type fakeOps struct {
 	mu    sync.Mutex
 	ops   map[string]*store.Operation
-	order []string // ids in creation order
+	order []string          // ids in creation order
+	keys  map[string]string // idempotency key → id
 	err   error
 }
 
 var _ store.Operations = (*fakeOps)(nil)
 
 // newFakeOps returns an empty fakeOps.
-func newFakeOps() *fakeOps { return &fakeOps{ops: map[string]*store.Operation{}} }
+func newFakeOps() *fakeOps {
+	return &fakeOps{ops: map[string]*store.Operation{}, keys: map[string]string{}}
+}
 
 // clone returns a deep copy of op, as a real store returns fresh values.
 func clone(op *store.Operation) *store.Operation {
@@ -78,8 +84,24 @@ func (f *fakeOps) Create(_ context.Context, op *store.Operation) error {
 	if _, ok := f.ops[op.ID]; ok {
 		return fmt.Errorf("fake: create %s: %w", op.ID, store.ErrAlreadyExists)
 	}
-	f.ops[op.ID] = clone(op)
-	f.order = append(f.order, op.ID)
+	if k := op.IdempotencyKey; k != "" {
+		if id, ok := f.keys[k]; ok && f.ops[id] != nil {
+			return &store.DuplicateError{Key: k, ID: id}
+		}
+		f.keys[k] = op.ID
+	}
+	stored := clone(op)
+	stored.State, stored.UpdateTime = visionpb.OperationMetadata_CREATED, op.CreateTime
+	f.ops[op.ID] = stored
+	// Newest first by creation time, then by id descending, as the store.
+	i, _ := slices.BinarySearchFunc(f.order, op, func(id string, op *store.Operation) int {
+		o := f.ops[id]
+		if c := o.CreateTime.Compare(op.CreateTime); c != 0 {
+			return c
+		}
+		return strings.Compare(o.ID, op.ID)
+	})
+	f.order = slices.Insert(f.order, i, op.ID)
 	return nil
 }
 
@@ -123,30 +145,45 @@ func (f *fakeOps) Finished(ctx context.Context, id string) (bool, error) {
 	return op.Done, nil
 }
 
-// List implements store.Operations; tokens are offsets.
-func (f *fakeOps) List(_ context.Context, pageSize int, pageToken string) ([]*store.Operation, string, error) {
+// List implements store.Operations, newest first; a token is the cursor
+// "<creation time in ns>:<id>" of the last operation examined.
+func (f *fakeOps) List(_ context.Context, pageSize int, pageToken string, filter store.ListFilter) ([]*store.Operation, string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return nil, "", f.err
 	}
-	off := 0
+	var (
+		after   bool
+		afterNs int64
+		afterID string
+	)
 	if pageToken != "" {
-		n, err := strconv.Atoi(pageToken)
-		if err != nil {
-			return nil, "", fmt.Errorf("fake: invalid page token %q", pageToken)
+		ns, id, ok := strings.Cut(pageToken, ":")
+		n, err := strconv.ParseInt(ns, 10, 64)
+		if !ok || err != nil || id == "" {
+			return nil, "", fmt.Errorf("fake: page token %q: %w", pageToken, store.ErrInvalidArgument)
 		}
-		off = n
+		after, afterNs, afterID = true, n, id
 	}
-	ids := slices.Clone(f.order)
-	slices.Reverse(ids)
 	var out []*store.Operation
-	for i := off; i < len(ids) && len(out) < pageSize; i++ {
-		out = append(out, clone(f.ops[ids[i]]))
-	}
 	next := ""
-	if off+pageSize < len(ids) {
-		next = strconv.Itoa(off + pageSize)
+	for i := len(f.order) - 1; i >= 0; i-- {
+		op := f.ops[f.order[i]]
+		ns := op.CreateTime.UnixNano()
+		if after && (ns > afterNs || ns == afterNs && op.ID >= afterID) {
+			continue
+		}
+		if len(out) == pageSize {
+			break
+		}
+		if filter.Match(op) {
+			out = append(out, clone(op))
+		}
+		next = fmt.Sprintf("%d:%s", ns, op.ID)
+		if i == 0 {
+			next = ""
+		}
 	}
 	return out, next, nil
 }
@@ -197,7 +234,7 @@ func (f *fakeOps) Fail(_ context.Context, id string, code int32, message string)
 
 // Cancel implements store.Operations.
 func (f *fakeOps) Cancel(_ context.Context, id string) (bool, error) {
-	return f.finish(id, visionpb.OperationMetadata_CANCELLED, 1, "Operation was cancelled.")
+	return f.finish(id, visionpb.OperationMetadata_CANCELLED, 1, store.CancelledMessage)
 }
 
 // Delete implements store.Operations.
@@ -209,6 +246,9 @@ func (f *fakeOps) Delete(_ context.Context, id string) error {
 	}
 	if _, ok := f.ops[id]; !ok {
 		return fmt.Errorf("fake: operation %s: %w", id, store.ErrNotFound)
+	}
+	if k := f.ops[id].IdempotencyKey; k != "" && f.keys[k] == id {
+		delete(f.keys, k)
 	}
 	delete(f.ops, id)
 	f.order = slices.DeleteFunc(f.order, func(s string) bool { return s == id })
@@ -247,26 +287,25 @@ var testNow = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 type testBundle struct {
 	ops   *fakeOps
 	queue *fakeQueue
-	d     *deps
-	// readyErr is what d.ready returns.
+	// cfg builds the Service of every request; tests may change it.
+	cfg Config
+	// readyErr is what the readiness check returns.
 	readyErr error
 }
 
-// setup returns fresh fakes and deps whose ids are "0000000000000001",
+// setup returns fresh fakes and a Config whose ids are "0000000000000001",
 // "0000000000000002", ... and whose clock is testNow.
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	b := &testBundle{ops: newFakeOps(), queue: &fakeQueue{}}
 	var mu sync.Mutex
 	n := 0
-	b.d = &deps{
-		ops:     b.ops,
-		enq:     b.queue,
-		ready:   func(context.Context) error { return b.readyErr },
-		logger:  zaptest.NewLogger(t),
-		maxBody: 4096,
-		now:     func() time.Time { return testNow },
-		newID: func() string {
+	b.cfg = Config{
+		Ops:    b.ops,
+		Queue:  b.queue,
+		Logger: zaptest.NewLogger(t),
+		Now:    func() time.Time { return testNow },
+		NewID: func() string {
 			mu.Lock()
 			defer mu.Unlock()
 			n++
@@ -274,4 +313,29 @@ func setup(t *testing.T) *testBundle {
 		},
 	}
 	return b
+}
+
+// service returns a Service over b.cfg.
+func (b *testBundle) service(t *testing.T) *Service {
+	t.Helper()
+	s, err := New(b.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// handler returns the REST handler over b.service, with a 4 KiB body limit.
+func (b *testBundle) handler(t *testing.T) http.Handler {
+	t.Helper()
+	return NewHandler(b.service(t), &HTTPOptions{
+		MaxRequestBytes: 4096,
+		Ready:           func(context.Context) error { return b.readyErr },
+	})
+}
+
+// TestFakeOpsConformance runs the store's conformance suite against the
+// fake, so that it cannot drift from the Redis store.
+func TestFakeOpsConformance(t *testing.T) {
+	storetest.RunOperationsTests(t, func(*testing.T) store.Operations { return newFakeOps() })
 }

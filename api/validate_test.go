@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"errors"
@@ -9,8 +9,10 @@ import (
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
 
 	"github.com/folio-ocr/folio/lang"
+	"github.com/folio-ocr/folio/rpcerr"
 )
 
 // validRequest returns a request that passes validateRequest, with two
@@ -324,15 +326,15 @@ func TestValidateRequest(t *testing.T) {
 				}
 				return
 			}
-			var ve *validationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("validateRequest() = %v (%T), want *validationError", err, err)
+			vs, ok := violations(err)
+			if !ok {
+				t.Fatalf("validateRequest() = %v (%T), want INVALID_ARGUMENT with field violations", err, err)
 			}
 			var fields []string
-			for _, v := range ve.violations {
-				fields = append(fields, v.field)
-				if !strings.Contains(v.description, v.field) && !strings.HasPrefix(v.field, "labels[") {
-					t.Errorf("violation %q does not name its field %q", v.description, v.field)
+			for _, v := range vs {
+				fields = append(fields, v.GetField())
+				if !strings.Contains(v.GetDescription(), v.GetField()) && !strings.HasPrefix(v.GetField(), "labels[") {
+					t.Errorf("violation %q does not name its field %q", v.GetDescription(), v.GetField())
 				}
 			}
 			if diff := cmp.Diff(tt.wantFields, fields); diff != "" {
@@ -386,16 +388,15 @@ func TestValidateLanguageHintsInstalled(t *testing.T) {
 			}
 			err := validateRequest(req, tt.models)
 			var got []string
-			var ve *validationError
-			if errors.As(err, &ve) {
-				for _, v := range ve.violations {
-					if !strings.HasPrefix(v.description, v.field+": ") {
-						t.Errorf("violation %q does not start with its field %q", v.description, v.field)
+			if vs, ok := violations(err); ok {
+				for _, v := range vs {
+					if !strings.HasPrefix(v.GetDescription(), v.GetField()+": ") {
+						t.Errorf("violation %q does not start with its field %q", v.GetDescription(), v.GetField())
 					}
-					got = append(got, v.description)
+					got = append(got, v.GetDescription())
 				}
 			} else if err != nil {
-				t.Fatalf("validateRequest() = %v (%T), want *validationError or nil", err, err)
+				t.Fatalf("validateRequest() = %v (%T), want INVALID_ARGUMENT with field violations or nil", err, err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("violations (-want +got):\n%s", diff)
@@ -410,7 +411,7 @@ func TestValidateLanguageHintsInstalled(t *testing.T) {
 func TestSubmitRejectsMissingModel(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.d.models = lang.Models{"eng": true}
+	b.cfg.Models = lang.Models{"eng": true}
 	body := strings.Replace(camelBody, `"features"`, `"imageContext": {"languageHints": ["en", "ja"]}, "features"`, 1)
 	rec := b.serve(t, http.MethodPost, "/v1/files:asyncBatchAnnotate", body)
 	e := parseError(t, rec, http.StatusBadRequest, "INVALID_ARGUMENT")
@@ -461,36 +462,68 @@ func TestValidateRequestDoesNotChangeRequest(t *testing.T) {
 	}
 }
 
-func TestParseOperationPath(t *testing.T) {
+// violations returns the field violations of an INVALID_ARGUMENT error
+// with a google.rpc.BadRequest detail, and whether err is one.
+func violations(err error) ([]*errdetails.BadRequest_FieldViolation, bool) {
+	var e *rpcerr.Error
+	if !errors.As(err, &e) || e.Code != codes.InvalidArgument || len(e.Details) != 1 {
+		return nil, false
+	}
+	br, ok := e.Details[0].(*errdetails.BadRequest)
+	if !ok {
+		return nil, false
+	}
+	return br.GetFieldViolations(), true
+}
+
+func TestSplitVerb(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		path           string
-		name, id, verb string
-		ok             bool
+		path       string
+		name, verb string
+		ok         bool
 	}{
-		{"operations/abc", "operations/abc", "abc", "", true},
-		{"operations/abc:cancel", "operations/abc", "abc", "cancel", true},
-		{"locations/eu/operations/abc", "locations/eu/operations/abc", "abc", "", true},
-		{"projects/p/operations/abc:cancel", "projects/p/operations/abc", "abc", "cancel", true},
-		{"projects/p/locations/us/operations/abc", "projects/p/locations/us/operations/abc", "abc", "", true},
-		{"projects/example.com:p/operations/abc", "projects/example.com:p/operations/abc", "abc", "", true},
-		{"operations", "", "", "", false},
-		{"operations/", "", "", "", false},
-		{"operations/a/b", "", "", "", false},
-		{"projects/p/files:asyncBatchAnnotate", "", "", "", false},
-		{"files:asyncBatchAnnotate", "", "", "", false},
-		{"projects//operations/abc", "", "", "", false},
-		{"projects/p/zones/z/operations/abc", "", "", "", false},
-		{"operations/{x}", "", "", "", false},
-		{"operations/..", "", "", "", false},
-		{"", "", "", "", false},
+		{"operations/abc", "operations/abc", "", true},
+		{"operations/abc:cancel", "operations/abc", "cancel", true},
+		{"locations/eu/operations/abc", "locations/eu/operations/abc", "", true},
+		{"projects/p/operations/abc:cancel", "projects/p/operations/abc", "cancel", true},
+		{"projects/p/locations/us/operations/abc", "projects/p/locations/us/operations/abc", "", true},
+		{"projects/example.com:p/operations/abc", "projects/example.com:p/operations/abc", "", true},
+		{"operations", "", "", false},
+		{"operations/", "", "", false},
+		{"operations/a/b", "", "", false},
+		{"operations/a:b:cancel", "", "", false},
+		{"projects/p/files:asyncBatchAnnotate", "", "", false},
+		{"files:asyncBatchAnnotate", "", "", false},
+		{"projects//operations/abc", "", "", false},
+		{"projects/p/zones/z/operations/abc", "", "", false},
+		{"operations/{x}", "", "", false},
+		{"operations/..", "", "", false},
+		{"", "", "", false},
 	}
 	for _, tt := range tests {
-		name, id, verb, ok := parseOperationPath(tt.path)
-		got := []any{name, id, verb, ok}
-		want := []any{tt.name, tt.id, tt.verb, tt.ok}
+		name, verb, ok := splitVerb(tt.path)
+		got := []any{name, verb, ok}
+		want := []any{tt.name, tt.verb, tt.ok}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("parseOperationPath(%q) (-want +got):\n%s", tt.path, diff)
+			t.Errorf("splitVerb(%q) (-want +got):\n%s", tt.path, diff)
+		}
+	}
+}
+
+func TestOperationID(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"operations/abc": "abc", "locations/eu/operations/abc": "abc",
+		"projects/p/operations/abc": "abc", "projects/p/locations/l/operations/abc": "abc",
+	} {
+		if got, err := operationID(name); got != want || err != nil {
+			t.Errorf("operationID(%q) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	for _, name := range []string{"", "operations", "abc", "operations/a/b", "projects/p/abc", "operations/{x}"} {
+		if _, err := operationID(name); rpcerr.Code(err) != codes.NotFound {
+			t.Errorf("operationID(%q) = %v, want NOT_FOUND", name, err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"errors"
@@ -10,30 +10,27 @@ import (
 	"unicode/utf8"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/folio-ocr/folio/lang"
+	"github.com/folio-ocr/folio/pipeline"
+	"github.com/folio-ocr/folio/rpcerr"
 )
 
 const (
-	// defaultBatchSize is the number of pages per output file when a
-	// request's outputConfig.batchSize is 0 or absent.
-	defaultBatchSize = 20
-	// maxBatchSize is the largest outputConfig.batchSize Google accepts.
-	maxBatchSize = 100
 	// maxLabels, maxLabelLen are Google's limits on the labels of a request.
 	maxLabels   = 64
 	maxLabelLen = 63
 )
 
-// supportedMIMETypes are the inputConfig.mimeType values of
-// files:asyncBatchAnnotate, in the order error messages list them.
-var supportedMIMETypes = []string{"application/pdf", "image/tiff", "image/gif"}
-
 // validateRequest checks req against every rule of DESIGN.md §2 and returns
-// a *validationError naming each broken rule's field, or nil. Language hints
+// an INVALID_ARGUMENT error naming each broken rule's field (see
+// [invalidFields]), or nil. Language hints
 // must name a language with a Tesseract model and, unless models is nil
 // (the installed models are unknown), one in models. It does not change
-// req: a batchSize of 0 stays 0 and means [defaultBatchSize].
+// req: a batchSize of 0 stays 0 and means [pipeline.DefaultBatchSize].
 func validateRequest(req *visionpb.AsyncBatchAnnotateFilesRequest, models lang.Models) error {
 	v := validator{models: models}
 	if req == nil || len(req.GetRequests()) == 0 {
@@ -57,20 +54,36 @@ type validator struct {
 	// models are the installed Tesseract models language hints are checked
 	// against; nil checks only that hints are known.
 	models     lang.Models
-	violations []fieldViolation
+	violations []*errdetails.BadRequest_FieldViolation
 }
 
 // add records that field breaks a rule; description names the field.
 func (v *validator) add(field, description string) {
-	v.violations = append(v.violations, fieldViolation{field: field, description: description})
+	v.violations = append(v.violations, &errdetails.BadRequest_FieldViolation{Field: field, Description: description})
 }
 
-// err returns the collected violations as a *validationError, or nil.
+// err returns the collected violations as an error, or nil.
 func (v *validator) err() error {
-	if len(v.violations) == 0 {
+	return invalidFields(v.violations...)
+}
+
+// invalidFields returns INVALID_ARGUMENT whose message joins the
+// descriptions of vs with "; " and whose google.rpc.BadRequest detail
+// lists them, or nil for none. Google's clients show the detail's field
+// violations.
+func invalidFields(vs ...*errdetails.BadRequest_FieldViolation) error {
+	if len(vs) == 0 {
 		return nil
 	}
-	return &validationError{violations: v.violations}
+	msg := make([]string, len(vs))
+	for i, v := range vs {
+		msg[i] = v.GetDescription()
+	}
+	return &rpcerr.Error{
+		Code:    codes.InvalidArgument,
+		Message: strings.Join(msg, "; "),
+		Details: []proto.Message{&errdetails.BadRequest{FieldViolations: vs}},
+	}
 }
 
 // fileRequest validates one AsyncAnnotateFileRequest found at path.
@@ -130,9 +143,9 @@ func (v *validator) fileRequest(path string, fr *visionpb.AsyncAnnotateFileReque
 	} else if _, _, ok := splitGCSPrefix(uri); !ok {
 		v.add(f, fmt.Sprintf("%s must be a gs://bucket/ or gs://bucket/prefix URI, got %q", f, uri))
 	}
-	if bs := out.GetBatchSize(); bs != 0 && (bs < 1 || bs > maxBatchSize) {
+	if bs := out.GetBatchSize(); bs != 0 && (bs < 1 || bs > pipeline.MaxBatchSize) {
 		f := path + ".outputConfig.batchSize"
-		v.add(f, fmt.Sprintf("%s must be in [1, %d], got %d", f, maxBatchSize, bs))
+		v.add(f, fmt.Sprintf("%s must be in [1, %d], got %d", f, pipeline.MaxBatchSize, bs))
 	}
 }
 
@@ -192,15 +205,16 @@ func isLabelText(s string) bool {
 	return true
 }
 
-// isSupportedMIMEType reports whether mt is one of [supportedMIMETypes].
+// isSupportedMIMEType reports whether mt is one of [pipeline.MIMETypes].
 func isSupportedMIMEType(mt string) bool {
-	return slices.Contains(supportedMIMETypes, mt)
+	return slices.Contains(pipeline.MIMETypes(), mt)
 }
 
 // mimeList returns the supported MIME types as `"a", "b" or "c"`.
 func mimeList() string {
-	q := make([]string, len(supportedMIMETypes))
-	for i, s := range supportedMIMETypes {
+	types := pipeline.MIMETypes()
+	q := make([]string, len(types))
+	for i, s := range types {
 		q[i] = fmt.Sprintf("%q", s)
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -15,19 +15,18 @@ import (
 	"github.com/folio-ocr/folio/store/storetest"
 )
 
-// TestRoutesWithRedisStore runs the operation lifecycle through Google's
-// REST clients against the real Redis store (the queue stays a fake), so
+// TestClientsWithRedisStore runs the operation lifecycle through Google's
+// REST and gRPC clients against the real Redis store (the queue stays a fake), so
 // the API and store contracts are checked together.
-func TestRoutesWithRedisStore(t *testing.T) {
+func TestClientsWithRedisStore(t *testing.T) { forEachTransport(t, testClientsWithRedisStore) }
+
+func testClientsWithRedisStore(t *testing.T, transport string) {
 	if testing.Short() {
 		t.Skip("needs Redis")
 	}
-	t.Parallel()
 	rdb, prefix := storetest.Redis(t)
-	b := setupClients(t)
-	// The handlers read b.d.ops per request, so swapping it after the
-	// server started is fine.
-	b.d.ops = store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: prefix})
+	ops := store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: prefix})
+	b := setupClients(t, transport, func(b *testBundle) { b.cfg.Ops = ops })
 	ctx := context.Background()
 
 	req := validRequest()
@@ -42,7 +41,7 @@ func TestRoutesWithRedisStore(t *testing.T) {
 	if _, err := op.Poll(ctx); err != nil || op.Done() {
 		t.Errorf("Poll = %v, done %v; want a running operation", err, op.Done())
 	}
-	got, err := b.d.ops.Get(ctx, "0000000000000001")
+	got, err := ops.Get(ctx, "0000000000000001")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"strings"
@@ -72,7 +72,7 @@ func TestToProtoRoundTrip(t *testing.T) {
 			op:        store.Operation{State: visionpb.OperationMetadata_CANCELLED},
 			wantState: visionpb.OperationMetadata_CANCELLED,
 			wantDone:  true,
-			wantError: &statuspb.Status{Code: 1, Message: cancelledMessage},
+			wantError: &statuspb.Status{Code: 1, Message: store.CancelledMessage},
 		},
 	}
 	for _, tt := range tests {

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"encoding/json"
@@ -47,13 +47,13 @@ const snakeIntBody = `{
 // goClientQuery is the query Google's Go REST client sends.
 const goClientQuery = "?%24alt=json%3Benum-encoding%3Dint"
 
-// serve sends one request through routes(b.d) and returns the recorder.
+// serve sends one request through b.handler(t) and returns the recorder.
 func (b *testBundle) serve(t *testing.T, method, target, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
-	routes(b.d).ServeHTTP(rec, req)
+	b.handler(t).ServeHTTP(rec, req)
 	return rec
 }
 
@@ -676,6 +676,9 @@ func TestErrorParsesInGoogleClient(t *testing.T) {
 func TestPanicIsInternal(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.d.ops = nil // Any operation call now panics.
+	b.cfg.Ops = panicOps{} // Any operation call now panics.
 	parseError(t, b.serve(t, http.MethodGet, "/v1/operations/x", ""), http.StatusInternalServerError, "INTERNAL")
 }
+
+// panicOps panics on every call: its embedded interface is nil.
+type panicOps struct{ store.Operations }

@@ -1,8 +1,9 @@
-package main
+package api
 
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -15,45 +16,98 @@ import (
 	"github.com/googleapis/gax-go/v2/apierror"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/testing/protocmp"
 )
 
-// clientBundle is a test server over fakes plus Google's own REST clients
-// pointed at it.
+// transports are the two surfaces every client test runs over.
+var transports = []string{"rest", "grpc"}
+
+// clientBundle is a test server over fakes plus Google's own clients
+// pointed at it, over one transport.
 type clientBundle struct {
 	*testBundle
 	vision *vision.ImageAnnotatorClient
 	lro    *lroauto.OperationsClient
 }
 
-// setupClients starts routes(b.d) on an httptest server and connects
-// Google's Vision and Operations REST clients to it, as a user would.
-func setupClients(t *testing.T) *clientBundle {
+// setupClients serves b.service(t) over transport ("rest": an httptest
+// server; "grpc": a gRPC server on a loopback port) and connects Google's
+// Vision and Operations clients to it as a user would: the REST clients,
+// or the default gRPC ones with insecure credentials. configure, if any,
+// changes the bundle before the server starts.
+func setupClients(t *testing.T, transport string, configure ...func(*testBundle)) *clientBundle {
 	t.Helper()
 	b := setup(t)
-	srv := httptest.NewServer(routes(b.d))
-	t.Cleanup(srv.Close)
+	for _, f := range configure {
+		f(b)
+	}
 	ctx := context.Background()
-	opts := []option.ClientOption{option.WithEndpoint(srv.URL), option.WithoutAuthentication()}
-	vc, err := vision.NewImageAnnotatorRESTClient(ctx, opts...)
-	if err != nil {
-		t.Fatal(err)
+	var (
+		vc  *vision.ImageAnnotatorClient
+		lc  *lroauto.OperationsClient
+		err error
+	)
+	switch transport {
+	case "rest":
+		srv := httptest.NewServer(b.handler(t))
+		t.Cleanup(srv.Close)
+		opts := []option.ClientOption{option.WithEndpoint(srv.URL), option.WithoutAuthentication()}
+		if vc, err = vision.NewImageAnnotatorRESTClient(ctx, opts...); err != nil {
+			t.Fatal(err)
+		}
+		if lc, err = lroauto.NewOperationsRESTClient(ctx, opts...); err != nil {
+			t.Fatal(err)
+		}
+	case "grpc":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs := NewGRPCServer(b.service(t), &GRPCOptions{MaxRecvBytes: 4096})
+		done := make(chan error, 1)
+		go func() { done <- gs.Serve(ln) }()
+		t.Cleanup(func() {
+			gs.Shutdown(context.Background())
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+		opts := []option.ClientOption{option.WithEndpoint(ln.Addr().String()), option.WithoutAuthentication(),
+			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
+		if vc, err = vision.NewImageAnnotatorClient(ctx, opts...); err != nil {
+			t.Fatal(err)
+		}
+		if lc, err = lroauto.NewOperationsClient(ctx, opts...); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unknown transport %q", transport)
 	}
-	t.Cleanup(func() { _ = vc.Close() })
-	lc, err := lroauto.NewOperationsRESTClient(ctx, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lc.Close() })
+	t.Cleanup(func() { _ = vc.Close(); _ = lc.Close() })
 	return &clientBundle{testBundle: b, vision: vc, lro: lc}
 }
 
-// TestGoogleRESTClient drives the API with Google's Go REST client end to
-// end over the in-memory store: submit, metadata, wait for the response.
-func TestGoogleRESTClient(t *testing.T) {
-	t.Parallel()
-	b := setupClients(t)
+// forEachTransport runs test as a parallel subtest per transport.
+func forEachTransport(t *testing.T, test func(t *testing.T, transport string)) {
+	t.Helper()
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			test(t, tr)
+		})
+	}
+}
+
+// TestGoogleClient drives the API with Google's Go clients, REST and gRPC,
+// end to end over the in-memory store: submit, metadata, wait for the
+// response.
+func TestGoogleClient(t *testing.T) { forEachTransport(t, testGoogleClient) }
+
+func testGoogleClient(t *testing.T, transport string) {
+	b := setupClients(t, transport)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -98,10 +152,12 @@ func TestGoogleRESTClient(t *testing.T) {
 	}
 }
 
-// TestGoogleRESTClientErrors checks the errors Google's client surfaces.
-func TestGoogleRESTClientErrors(t *testing.T) {
-	t.Parallel()
-	b := setupClients(t)
+// TestGoogleClientErrors checks the errors Google's clients surface, the
+// same over both transports.
+func TestGoogleClientErrors(t *testing.T) { forEachTransport(t, testGoogleClientErrors) }
+
+func testGoogleClientErrors(t *testing.T, transport string) {
+	b := setupClients(t, transport)
 	ctx := context.Background()
 
 	bad := validRequest()
@@ -135,10 +191,11 @@ func TestGoogleRESTClientErrors(t *testing.T) {
 }
 
 // TestGoogleOperationsClient drives list, cancel and delete with Google's
-// generic google.longrunning REST client.
-func TestGoogleOperationsClient(t *testing.T) {
-	t.Parallel()
-	b := setupClients(t)
+// generic google.longrunning clients.
+func TestGoogleOperationsClient(t *testing.T) { forEachTransport(t, testGoogleOperationsClient) }
+
+func testGoogleOperationsClient(t *testing.T, transport string) {
+	b := setupClients(t, transport)
 	ctx := context.Background()
 	for range 3 {
 		if _, err := b.vision.AsyncBatchAnnotateFiles(ctx, validRequest()); err != nil {
