@@ -1,6 +1,6 @@
 # Folio developer commands. `make` alone prints this list.
 .DEFAULT_GOAL := help
-.PHONY: help build test run bench lint tidy clean
+.PHONY: help build test run bench lint tidy proto clean
 
 GO ?= go
 # Debian's Tesseract uses OpenMP: one thread per OCR call, parallelism comes from pages.
@@ -30,6 +30,14 @@ lint: ## go vet, and fail on files gofmt would change
 
 tidy: ## go mod tidy
 	$(GO) mod tidy
+
+# protoc-gen-go at go.mod's google.golang.org/protobuf version, so the
+# generated code matches the runtime it is built with.
+PROTOC_GEN_GO_GRPC ?= v1.6.2
+proto: ## Regenerate progresspb/ from proto/ (needs protoc: apt-get install protobuf-compiler)
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC)
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) generate ./progresspb
 
 clean: ## Remove bin/ (keeps ./data, the local run state)
 	rm -rf bin

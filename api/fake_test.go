@@ -28,6 +28,7 @@ type fakeOps struct {
 	ops   map[string]*store.Operation
 	order []string          // ids in creation order
 	keys  map[string]string // idempotency key → id
+	work  map[string]*fakeWork
 	err   error
 }
 
@@ -188,16 +189,6 @@ func (f *fakeOps) List(_ context.Context, pageSize int, pageToken string, filter
 	return out, next, nil
 }
 
-// PlanFile implements store.Operations (unused by the API).
-func (f *fakeOps) PlanFile(context.Context, string, int, []store.Range) (store.Completion, error) {
-	return 0, fmt.Errorf("fake: PlanFile not implemented")
-}
-
-// CompleteRange implements store.Operations (unused by the API).
-func (f *fakeOps) CompleteRange(context.Context, string, store.Range) (store.Completion, error) {
-	return 0, fmt.Errorf("fake: CompleteRange not implemented")
-}
-
 // finish ends an unfinished operation.
 // SavePart implements store.Operations (unused by the API).
 func (f *fakeOps) SavePart(context.Context, string, store.Range, int, []byte) (int, store.Completion, error) {
@@ -251,6 +242,7 @@ func (f *fakeOps) Delete(_ context.Context, id string) error {
 		delete(f.keys, k)
 	}
 	delete(f.ops, id)
+	delete(f.work, id)
 	f.order = slices.DeleteFunc(f.order, func(s string) bool { return s == id })
 	return nil
 }

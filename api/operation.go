@@ -23,6 +23,8 @@ const (
 	// they select the package of the @type names in the operation's JSON.
 	apiV1        = "v1"
 	apiV1p4beta1 = "v1p4beta1"
+	// apiV1p4beta1Package is the proto package of API version v1p4beta1.
+	apiV1p4beta1Package = "google.cloud.vision.v1p4beta1"
 )
 
 // toProto converts a stored operation to the google.longrunning.Operation the

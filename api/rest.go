@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/folio-ocr/folio/rpcerr"
 )
@@ -60,9 +62,12 @@ type rest struct {
 //	POST   /v1/{name}:cancel
 //	DELETE /v1/{name}
 //	GET    /v1/operations      ?pageSize, pageToken, filter
+//	GET    /v1/{name}:progress Folio's extension: folio.v1.OperationProgress
 //	GET    /healthz, /readyz
 //
-// The operation routes are served under /v1p4beta1/ too. Any other path
+// A files:asyncBatchAnnotate call's Idempotency-Key header reaches the
+// Service ([WithIdempotencyKey]). The operation routes are served under
+// /v1p4beta1/ too. Any other path
 // answers NOT_FOUND; every error has Google's shape. Standard system query
 // parameters ($alt, key, prettyPrint, fields, ...) are ignored, except that
 // enum-encoding=int in $alt makes responses carry enums as numbers, as
@@ -81,9 +86,9 @@ func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
 		for _, parent := range []string{"", "/projects/{project}", "/projects/{project}/locations/{location}"} {
 			prefix := "POST /" + v + parent
 			mux.Handle(prefix+"/files:asyncBatchAnnotate", h.handleAsyncFiles(v))
-			for _, m := range []string{"files:annotate", "images:annotate", "images:asyncBatchAnnotate"} {
-				mux.Handle(prefix+"/"+m, h.handleUnimplemented(m))
-			}
+			mux.Handle(prefix+"/files:annotate", handleCall(h, v, h.s.BatchAnnotateFiles))
+			mux.Handle(prefix+"/images:annotate", handleCall(h, v, h.s.BatchAnnotateImages))
+			mux.Handle(prefix+"/images:asyncBatchAnnotate", h.handleUnimplemented("images:asyncBatchAnnotate"))
 		}
 		mux.Handle("/"+v+"/{name...}", http.HandlerFunc(h.handleOperations))
 	}
@@ -93,7 +98,7 @@ func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
 
 	// Google's clients escape the ';' in "$alt=json;enum-encoding=int", but
 	// others send it raw; accept it without net/http's warning per request.
-	return http.AllowQuerySemicolons(h.recoverPanics(mux))
+	return http.AllowQuerySemicolons(h.recoverPanics(withIdempotencyHeader(mux)))
 }
 
 // handleAsyncFiles returns the files:asyncBatchAnnotate handler of API
@@ -103,7 +108,7 @@ func (h *rest) handleAsyncFiles(v string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := h.decodeAsyncFilesRequest(w, r, v)
 		if err == nil {
-			err = mergeParent(r, req)
+			err = mergeParent(r, &req.Parent)
 		}
 		if err != nil {
 			h.writeError(w, r, err)
@@ -116,6 +121,76 @@ func (h *rest) handleAsyncFiles(v string) http.Handler {
 		}
 		h.writeProto(w, r, op)
 	})
+}
+
+// parented is a request with a parent field, which may come from the URL.
+type parented interface {
+	proto.Message
+	GetParent() string
+}
+
+// handleCall returns the handler of a unary method of API version v whose
+// request message is Req: the body is read as Req (through the v1p4beta1
+// message of the same name for v1p4beta1, which has the same field
+// numbers), the URL's parent merged in, and call's answer written.
+func handleCall[Req parented, Resp proto.Message](h *rest, v string, call func(context.Context, Req) (Resp, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		req = req.ProtoReflect().New().Interface().(Req)
+		err := h.decodeVersioned(w, r, v, req)
+		if err == nil {
+			err = mergeParentField(r, req)
+		}
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		resp, err := call(r.Context(), req)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		h.writeProto(w, r, resp)
+	})
+}
+
+// decodeVersioned reads r's body into the v1 message req; for v1p4beta1 it
+// is parsed as the v1p4beta1 message of the same name, so that fields
+// that version lacks are refused, and converted.
+func (h *rest) decodeVersioned(w http.ResponseWriter, r *http.Request, v string, req proto.Message) error {
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if v == apiV1 {
+		return unmarshalBody(body, req)
+	}
+	name := apiV1p4beta1Package + "." + string(req.ProtoReflect().Descriptor().Name())
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(name))
+	if err != nil {
+		return fmt.Errorf("api: no %s message: %w", name, err)
+	}
+	beta := mt.New().Interface()
+	if err := unmarshalBody(body, beta); err != nil {
+		return err
+	}
+	if err := convertProto(beta, req); err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	return nil
+}
+
+// mergeParentField sets req's parent field from the URL, as [mergeParent].
+func mergeParentField(r *http.Request, req parented) error {
+	parent := req.GetParent()
+	if err := mergeParent(r, &parent); err != nil {
+		return err
+	}
+	if parent != req.GetParent() {
+		m := req.ProtoReflect()
+		m.Set(m.Descriptor().Fields().ByName("parent"), protoreflect.ValueOfString(parent))
+	}
+	return nil
 }
 
 // decodeAsyncFilesRequest reads and parses the body of a
@@ -171,9 +246,10 @@ func unmarshalBody(body []byte, m proto.Message) error {
 	return nil
 }
 
-// mergeParent sets req.parent from the URL's projects/{p}[/locations/{l}]
-// when the body has none; both may be set only if they agree.
-func mergeParent(r *http.Request, req *visionpb.AsyncBatchAnnotateFilesRequest) error {
+// mergeParent sets *parent, a request's parent field, from the URL's
+// projects/{p}[/locations/{l}] when the body has none; both may be set only
+// if they agree.
+func mergeParent(r *http.Request, parent *string) error {
 	p := r.PathValue("project")
 	if p == "" {
 		return nil
@@ -185,9 +261,9 @@ func mergeParent(r *http.Request, req *visionpb.AsyncBatchAnnotateFilesRequest) 
 	if _, _, ok := parseParent(fromPath); !ok {
 		return rpcerr.Errorf(codes.InvalidArgument, "the URL's parent must be projects/{project} or projects/{project}/locations/{location}, got %q", fromPath)
 	}
-	switch fromBody := req.GetParent(); {
+	switch fromBody := *parent; {
 	case fromBody == "":
-		req.Parent = fromPath
+		*parent = fromPath
 	case fromBody != fromPath:
 		return invalidFields(&errdetails.BadRequest_FieldViolation{
 			Field:       "parent",
@@ -224,6 +300,8 @@ func (h *rest) handleOperations(w http.ResponseWriter, r *http.Request) {
 		resp, err = h.s.GetOperation(r.Context(), &longrunningpb.GetOperationRequest{Name: name})
 	case verb == "" && r.Method == http.MethodDelete:
 		resp, err = h.s.DeleteOperation(r.Context(), &longrunningpb.DeleteOperationRequest{Name: name})
+	case verb == "progress" && r.Method == http.MethodGet:
+		resp, err = h.progress(r.Context(), name)
 	case verb == "cancel" && r.Method == http.MethodPost:
 		req := &longrunningpb.CancelOperationRequest{}
 		if err = h.decodeBody(w, r, req); err != nil {

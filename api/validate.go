@@ -37,11 +37,7 @@ func validateRequest(req *visionpb.AsyncBatchAnnotateFilesRequest, models lang.M
 		v.add("requests", "requests must contain at least one file request")
 		return v.err()
 	}
-	if p := req.GetParent(); p != "" {
-		if _, _, ok := parseParent(p); !ok {
-			v.add("parent", fmt.Sprintf("parent must be projects/{project} or projects/{project}/locations/{location}, got %q", p))
-		}
-	}
+	v.parent(req.GetParent())
 	v.labels(req.GetLabels())
 	for i, fr := range req.GetRequests() {
 		v.fileRequest(fmt.Sprintf("requests[%d]", i), fr)
@@ -108,32 +104,10 @@ func (v *validator) fileRequest(path string, fr *visionpb.AsyncAnnotateFileReque
 		} else if _, _, ok := splitGCSURI(uri); !ok {
 			v.add(f, fmt.Sprintf("%s must be a gs://bucket/object URI, got %q", f, uri))
 		}
-		f = path + ".inputConfig.mimeType"
-		if mt := in.GetMimeType(); mt == "" {
-			v.add(f, fmt.Sprintf("%s is required and must be one of %s", f, mimeList()))
-		} else if !isSupportedMIMEType(mt) {
-			v.add(f, fmt.Sprintf("%s must be one of %s, got %q", f, mimeList(), mt))
-		}
+		v.mimeType(path+".inputConfig.mimeType", in.GetMimeType())
 	}
 
-	if len(fr.GetFeatures()) == 0 {
-		f := path + ".features"
-		v.add(f, f+" must contain at least one feature")
-	}
-	for j, ft := range fr.GetFeatures() {
-		f := fmt.Sprintf("%s.features[%d].type", path, j)
-		switch t := ft.GetType(); {
-		case ft == nil, t == visionpb.Feature_TYPE_UNSPECIFIED:
-			v.add(f, f+" is required (for example DOCUMENT_TEXT_DETECTION)")
-		case t.Descriptor().Values().ByNumber(t.Number()) == nil:
-			v.add(f, fmt.Sprintf("%s has unknown value %d", f, t))
-		}
-		if ft.GetMaxResults() < 0 {
-			f := fmt.Sprintf("%s.features[%d].maxResults", path, j)
-			v.add(f, fmt.Sprintf("%s must not be negative, got %d", f, ft.GetMaxResults()))
-		}
-	}
-
+	v.features(path+".features", fr.GetFeatures())
 	v.languageHints(path+".imageContext.languageHints", fr.GetImageContext().GetLanguageHints())
 
 	out := fr.GetOutputConfig()
@@ -146,6 +120,27 @@ func (v *validator) fileRequest(path string, fr *visionpb.AsyncAnnotateFileReque
 	if bs := out.GetBatchSize(); bs != 0 && (bs < 1 || bs > pipeline.MaxBatchSize) {
 		f := path + ".outputConfig.batchSize"
 		v.add(f, fmt.Sprintf("%s must be in [1, %d], got %d", f, pipeline.MaxBatchSize, bs))
+	}
+}
+
+// features validates the features found at path: at least one, each of a
+// known type.
+func (v *validator) features(path string, fs []*visionpb.Feature) {
+	if len(fs) == 0 {
+		v.add(path, path+" must contain at least one feature")
+	}
+	for j, ft := range fs {
+		f := fmt.Sprintf("%s[%d].type", path, j)
+		switch t := ft.GetType(); {
+		case ft == nil, t == visionpb.Feature_TYPE_UNSPECIFIED:
+			v.add(f, f+" is required (for example DOCUMENT_TEXT_DETECTION)")
+		case t.Descriptor().Values().ByNumber(t.Number()) == nil:
+			v.add(f, fmt.Sprintf("%s has unknown value %d", f, t))
+		}
+		if ft.GetMaxResults() < 0 {
+			f := fmt.Sprintf("%s[%d].maxResults", path, j)
+			v.add(f, fmt.Sprintf("%s must not be negative, got %d", f, ft.GetMaxResults()))
+		}
 	}
 }
 

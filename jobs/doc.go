@@ -7,6 +7,10 @@
 //	                      ranges aligned with batchSize, enqueue annotate_range
 //	folio:annotate_range  one page range: annotate its pages, write
 //	                      output-A-to-B.json, record the range as done
+//	folio:annotate_sync   one synchronous call (files:annotate, images:annotate)
+//	                      on the queue <queue>-sync: annotate up to five pages
+//	                      or sixteen images and deliver the answer through
+//	                      store.Results to the api process that waits for it
 //
 // Type names and payload JSON are persisted in Redis: add fields, never
 // rename or repurpose them. Task IDs are derived from the operation, file

@@ -62,7 +62,9 @@ type Handlers struct {
 	// language string; an error names the hint. If nil, hints are ignored.
 	Languages func(hints []string) (string, error)
 	Client    *Client // enqueues the ranges a plan task produces
-	Logger    *zap.Logger
+	// Results delivers the answers of synchronous calls to the api.
+	Results store.Results
+	Logger  *zap.Logger
 	// MaxPages is the most pages a file may have. If zero, DefaultMaxPages.
 	MaxPages int
 	// MaxFileBytes is the largest input file. If zero, DefaultMaxFileBytes.
@@ -84,6 +86,7 @@ func (h *Handlers) pageTimeout() time.Duration {
 func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypePlanFile, h.planFile)
 	mux.HandleFunc(TypeAnnotateRange, h.annotateRange)
+	mux.HandleFunc(TypeAnnotateSync, h.annotateSync)
 }
 
 func (h *Handlers) maxPages() int {
@@ -265,18 +268,25 @@ func (h *Handlers) open(ctx context.Context, uri, mimeType string, attrs store.O
 		_ = f.Close()
 		return nil, fmt.Errorf("jobs: stat cached %s: %w", uri, err)
 	}
-	opener, err := h.openerOf(uri, mimeType)
+	return h.openFile(ctx, f, st.Size(), uri, mimeType)
+}
+
+// openFile opens the cached file f, of size bytes, as a document of type
+// mimeType; name names it in errors. f is closed with the document, or at
+// once on an error.
+func (h *Handlers) openFile(ctx context.Context, f *os.File, size int64, name, mimeType string) (pipeline.Document, error) {
+	opener, err := h.openerOf(name, mimeType)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
 	}
-	doc, err := opener.Open(ctx, f, st.Size())
+	doc, err := opener.Open(ctx, f, size)
 	if err != nil {
 		_ = f.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fileFailure(uri, err)
+		return nil, fileFailure(name, err)
 	}
 	return &fileDoc{Document: doc, f: f}, nil
 }

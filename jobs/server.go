@@ -71,6 +71,10 @@ func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
 		log.Warn("task failed; will retry")
 		return
 	}
+	if t.Type() == TypeAnnotateSync {
+		log.Error("synchronous call failed; its caller times out")
+		return
+	}
 	if p.Operation == "" {
 		log.Error("undecodable task dropped")
 		return

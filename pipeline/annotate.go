@@ -91,7 +91,7 @@ func AnnotatePage(p *Page, features []*visionpb.Feature, uri string) *visionpb.A
 		return Respond(p.Number, features, uri, BuildTextAnnotation(p))
 	}
 	resp := Respond(p.Number, features, uri, &visionpb.TextAnnotation{})
-	if wantsText(features) {
+	if WantsText(features) {
 		addProblem(resp, fmt.Sprintf("page %d has no text layer and OCR is not enabled", p.Number))
 	}
 	return resp
@@ -169,14 +169,15 @@ func FailedPage(n int, features []*visionpb.Feature, uri string, st *statuspb.St
 		Error:   st,
 		Context: &visionpb.ImageAnnotationContext{Uri: uri, PageNumber: int32(n)},
 	}
-	if wantsText(features) {
+	if WantsText(features) {
 		resp.FullTextAnnotation = &visionpb.TextAnnotation{}
 	}
 	return resp
 }
 
-// wantsText reports whether features ask for text.
-func wantsText(features []*visionpb.Feature) bool {
+// WantsText reports whether features ask for text: a page read for no
+// text feature is not worth OCR.
+func WantsText(features []*visionpb.Feature) bool {
 	for _, f := range features {
 		switch f.GetType() {
 		case visionpb.Feature_DOCUMENT_TEXT_DETECTION, visionpb.Feature_TEXT_DETECTION:

@@ -17,8 +17,10 @@
 // All keys of one operation share the {id} hash tag, so multi-key scripts work
 // on Redis Cluster. With the default prefix "folio:":
 //
-//	folio:op:{id}                       hash    name, version, state, done, times, request,
-//	                                            files, error, pages, idempotency key
+//	folio:op:{id}                       hash    name, version, state, done, times (created,
+//	                                            updated, started RUNNING), request, files,
+//	                                            error, pages, idempotency key, and
+//	                                            failed:<range> = failed pages of a done range
 //	folio:op:{id}:planned               set     indexes of files whose ranges are recorded
 //	folio:op:{id}:ranges                set     every expected range, "file:first-last"
 //	folio:op:{id}:done                  set     finished ranges (idempotent under redelivery)
@@ -42,6 +44,15 @@
 // in that order), and List reads the index and the operations in separate
 // round trips. Lua receives operation states as arguments, from the
 // visionpb constants, and never spells a state number itself.
+//
+// # Progress
+//
+// Progress reads an operation's hash and its planned, ranges and done sets
+// in one MULTI/EXEC round trip. Per file, the pages total and done are the
+// sums over its ranges ("file:first-last") and done ranges; the failed
+// pages are the failed:<range> fields, which CompleteRange sets (never
+// adds to) for each range, so a range completed twice by a redelivered
+// task counts once.
 //
 // # Errors
 //

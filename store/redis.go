@@ -127,7 +127,11 @@ const (
 	fErrMsg     = "emsg"
 	fPagesTotal = "pages_total"
 	fPagesDone  = "pages_done"
-	fIdemKey    = "idem" // the idempotency key, so that Delete can drop its mapping
+	fIdemKey    = "idem"  // the idempotency key, so that Delete can drop its mapping
+	fStart      = "stime" // when PlanFile moved the operation to RUNNING (unix ns)
+	// failedPrefix starts the field of a completed range's failed pages,
+	// "failed:<range member>", written only when there are any.
+	failedPrefix = "failed:"
 )
 
 // maxAttempts bounds the optimistic loops of Create and finish. Each retry
@@ -320,6 +324,9 @@ func decodeOp(id string, m map[string]string) (*Operation, error) {
 		PagesTotal:     atoi(m[fPagesTotal]),
 		IdempotencyKey: m[fIdemKey],
 		Request:        &visionpb.AsyncBatchAnnotateFilesRequest{},
+	}
+	if ns := atoi64(m[fStart]); ns != 0 {
+		op.StartTime = time.Unix(0, ns).UTC()
 	}
 	if err := proto.Unmarshal([]byte(m[fRequest]), op.Request); err != nil {
 		return nil, fmt.Errorf("store: operation %s: decode request: %w", id, err)
@@ -613,7 +620,7 @@ func (s *RedisOperations) Created(ctx context.Context, from, to time.Time) ([]*O
 }
 
 // planFileCmd records the ranges of one file once and moves the operation
-// to RUNNING.
+// to RUNNING, noting when (stime).
 //
 // KEYS[1] -> <prefix>op:{<id>}          KEYS[2] -> ...:planned
 // KEYS[3] -> <prefix>op:{<id>}:ranges   KEYS[4] -> ...:done
@@ -629,22 +636,25 @@ if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'pages_total', ARGV[4])
 end
 if redis.call('HGET', KEYS[1], 'state') == ARGV[5] then
-  redis.call('HSET', KEYS[1], 'state', ARGV[6])
+  redis.call('HSET', KEYS[1], 'state', ARGV[6], 'stime', ARGV[2])
 end
 redis.call('HSET', KEYS[1], 'utime', ARGV[2])
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 return 0
 `)
 
-// completeRangeCmd records one finished range and drops its saved units;
-// the call that records the last range of the last file finalizes the
-// operation.
+// completeRangeCmd records one finished range and its failed pages, and
+// drops its saved units; the call that records the last range of the last file
+// finalizes the operation. The failed pages are a field per range, set
+// (not added to) each time, so a range recorded twice counts once.
 //
 // KEYS[1..4] as planFileCmd
 // KEYS[5..] -> the range's partKeys: <prefix>op:{<id>}:units:<member>, then
 // <prefix>op:{<id>}:part:<member>:<page> for every page of the range
 // ARGV[1] -> range member  ARGV[2] -> now (unix ns)  ARGV[3] -> ttl seconds
 // ARGV[4] -> pages in the range  ARGV[5] -> state DONE
+// ARGV[6] -> the range's failed-pages field, "failed:<member>"
+// ARGV[7] -> failed pages (0 deletes the field)
 // Returns -1 if the operation is missing, -2 if the range was never
 // planned, 2 if the operation is already finished, 1 if this call
 // finalized it, else 0.
@@ -654,6 +664,11 @@ if redis.call('HGET', KEYS[1], 'done') == '1' then return 2 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -2 end
 if redis.call('SADD', KEYS[4], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'pages_done', ARGV[4])
+end
+if tonumber(ARGV[7]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[6], ARGV[7])
+else
+  redis.call('HDEL', KEYS[1], ARGV[6])
 end
 del_keys(5)
 redis.call('HSET', KEYS[1], 'utime', ARGV[2])
@@ -724,14 +739,18 @@ func (s *RedisOperations) PlanFile(ctx context.Context, id string, file int, ran
 	return Recorded, nil
 }
 
-// CompleteRange records r as finished. It is idempotent; the call that
-// finishes the operation's last range returns Finalized, exactly once.
-func (s *RedisOperations) CompleteRange(ctx context.Context, id string, r Range) (Completion, error) {
+// CompleteRange records r as finished with failedPages pages written as
+// errors. It is idempotent (a repeat replaces the failed pages); the call
+// that finishes the operation's last range returns Finalized, exactly once.
+func (s *RedisOperations) CompleteRange(ctx context.Context, id string, r Range, failedPages int) (Completion, error) {
 	m := rangeMember(r)
+	if failedPages < 0 || failedPages > r.Last-r.First+1 {
+		return 0, fmt.Errorf("store: complete range %s of %s: %d failed pages: %w", m, id, failedPages, ErrInvalidArgument)
+	}
 	keys := append(s.keys(id), s.partKeys(id, m, r.First, r.Last)...)
 	n, err := completeRangeCmd.Run(ctx, s.c, keys,
 		m, time.Now().UnixNano(), int64(s.ttl/time.Second), r.Last-r.First+1,
-		int32(visionpb.OperationMetadata_DONE)).Int()
+		int32(visionpb.OperationMetadata_DONE), failedPrefix+m, failedPages).Int()
 	if err != nil {
 		return 0, wrapRedis(fmt.Sprintf("complete range %s of %s", m, id), err)
 	}

@@ -223,7 +223,7 @@ func plan(t *testing.T, ops store.Operations, id string, file int, rs ...store.R
 
 func complete(t *testing.T, ops store.Operations, id string, r store.Range, want store.Completion) {
 	t.Helper()
-	c, err := ops.CompleteRange(context.Background(), id, r)
+	c, err := ops.CompleteRange(context.Background(), id, r, 0)
 	if err != nil || c != want {
 		t.Fatalf("CompleteRange(%+v) = %v, %v; want %v", r, c, err, want)
 	}
@@ -233,7 +233,7 @@ func TestCompleteUnplannedRange(t *testing.T) {
 	ops := newOps(t)
 	op := create(t, ops, 1)
 	plan(t, ops, op.ID, 0, store.Range{File: 0, First: 1, Last: 20})
-	if _, err := ops.CompleteRange(context.Background(), op.ID, store.Range{File: 0, First: 1, Last: 5}); err == nil {
+	if _, err := ops.CompleteRange(context.Background(), op.ID, store.Range{File: 0, First: 1, Last: 5}, 0); err == nil {
 		t.Error("CompleteRange of an unplanned range succeeded")
 	}
 }
@@ -263,7 +263,7 @@ func TestConcurrentCompletionFinalizesOnce(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				c, err := ops.CompleteRange(ctx, op.ID, r)
+				c, err := ops.CompleteRange(ctx, op.ID, r, 0)
 				if err != nil {
 					t.Errorf("CompleteRange(%d/%d): %v", i, j, err)
 				}

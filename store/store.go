@@ -54,6 +54,9 @@ type Operation struct {
 	// ranges; PagesTotal grows as files are planned.
 	PagesDone  int
 	PagesTotal int
+	// StartTime is when the first file was planned and the operation moved
+	// to RUNNING; zero before that.
+	StartTime time.Time
 	// IdempotencyKey, when not empty, makes Create record at most one
 	// operation per key within the store's retention window: a Create with
 	// a key an existing operation was created with returns a
@@ -151,12 +154,20 @@ type Operations interface {
 	// created them died before enqueuing their work.
 	Created(ctx context.Context, from, to time.Time) ([]*Operation, error)
 	// PlanFile records the ranges of one file and moves the operation to
-	// RUNNING. It is idempotent. It reports AlreadyFinished when the operation
+	// RUNNING, setting StartTime the first time. It is idempotent. It reports AlreadyFinished when the operation
 	// is done or cancelled.
 	PlanFile(ctx context.Context, id string, file int, ranges []Range) (Completion, error)
-	// CompleteRange records one finished range; the call that finishes the
-	// last range of the last planned file returns Finalized.
-	CompleteRange(ctx context.Context, id string, r Range) (Completion, error)
+	// CompleteRange records one finished range, whose output holds
+	// failedPages pages whose entry carries an error (0 to the range's
+	// page count; anything else is an error wrapping ErrInvalidArgument);
+	// the call that finishes the last range of the last planned file
+	// returns Finalized. Recording a range again replaces its failed pages
+	// rather than adding to them.
+	CompleteRange(ctx context.Context, id string, r Range, failedPages int) (Completion, error)
+	// Progress returns the operation with its planned files and the state
+	// of each of their ranges, read at one instant. An unknown id is an
+	// error wrapping ErrNotFound.
+	Progress(ctx context.Context, id string) (*Progress, error)
 	// SavePart stores the output of one unit (a run of pages starting at
 	// page unit) of range r and returns how many distinct units of r are
 	// saved, so that the worker saving the last one assembles the range's

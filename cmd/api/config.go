@@ -8,6 +8,7 @@ import (
 
 	"github.com/folio-ocr/folio/api"
 	"github.com/folio-ocr/folio/config"
+	"github.com/folio-ocr/folio/jobs"
 )
 
 // defaultShutdownTimeout is the api's SHUTDOWN_TIMEOUT default: in-flight
@@ -25,6 +26,10 @@ type apiConfig struct {
 	// MaxRequestBytes is the largest request accepted, a REST body or a gRPC
 	// message (MAX_REQUEST_BYTES). Default [api.DefaultMaxRequestBytes].
 	MaxRequestBytes int64
+	// SyncTimeout bounds a synchronous call (files:annotate,
+	// images:annotate) whose caller set no deadline (SYNC_TIMEOUT). Default
+	// [jobs.DefaultSyncTimeout].
+	SyncTimeout time.Duration
 	// TessdataPrefix locates the Tesseract models that language hints are
 	// checked against (TESSDATA_PREFIX), as Tesseract reads it. Default "":
 	// the first of Tesseract's standard directories that exists (see
@@ -41,12 +46,14 @@ func loadConfig(args []string, getenv func(string) string) (apiConfig, error) {
 		ListenAddr:      ":8080",
 		GRPCListenAddr:  ":8081",
 		MaxRequestBytes: api.DefaultMaxRequestBytes,
+		SyncTimeout:     jobs.DefaultSyncTimeout,
 	}
 	l := config.NewLoader("api", getenv)
 	cfg.Common.Bind(l)
 	l.String(&cfg.ListenAddr, "LISTEN_ADDR", "HTTP listen address")
 	l.String(&cfg.GRPCListenAddr, "GRPC_LISTEN_ADDR", "gRPC listen address; empty turns gRPC off")
 	l.Int64(&cfg.MaxRequestBytes, "MAX_REQUEST_BYTES", "largest request accepted, in bytes")
+	l.Duration(&cfg.SyncTimeout, "SYNC_TIMEOUT", "most time a synchronous call without a deadline waits for a worker")
 	l.String(&cfg.TessdataPrefix, "TESSDATA_PREFIX", "directory of the Tesseract *.traineddata files language hints are checked against; empty searches the standard ones")
 	if err := l.Parse(args); err != nil {
 		return apiConfig{}, err
@@ -68,6 +75,9 @@ func (c apiConfig) validate() error {
 	}
 	if c.MaxRequestBytes <= 0 || c.MaxRequestBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("MAX_REQUEST_BYTES must be between 1 and 1073741824, got %d", c.MaxRequestBytes))
+	}
+	if c.SyncTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("SYNC_TIMEOUT must be positive, got %s", c.SyncTimeout))
 	}
 	return errors.Join(errs...)
 }

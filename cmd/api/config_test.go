@@ -32,6 +32,7 @@ func TestLoadConfig(t *testing.T) {
 		ListenAddr:      ":8080",
 		GRPCListenAddr:  ":8081",
 		MaxRequestBytes: 10 << 20,
+		SyncTimeout:     2 * time.Minute,
 	}
 	tests := []struct {
 		name string

@@ -93,6 +93,7 @@ func run() error {
 		Queue:  queue,
 		Models: installedModels(cfg.TessdataPrefix, logger),
 		Logger: logger,
+		Sync:   jobs.NewSyncClient(queue, store.NewRedisResults(rdb, cfg.KeyPrefix), cfg.SyncTimeout),
 	})
 	if err != nil {
 		return err

@@ -26,13 +26,17 @@ type workerConfig struct {
 	// SHUTDOWN_TIMEOUT (default 25s: running ranges finish or are handed
 	// back within it).
 	config.Common
-	Concurrency   int           // WORKER_CONCURRENCY: ranges at once. Default runtime.NumCPU().
-	CacheDir      string        // CACHE_DIR: local copies of input files. Default <user cache dir>/folio/files.
-	CacheMaxBytes int64         // CACHE_MAX_BYTES. Default 10 GiB.
-	WasmCacheDir  string        // PDFIUM_CACHE_DIR: compiled pdfium module. Default <user cache dir>/folio/wazero.
-	MaxPages      int           // MAX_PAGES: most pages per file. Default 2000.
-	MaxFileBytes  int64         // MAX_FILE_BYTES: largest input file. Default 1 GiB.
-	PageTimeout   time.Duration // PAGE_TIMEOUT: most time on one page. Default 1m.
+	Concurrency int // WORKER_CONCURRENCY: ranges at once. Default runtime.NumCPU().
+	// SyncConcurrency (SYNC_CONCURRENCY) is how many synchronous calls
+	// (files:annotate, images:annotate) run at once, on capacity of their
+	// own beside the ranges. Default 2.
+	SyncConcurrency int
+	CacheDir        string        // CACHE_DIR: local copies of input files. Default <user cache dir>/folio/files.
+	CacheMaxBytes   int64         // CACHE_MAX_BYTES. Default 10 GiB.
+	WasmCacheDir    string        // PDFIUM_CACHE_DIR: compiled pdfium module. Default <user cache dir>/folio/wazero.
+	MaxPages        int           // MAX_PAGES: most pages per file. Default 2000.
+	MaxFileBytes    int64         // MAX_FILE_BYTES: largest input file. Default 1 GiB.
+	PageTimeout     time.Duration // PAGE_TIMEOUT: most time on one page. Default 1m.
 	// Interrupt (PDFIUM_INTERRUPT) lets PAGE_TIMEOUT stop pdfium mid-page.
 	// Off, text extraction runs 3-5x faster but a hostile page can hold a
 	// worker forever: turn it off only for trusted input. Default true.
@@ -63,27 +67,29 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 		base = os.TempDir()
 	}
 	cfg := workerConfig{
-		Common:        config.DefaultCommon(defaultShutdownTimeout),
-		Concurrency:   runtime.NumCPU(),
-		CacheDir:      filepath.Join(base, "folio", "files"),
-		CacheMaxBytes: 10 << 30,
-		WasmCacheDir:  filepath.Join(base, "folio", "wazero"),
-		MaxPages:      2000,
-		MaxFileBytes:  1 << 30,
-		PageTimeout:   time.Minute,
-		Interrupt:     true,
-		RecyclePages:  pipeline.DefaultRecyclePages,
-		OCREngines:    runtime.NumCPU(),
-		OCRDPI:        pipeline.DefaultDPI,
-		MaxPagePixels: pipeline.DefaultMaxPixels,
-		TextLayer:     "auto",
-		MinTextChars:  pipeline.DefaultMinTextChars,
-		UnitPages:     10,
-		Orientation:   true,
+		Common:          config.DefaultCommon(defaultShutdownTimeout),
+		Concurrency:     runtime.NumCPU(),
+		SyncConcurrency: 2,
+		CacheDir:        filepath.Join(base, "folio", "files"),
+		CacheMaxBytes:   10 << 30,
+		WasmCacheDir:    filepath.Join(base, "folio", "wazero"),
+		MaxPages:        2000,
+		MaxFileBytes:    1 << 30,
+		PageTimeout:     time.Minute,
+		Interrupt:       true,
+		RecyclePages:    pipeline.DefaultRecyclePages,
+		OCREngines:      runtime.NumCPU(),
+		OCRDPI:          pipeline.DefaultDPI,
+		MaxPagePixels:   pipeline.DefaultMaxPixels,
+		TextLayer:       "auto",
+		MinTextChars:    pipeline.DefaultMinTextChars,
+		UnitPages:       10,
+		Orientation:     true,
 	}
 	l := config.NewLoader("worker", getenv)
 	cfg.Common.Bind(l)
 	l.Int(&cfg.Concurrency, "WORKER_CONCURRENCY", "page ranges processed at once")
+	l.Int(&cfg.SyncConcurrency, "SYNC_CONCURRENCY", "synchronous calls (files:annotate, images:annotate) processed at once")
 	l.String(&cfg.CacheDir, "CACHE_DIR", "local cache of input files")
 	l.Int64(&cfg.CacheMaxBytes, "CACHE_MAX_BYTES", "size bound of the file cache")
 	l.String(&cfg.WasmCacheDir, "PDFIUM_CACHE_DIR", "compilation cache of the pdfium module")
@@ -114,6 +120,9 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 // validate reports every invalid field, each as a full sentence.
 func (c workerConfig) validate() error {
 	errs := c.Common.Validate()
+	if c.SyncConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("SYNC_CONCURRENCY must be at least 1, got %d", c.SyncConcurrency))
+	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("WORKER_CONCURRENCY must be at least 1, got %d", c.Concurrency))
 	}

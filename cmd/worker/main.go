@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,7 +94,7 @@ func run() error {
 		recycle = -1 // never
 	}
 	pdf, err := pipeline.NewPDF(pipeline.PDFConfig{
-		Instances: cfg.Concurrency, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt, RecyclePages: recycle,
+		Instances: cfg.Concurrency + cfg.SyncConcurrency, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt, RecyclePages: recycle,
 	})
 	if err != nil {
 		return fmt.Errorf("start pdfium: %w", err)
@@ -118,7 +119,8 @@ func run() error {
 		Ops:           store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
 		Blobs:         store.NewGCS(gcs),
 		Files:         files,
-		Openers:       map[string]pipeline.Opener{pipeline.MIMEPDF: pdf, pipeline.MIMETIFF: pipeline.TIFF{}, pipeline.MIMEGIF: pipeline.GIF{}},
+		Openers:       openers(pdf, cfg.MaxPagePixels),
+		Results:       store.NewRedisResults(rdb, cfg.KeyPrefix),
 		Client:        client,
 		Logger:        logger,
 		MaxPages:      cfg.MaxPages,
@@ -135,15 +137,25 @@ func run() error {
 	srv := jobs.NewServer(rdb, h, jobs.ServerOptions{
 		Concurrency: cfg.Concurrency, Queue: cfg.Queue, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
+	// Synchronous calls have servers of their own, so that a call waits for
+	// at most one of them, not for a backlog of ranges.
+	syncSrv := jobs.NewServer(rdb, h, jobs.ServerOptions{
+		Concurrency: cfg.SyncConcurrency, Queue: jobs.SyncQueue(cfg.Queue), ShutdownTimeout: cfg.ShutdownTimeout,
+	})
 	mux := asynq.NewServeMux()
 	h.Register(mux)
 	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	if err := syncSrv.Start(mux); err != nil {
+		srv.Shutdown()
 		return fmt.Errorf("start worker: %w", err)
 	}
 	if cfg.MetricsAddr != "" {
 		ms, err := serveMetrics(cfg.MetricsAddr, logger)
 		if err != nil {
 			srv.Shutdown()
+			syncSrv.Shutdown()
 			return err
 		}
 		defer func() { _ = ms.Close() }()
@@ -160,8 +172,30 @@ func run() error {
 		zap.Int("unit_pages", cfg.UnitPages))
 	<-ctx.Done()
 	logger.Info("draining", zap.Duration("timeout", cfg.ShutdownTimeout))
-	srv.Shutdown() // stops fetching, waits for running tasks, requeues the rest
+	// Both stop fetching, wait for running tasks, requeue the rest: at once,
+	// so that the drain takes one SHUTDOWN_TIMEOUT, not two.
+	var drained sync.WaitGroup
+	drained.Go(syncSrv.Shutdown)
+	srv.Shutdown()
+	drained.Wait()
 	<-reaped
 	logger.Info("worker stopped")
 	return nil // deferred: pdfium, asynq client, storage, Redis
+}
+
+// openers returns the document openers by MIME type: the file types of
+// files:asyncBatchAnnotate and files:annotate, and the still images of
+// images:annotate.
+func openers(pdf pipeline.Opener, maxPixels int) map[string]pipeline.Opener {
+	still := pipeline.Still{MaxPixels: maxPixels}
+	return map[string]pipeline.Opener{
+		pipeline.MIMEPDF:  pdf,
+		pipeline.MIMETIFF: pipeline.TIFF{},
+		pipeline.MIMEGIF:  pipeline.GIF{MaxPixels: maxPixels},
+		pipeline.MIMEJPEG: still,
+		pipeline.MIMEPNG:  still,
+		pipeline.MIMEBMP:  still,
+		pipeline.MIMEWebP: still,
+		pipeline.MIMEICO:  still,
+	}
 }

@@ -21,9 +21,10 @@ import (
 // newOps returns an empty store for one test; the tests run in parallel.
 //
 // It exercises the methods the API calls: Create (ids and idempotency
-// keys), Get, Finished, List (order, paging, filters), Fail, Cancel and
-// Delete. The worker's methods (PlanFile, CompleteRange, SavePart, Part)
-// are tested with each implementation.
+// keys), Get, Finished, List (order, paging, filters), Progress (with the
+// PlanFile and CompleteRange calls that feed it), Fail, Cancel and Delete.
+// The rest of the worker's methods (SavePart, Part) are tested with each
+// implementation.
 func RunOperationsTests(t *testing.T, newOps func(t *testing.T) store.Operations) {
 	tests := []struct {
 		name string
@@ -38,6 +39,7 @@ func RunOperationsTests(t *testing.T, newOps func(t *testing.T) store.Operations
 		{"ListSelectiveFilter", testListSelectiveFilter},
 		{"IdempotentCreate", testIdempotentCreate},
 		{"IdempotentCreateConcurrent", testIdempotentCreateConcurrent},
+		{"Progress", testProgress},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
