@@ -45,6 +45,9 @@ func clone(op *store.Operation) *store.Operation {
 	if op.Request != nil {
 		c.Request = proto.Clone(op.Request).(*visionpb.AsyncBatchAnnotateFilesRequest)
 	}
+	if op.Images != nil {
+		c.Images = proto.Clone(op.Images).(*visionpb.AsyncBatchAnnotateImagesRequest)
+	}
 	return &c
 }
 
@@ -81,6 +84,9 @@ func (f *fakeOps) Create(_ context.Context, op *store.Operation) error {
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
+	}
+	if (op.Request == nil) == (op.Images == nil) {
+		return fmt.Errorf("fake: create %s: one request, files or images, is required", op.ID)
 	}
 	if _, ok := f.ops[op.ID]; ok {
 		return fmt.Errorf("fake: create %s: %w", op.ID, store.ErrAlreadyExists)

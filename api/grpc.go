@@ -222,7 +222,12 @@ func betaCall[BetaReq, V1Req, V1Resp, BetaResp proto.Message](ctx context.Contex
 	return out, nil
 }
 
-// AsyncBatchAnnotateImages is not implemented yet: UNIMPLEMENTED.
-func (b *betaAnnotator) AsyncBatchAnnotateImages(context.Context, *visionv1p4beta1.AsyncBatchAnnotateImagesRequest) (*longrunningpb.Operation, error) {
-	return nil, unimplemented("images:asyncBatchAnnotate")
+// AsyncBatchAnnotateImages is [Service.AsyncBatchAnnotateImages] for
+// v1p4beta1.
+func (b *betaAnnotator) AsyncBatchAnnotateImages(ctx context.Context, req *visionv1p4beta1.AsyncBatchAnnotateImagesRequest) (*longrunningpb.Operation, error) {
+	v1 := &visionpb.AsyncBatchAnnotateImagesRequest{}
+	if err := convertProto(req, v1); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	return b.s.submitImages(ctx, apiV1p4beta1, v1)
 }

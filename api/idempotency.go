@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -107,7 +106,7 @@ func idempotencyKey(ctx context.Context) (string, error) {
 // key and the operation. It reports retry when that operation is gone (it
 // expired or was deleted since the store matched the key), so the caller
 // creates a new one.
-func (s *Service) duplicate(ctx context.Context, v string, req *visionpb.AsyncBatchAnnotateFilesRequest, dup *store.DuplicateError) (op *longrunningpb.Operation, retry bool, err error) {
+func (s *Service) duplicate(ctx context.Context, v string, tmpl *store.Operation, dup *store.DuplicateError) (op *longrunningpb.Operation, retry bool, err error) {
 	first, err := s.ops.Get(ctx, dup.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, true, nil
@@ -120,7 +119,7 @@ func (s *Service) duplicate(ctx context.Context, v string, req *visionpb.AsyncBa
 			"%s %q was already used for operation %s, submitted through /%s/, not /%s/; use a new key for a new request",
 			IdempotencyKeyHeader, dup.Key, first.Name, first.APIVersion, v)
 	}
-	if !proto.Equal(first.Request, req) {
+	if !proto.Equal(requestOf(first), requestOf(tmpl)) {
 		return nil, false, rpcerr.Errorf(codes.InvalidArgument,
 			"%s %q was already used for operation %s with a different request; use a new key for a new request",
 			IdempotencyKeyHeader, dup.Key, first.Name)
@@ -134,14 +133,14 @@ func (s *Service) duplicate(ctx context.Context, v string, req *visionpb.AsyncBa
 // ("" for none). When the store finds the key on an operation that exists,
 // it returns that operation's answer as first instead, and records
 // nothing (see [Service.duplicate]).
-func (s *Service) create(ctx context.Context, v string, req *visionpb.AsyncBatchAnnotateFilesRequest, key string) (op *store.Operation, first *longrunningpb.Operation, err error) {
+func (s *Service) create(ctx context.Context, v string, tmpl *store.Operation, parent, key string) (op *store.Operation, first *longrunningpb.Operation, err error) {
 	for range createAttempts {
-		op, err := s.createOperation(ctx, v, req, key)
+		op, err := s.createOperation(ctx, v, tmpl, parent, key)
 		var dup *store.DuplicateError
 		if !errors.As(err, &dup) {
 			return op, nil, err
 		}
-		first, retry, err := s.duplicate(ctx, v, req, dup)
+		first, retry, err := s.duplicate(ctx, v, tmpl, dup)
 		if !retry {
 			return nil, first, err
 		}
@@ -160,4 +159,13 @@ func (s *Service) abandon(ctx context.Context, op *store.Operation) error {
 	}
 	_, err := s.ops.Fail(ctx, op.ID, int32(codes.Unavailable), "the operation could not be queued; submit it again")
 	return err
+}
+
+// requestOf returns the request an operation was started with, files or
+// images; requests of the two kinds are never equal.
+func requestOf(op *store.Operation) proto.Message {
+	if op.Images != nil {
+		return op.Images
+	}
+	return op.Request
 }

@@ -60,14 +60,20 @@ func toProto(op *store.Operation) (*longrunningpb.Operation, error) {
 		out.Done = true
 		out.Result = &longrunningpb.Operation_Error{Error: &statuspb.Status{Code: op.ErrorCode, Message: op.ErrorMessage}}
 	case op.Done || op.State == visionpb.OperationMetadata_DONE:
-		if op.Request == nil {
+		var resp proto.Message
+		switch {
+		case op.Images != nil:
+			resp = &visionpb.AsyncBatchAnnotateImagesResponse{OutputConfig: op.Images.GetOutputConfig()}
+		case op.Request != nil:
+			files := &visionpb.AsyncBatchAnnotateFilesResponse{}
+			for _, r := range op.Request.GetRequests() {
+				files.Responses = append(files.Responses, &visionpb.AsyncAnnotateFileResponse{
+					OutputConfig: r.GetOutputConfig(),
+				})
+			}
+			resp = files
+		default:
 			return nil, fmt.Errorf("api: operation %s is done but has no request to build its response from", op.Name)
-		}
-		resp := &visionpb.AsyncBatchAnnotateFilesResponse{}
-		for _, r := range op.Request.GetRequests() {
-			resp.Responses = append(resp.Responses, &visionpb.AsyncAnnotateFileResponse{
-				OutputConfig: r.GetOutputConfig(),
-			})
 		}
 		a, err := packAny(resp, op.APIVersion)
 		if err != nil {
@@ -97,6 +103,8 @@ func packAny(m proto.Message, version string) (*anypb.Any, error) {
 			beta = &visionv1p4beta1.OperationMetadata{}
 		case *visionpb.AsyncBatchAnnotateFilesResponse:
 			beta = &visionv1p4beta1.AsyncBatchAnnotateFilesResponse{}
+		case *visionpb.AsyncBatchAnnotateImagesResponse:
+			beta = &visionv1p4beta1.AsyncBatchAnnotateImagesResponse{}
 		default:
 			return nil, fmt.Errorf("no v1p4beta1 counterpart for %s", m.ProtoReflect().Descriptor().FullName())
 		}

@@ -152,6 +152,32 @@ func TestToProtoRoundTrip(t *testing.T) {
 	}
 }
 
+// TestToProtoImagesResponse: a finished images:asyncBatchAnnotate
+// operation answers an AsyncBatchAnnotateImagesResponse echoing its
+// outputConfig, under the type name of its API version.
+func TestToProtoImagesResponse(t *testing.T) {
+	t.Parallel()
+	out := &visionpb.OutputConfig{GcsDestination: &visionpb.GcsDestination{Uri: "gs://b/out/"}, BatchSize: 3}
+	for version, typ := range map[string]string{
+		apiV1:        "google.cloud.vision.v1.AsyncBatchAnnotateImagesResponse",
+		apiV1p4beta1: "google.cloud.vision.v1p4beta1.AsyncBatchAnnotateImagesResponse",
+	} {
+		op := &store.Operation{ID: "1", Name: "operations/1", APIVersion: version, State: visionpb.OperationMetadata_DONE, Done: true,
+			Images: &visionpb.AsyncBatchAnnotateImagesRequest{OutputConfig: out}}
+		p, err := toProto(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.GetResponse().GetTypeUrl(); got != "type.googleapis.com/"+typ {
+			t.Errorf("%s: @type %q", version, got)
+		}
+		resp := &visionpb.AsyncBatchAnnotateImagesResponse{}
+		if err := proto.Unmarshal(p.GetResponse().GetValue(), resp); err != nil || !proto.Equal(resp.GetOutputConfig(), out) {
+			t.Errorf("%s: response %v, %v", version, resp, err)
+		}
+	}
+}
+
 // TestToProtoJSON pins the JSON a running and a finished operation have,
 // key by key, against the research checklist (§7 items 7 and 8).
 func TestToProtoJSON(t *testing.T) {

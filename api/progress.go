@@ -57,6 +57,10 @@ func progressProto(p *store.Progress, now time.Time) *progresspb.OperationProgre
 			OutputUriPrefix: r.GetOutputConfig().GetGcsDestination().GetUri(),
 		}
 	}
+	if op.Images != nil { // one file, whose pages are the images
+		out.FilesTotal = 1
+		out.Files = []*progresspb.FileProgress{{OutputUriPrefix: op.Images.GetOutputConfig().GetGcsDestination().GetUri()}}
+	}
 	for _, f := range p.Planned {
 		if f >= 0 && f < len(out.Files) {
 			out.Files[f].Planned = true

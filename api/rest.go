@@ -88,7 +88,10 @@ func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
 			mux.Handle(prefix+"/files:asyncBatchAnnotate", h.handleAsyncFiles(v))
 			mux.Handle(prefix+"/files:annotate", handleCall(h, v, h.s.BatchAnnotateFiles))
 			mux.Handle(prefix+"/images:annotate", handleCall(h, v, h.s.BatchAnnotateImages))
-			mux.Handle(prefix+"/images:asyncBatchAnnotate", h.handleUnimplemented("images:asyncBatchAnnotate"))
+			mux.Handle(prefix+"/images:asyncBatchAnnotate", handleCall(h, v,
+				func(ctx context.Context, req *visionpb.AsyncBatchAnnotateImagesRequest) (*longrunningpb.Operation, error) {
+					return h.s.submitImages(ctx, v, req)
+				}))
 		}
 		mux.Handle("/"+v+"/{name...}", http.HandlerFunc(h.handleOperations))
 	}
@@ -405,14 +408,6 @@ func wantsEnumNumbers(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// handleUnimplemented returns the handler of a Vision method Folio does not
-// serve (yet): UNIMPLEMENTED naming the method.
-func (h *rest) handleUnimplemented(method string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.writeError(w, r, unimplemented(method))
-	})
 }
 
 // handleNotFound answers any unknown method or path with NOT_FOUND.

@@ -601,9 +601,11 @@ func TestUnknownRoutes(t *testing.T) {
 		{http.MethodPost, "/v1/operations", http.StatusNotFound, "NOT_FOUND"},
 		{http.MethodGet, "/v1/operations/x:cancel", http.StatusNotFound, "NOT_FOUND"},
 		{http.MethodPost, "/v1/projects/p/zones/z/files:asyncBatchAnnotate", http.StatusNotFound, "NOT_FOUND"},
+		// Without a SyncAnnotator (the tests' default), the synchronous calls
+		// are UNIMPLEMENTED.
 		{http.MethodPost, "/v1/files:annotate", http.StatusNotImplemented, "UNIMPLEMENTED"},
 		{http.MethodPost, "/v1/projects/p/images:annotate", http.StatusNotImplemented, "UNIMPLEMENTED"},
-		{http.MethodPost, "/v1p4beta1/images:asyncBatchAnnotate", http.StatusNotImplemented, "UNIMPLEMENTED"},
+		{http.MethodPost, "/v1p4beta1/images:asyncBatchAnnotate", http.StatusBadRequest, "INVALID_ARGUMENT"},
 	}
 	for _, tt := range tests {
 		b := setup(t)

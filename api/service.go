@@ -144,6 +144,31 @@ func (s *Service) submit(ctx context.Context, v string, req *visionpb.AsyncBatch
 	if err := validateRequest(req, s.models); err != nil {
 		return nil, err
 	}
+	return s.start(ctx, v, &store.Operation{Request: req}, req.GetParent(), len(req.GetRequests()))
+}
+
+// AsyncBatchAnnotateImages validates req and starts an operation that
+// annotates its images in batches of outputConfig.batchSize, each written
+// to <gcsDestination.uri>output-A-to-B.json as a BatchAnnotateImagesResponse
+// (A and B count images from 1), as Google does. Names, idempotency and
+// errors are as for [Service.AsyncBatchAnnotateFiles]; its response is an
+// AsyncBatchAnnotateImagesResponse echoing outputConfig.
+func (s *Service) AsyncBatchAnnotateImages(ctx context.Context, req *visionpb.AsyncBatchAnnotateImagesRequest) (*longrunningpb.Operation, error) {
+	return s.submitImages(ctx, apiV1, req)
+}
+
+// submitImages is AsyncBatchAnnotateImages for API version v.
+func (s *Service) submitImages(ctx context.Context, v string, req *visionpb.AsyncBatchAnnotateImagesRequest) (*longrunningpb.Operation, error) {
+	if err := validateAsyncImagesRequest(req, s.models); err != nil {
+		return nil, err
+	}
+	return s.start(ctx, v, &store.Operation{Images: req}, req.GetParent(), len(req.GetRequests()))
+}
+
+// start records a CREATED operation of API version v under parent for the
+// request in tmpl (Request or Images), queues its work and answers with
+// it; items (files or images) is for the log.
+func (s *Service) start(ctx context.Context, v string, tmpl *store.Operation, parent string, items int) (*longrunningpb.Operation, error) {
 	key, err := idempotencyKey(ctx)
 	if err != nil {
 		return nil, err
@@ -152,7 +177,7 @@ func (s *Service) submit(ctx context.Context, v string, req *visionpb.AsyncBatch
 	// are kept.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	op, first, err := s.create(wctx, v, req, key)
+	op, first, err := s.create(wctx, v, tmpl, parent, key)
 	if err != nil || first != nil { // a duplicate's work is queued already
 		return first, err
 	}
@@ -171,22 +196,22 @@ func (s *Service) submit(ctx context.Context, v string, req *visionpb.AsyncBatch
 		}
 	}
 	s.logger.Info("operation created", zap.String("operation", op.Name),
-		zap.String("api_version", v), zap.Int("files", len(req.GetRequests())))
+		zap.String("api_version", v), zap.Int("items", items), zap.Bool("images", tmpl.Images != nil))
 	return toProto(op)
 }
 
-// createOperation records a new CREATED operation for req with
-// idempotency key key, retrying with a fresh id if the store reports a
-// clash. A key found on another operation is an error wrapping the
-// store's *store.DuplicateError.
-func (s *Service) createOperation(ctx context.Context, v string, req *visionpb.AsyncBatchAnnotateFilesRequest, key string) (*store.Operation, error) {
+// createOperation records a new CREATED operation for the request of tmpl
+// under parent with idempotency key key, retrying with a fresh id if the
+// store reports a clash. A key found on another operation is an error
+// wrapping the store's *store.DuplicateError.
+func (s *Service) createOperation(ctx context.Context, v string, tmpl *store.Operation, parent, key string) (*store.Operation, error) {
 	now := s.now().UTC()
 	var err error
 	for range createAttempts {
 		id := s.newID()
 		name := "operations/" + id
-		if p := req.GetParent(); p != "" {
-			name = p + "/" + name
+		if parent != "" {
+			name = parent + "/" + name
 		}
 		op := &store.Operation{
 			ID:         id,
@@ -195,7 +220,8 @@ func (s *Service) createOperation(ctx context.Context, v string, req *visionpb.A
 			State:      visionpb.OperationMetadata_CREATED,
 			CreateTime: now,
 			UpdateTime: now,
-			Request:    req,
+			Request:    tmpl.Request,
+			Images:     tmpl.Images,
 
 			IdempotencyKey: key,
 		}
@@ -207,11 +233,6 @@ func (s *Service) createOperation(ctx context.Context, v string, req *visionpb.A
 		}
 	}
 	return nil, fmt.Errorf("api: create operation: %w", err)
-}
-
-// AsyncBatchAnnotateImages is not implemented yet: UNIMPLEMENTED.
-func (s *Service) AsyncBatchAnnotateImages(context.Context, *visionpb.AsyncBatchAnnotateImagesRequest) (*longrunningpb.Operation, error) {
-	return nil, unimplemented("images:asyncBatchAnnotate")
 }
 
 // unimplemented is the error of a Vision method Folio does not serve.

@@ -19,6 +19,9 @@ const (
 	MaxSyncPages = 5
 	// MaxSyncImages is the most images of one images:annotate call.
 	MaxSyncImages = 16
+	// MaxAsyncImages is the most images of one images:asyncBatchAnnotate
+	// call, Google's limit.
+	MaxAsyncImages = 2000
 )
 
 // SyncAnnotator runs synchronous calls, on the workers, so that the api
@@ -127,37 +130,60 @@ func validateImagesRequest(req *visionpb.BatchAnnotateImagesRequest, models lang
 	v.parent(req.GetParent())
 	v.labels(req.GetLabels())
 	for i, ir := range req.GetRequests() {
-		path := fmt.Sprintf("requests[%d]", i)
-		if ir == nil {
-			v.add(path, path+" must not be null")
-			continue
-		}
-		img := ir.GetImage()
-		content := len(img.GetContent()) > 0
-		src := img.GetSource()
-		uris := 0
-		for _, u := range []struct{ field, uri string }{{"gcsImageUri", src.GetGcsImageUri()}, {"imageUri", src.GetImageUri()}} {
-			if u.uri == "" {
-				continue
-			}
-			uris++
-			if _, _, ok := splitGCSURI(u.uri); !ok {
-				f := path + ".image.source." + u.field
-				v.add(f, fmt.Sprintf("%s must be a gs://bucket/object URI (Folio does not fetch other URLs), got %q", f, u.uri))
-			}
-		}
-		switch {
-		case img == nil || !content && uris == 0:
-			f := path + ".image"
-			v.add(f, f+" must set content (the image's bytes) or source.gcsImageUri (a gs:// object)")
-		case content && uris > 0:
-			f := path + ".image"
-			v.add(f, f+" must set either content or source, not both")
-		}
-		v.features(path+".features", ir.GetFeatures())
-		v.languageHints(path+".imageContext.languageHints", ir.GetImageContext().GetLanguageHints())
+		v.imageRequest(fmt.Sprintf("requests[%d]", i), ir)
 	}
 	return v.err()
+}
+
+// validateAsyncImagesRequest checks an images:asyncBatchAnnotate request:
+// 1 to MaxAsyncImages images as for images:annotate, and an outputConfig
+// as for files.
+func validateAsyncImagesRequest(req *visionpb.AsyncBatchAnnotateImagesRequest, models lang.Models) error {
+	v := validator{models: models}
+	if n := len(req.GetRequests()); n == 0 || n > MaxAsyncImages {
+		v.add("requests", fmt.Sprintf("requests must contain 1 to %d images, got %d", MaxAsyncImages, n))
+		return v.err()
+	}
+	v.parent(req.GetParent())
+	v.labels(req.GetLabels())
+	for i, ir := range req.GetRequests() {
+		v.imageRequest(fmt.Sprintf("requests[%d]", i), ir)
+	}
+	v.outputConfig("outputConfig", req.GetOutputConfig())
+	return v.err()
+}
+
+// imageRequest validates the AnnotateImageRequest found at path: inline
+// content or a gs:// source, not both; features; language hints.
+func (v *validator) imageRequest(path string, ir *visionpb.AnnotateImageRequest) {
+	if ir == nil {
+		v.add(path, path+" must not be null")
+		return
+	}
+	img := ir.GetImage()
+	content := len(img.GetContent()) > 0
+	src := img.GetSource()
+	uris := 0
+	for _, u := range []struct{ field, uri string }{{"gcsImageUri", src.GetGcsImageUri()}, {"imageUri", src.GetImageUri()}} {
+		if u.uri == "" {
+			continue
+		}
+		uris++
+		if _, _, ok := splitGCSURI(u.uri); !ok {
+			f := path + ".image.source." + u.field
+			v.add(f, fmt.Sprintf("%s must be a gs://bucket/object URI (Folio does not fetch other URLs), got %q", f, u.uri))
+		}
+	}
+	switch {
+	case img == nil || !content && uris == 0:
+		f := path + ".image"
+		v.add(f, f+" must set content (the image's bytes) or source.gcsImageUri (a gs:// object)")
+	case content && uris > 0:
+		f := path + ".image"
+		v.add(f, f+" must set either content or source, not both")
+	}
+	v.features(path+".features", ir.GetFeatures())
+	v.languageHints(path+".imageContext.languageHints", ir.GetImageContext().GetLanguageHints())
 }
 
 // mimeType validates the inputConfig.mimeType found at path.

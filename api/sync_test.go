@@ -289,3 +289,74 @@ func TestSyncCallsV1p4beta1(t *testing.T) {
 		t.Errorf("empty v1p4beta1 files:annotate = %v, want INVALID_ARGUMENT", err)
 	}
 }
+
+func validAsyncImagesRequest() *visionpb.AsyncBatchAnnotateImagesRequest {
+	return &visionpb.AsyncBatchAnnotateImagesRequest{
+		Requests:     validImagesRequest().Requests,
+		OutputConfig: &visionpb.OutputConfig{GcsDestination: &visionpb.GcsDestination{Uri: "gs://bucket/out/"}, BatchSize: 2},
+	}
+}
+
+func TestValidateAsyncImagesRequest(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(r *visionpb.AsyncBatchAnnotateImagesRequest)
+		fields []string
+	}{
+		{"valid", func(*visionpb.AsyncBatchAnnotateImagesRequest) {}, nil},
+		{"no images", func(r *visionpb.AsyncBatchAnnotateImagesRequest) { r.Requests = nil }, []string{"requests"}},
+		{"17 images are fine", func(r *visionpb.AsyncBatchAnnotateImagesRequest) {
+			for range 16 {
+				r.Requests = append(r.Requests, r.Requests[0])
+			}
+		}, nil},
+		{"no output", func(r *visionpb.AsyncBatchAnnotateImagesRequest) { r.OutputConfig = nil },
+			[]string{"outputConfig.gcsDestination.uri"}},
+		{"batch 101", func(r *visionpb.AsyncBatchAnnotateImagesRequest) { r.OutputConfig.BatchSize = 101 },
+			[]string{"outputConfig.batchSize"}},
+		{"https image", func(r *visionpb.AsyncBatchAnnotateImagesRequest) {
+			r.Requests[0].Image = &visionpb.Image{Source: &visionpb.ImageSource{ImageUri: "https://x/a.png"}}
+		}, []string{"requests[0].image.source.imageUri"}},
+	}
+	for _, tt := range tests {
+		req := validAsyncImagesRequest()
+		tt.mutate(req)
+		checkViolations(t, tt.name, validateAsyncImagesRequest(req, nil), tt.fields)
+	}
+}
+
+// TestAsyncImagesOverTransports starts an images:asyncBatchAnnotate
+// operation with Google's clients; once a worker finishes it, Wait returns
+// the AsyncBatchAnnotateImagesResponse echoing the outputConfig.
+func TestAsyncImagesOverTransports(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, transport string) {
+		b := setupClients(t, transport)
+		ctx := context.Background()
+		req := validAsyncImagesRequest()
+		req.Parent = "projects/p"
+		op, err := b.vision.AsyncBatchAnnotateImages(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op.Name() != "projects/p/operations/0000000000000001" {
+			t.Errorf("name %q", op.Name())
+		}
+		stored := b.ops.get("0000000000000001")
+		if stored.Images == nil || stored.Request != nil || !proto.Equal(stored.Images, req) {
+			t.Fatalf("stored %+v", stored)
+		}
+		if q := b.queue.enqueued(); len(q) != 1 {
+			t.Errorf("enqueued %v", q)
+		}
+		stored.State, stored.Done = visionpb.OperationMetadata_DONE, true
+		b.ops.put(stored)
+		resp, err := op.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(resp.GetOutputConfig(), req.GetOutputConfig()) {
+			t.Errorf("response %v", resp)
+		}
+	})
+}

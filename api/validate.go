@@ -110,15 +110,20 @@ func (v *validator) fileRequest(path string, fr *visionpb.AsyncAnnotateFileReque
 	v.features(path+".features", fr.GetFeatures())
 	v.languageHints(path+".imageContext.languageHints", fr.GetImageContext().GetLanguageHints())
 
-	out := fr.GetOutputConfig()
-	f := path + ".outputConfig.gcsDestination.uri"
+	v.outputConfig(path+".outputConfig", fr.GetOutputConfig())
+}
+
+// outputConfig validates the outputConfig found at path: a gs:// prefix
+// and a batchSize in [1, MaxBatchSize] or 0 (the default).
+func (v *validator) outputConfig(path string, out *visionpb.OutputConfig) {
+	f := path + ".gcsDestination.uri"
 	if uri := out.GetGcsDestination().GetUri(); uri == "" {
 		v.add(f, f+" is required")
 	} else if _, _, ok := splitGCSPrefix(uri); !ok {
 		v.add(f, fmt.Sprintf("%s must be a gs://bucket/ or gs://bucket/prefix URI, got %q", f, uri))
 	}
 	if bs := out.GetBatchSize(); bs != 0 && (bs < 1 || bs > pipeline.MaxBatchSize) {
-		f := path + ".outputConfig.batchSize"
+		f := path + ".batchSize"
 		v.add(f, fmt.Sprintf("%s must be in [1, %d], got %d", f, pipeline.MaxBatchSize, bs))
 	}
 }

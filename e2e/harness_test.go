@@ -126,8 +126,23 @@ func (f *folio) Count(prefix string) int {
 // name after the prefix.
 func (f *folio) Outputs(prefix string) map[string]*visionpb.AnnotateFileResponse {
 	f.t.Helper()
-	ctx := context.Background()
 	got := map[string]*visionpb.AnnotateFileResponse{}
+	for name, data := range f.Objects(prefix) {
+		resp := &visionpb.AnnotateFileResponse{}
+		if err := protojson.Unmarshal(data, resp); err != nil {
+			f.t.Fatalf("%s does not parse strictly as AnnotateFileResponse: %v", name, err)
+		}
+		got[name] = resp
+	}
+	return got
+}
+
+// Objects reads every object under prefix, keyed by the name after the
+// prefix, and checks that each is one line of JSON, as Google writes them.
+func (f *folio) Objects(prefix string) map[string][]byte {
+	f.t.Helper()
+	ctx := context.Background()
+	got := map[string][]byte{}
 	it := f.Storage.Bucket(bucket).Objects(ctx, &storage.Query{Prefix: prefix})
 	for {
 		a, err := it.Next()
@@ -149,11 +164,7 @@ func (f *folio) Outputs(prefix string) map[string]*visionpb.AnnotateFileResponse
 		if bytes.ContainsRune(data, '\n') {
 			f.t.Errorf("%s is not single-line JSON", a.Name)
 		}
-		resp := &visionpb.AnnotateFileResponse{}
-		if err := protojson.Unmarshal(data, resp); err != nil {
-			f.t.Fatalf("%s does not parse strictly as AnnotateFileResponse: %v", a.Name, err)
-		}
-		got[strings.TrimPrefix(a.Name, prefix)] = resp
+		got[strings.TrimPrefix(a.Name, prefix)] = data
 	}
 }
 

@@ -41,6 +41,16 @@ func NewClient(c redis.UniversalClient, logger *zap.Logger, opts *ClientOptions)
 // EnqueueOperation enqueues one plan task per file of op. Enqueuing an
 // operation twice is a no-op.
 func (c *Client) EnqueueOperation(ctx context.Context, op *store.Operation) error {
+	if op.Images != nil {
+		t, err := newPlanImagesTask(PlanImagesPayload{Operation: op.ID}, c.queue)
+		if err != nil {
+			return err
+		}
+		if err := c.enqueue(ctx, t); err != nil {
+			return fmt.Errorf("jobs: enqueue images of %s: %w", op.ID, err)
+		}
+		return nil
+	}
 	for i, r := range op.Request.GetRequests() {
 		req, err := encodeRequest(r)
 		if err != nil {

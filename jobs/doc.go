@@ -7,6 +7,12 @@
 //	                      ranges aligned with batchSize, enqueue annotate_range
 //	folio:annotate_range  one page range: annotate its pages, write
 //	                      output-A-to-B.json, record the range as done
+//	folio:plan_images     an images:asyncBatchAnnotate operation: record its
+//	                      batches of batchSize images (file 0, images as pages)
+//	                      and enqueue annotate_images per batch
+//	folio:annotate_images one batch of images: annotate them as images:annotate
+//	                      does, write output-A-to-B.json (a
+//	                      BatchAnnotateImagesResponse), record the batch as done
 //	folio:annotate_sync   one synchronous call (files:annotate, images:annotate)
 //	                      on the queue <queue>-sync: annotate up to five pages
 //	                      or sixteen images and deliver the answer through

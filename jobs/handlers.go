@@ -87,6 +87,8 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypePlanFile, h.planFile)
 	mux.HandleFunc(TypeAnnotateRange, h.annotateRange)
 	mux.HandleFunc(TypeAnnotateSync, h.annotateSync)
+	mux.HandleFunc(TypePlanImages, h.planImages)
+	mux.HandleFunc(TypeAnnotateImages, h.annotateImages)
 }
 
 func (h *Handlers) maxPages() int {

@@ -110,6 +110,12 @@ func (p AnnotateRangePayload) failureMessage(taskType string) string {
 	if req, err := p.request(); err == nil {
 		uri = req.GetInputConfig().GetGcsSource().GetUri()
 	}
+	switch taskType {
+	case TypePlanImages:
+		return "error planning the images"
+	case TypeAnnotateImages:
+		return fmt.Sprintf("error processing images %d-%d", p.First, p.Last)
+	}
 	if taskType == TypeAnnotateRange {
 		u := p.unit()
 		return fmt.Sprintf("error processing pages %d-%d of %s", u.First, u.Last, uri)

@@ -121,6 +121,7 @@ const (
 	fCreate     = "ctime"
 	fUpdate     = "utime"
 	fRequest    = "request"
+	fKind       = "kind" // kindImages for images:asyncBatchAnnotate; absent for files
 	fFiles      = "files"
 	fDone       = "done"
 	fErrCode    = "ecode"
@@ -133,6 +134,10 @@ const (
 	// "failed:<range member>", written only when there are any.
 	failedPrefix = "failed:"
 )
+
+// kindImages is fKind of an operation whose request is an
+// AsyncBatchAnnotateImagesRequest.
+const kindImages = "images"
 
 // maxAttempts bounds the optimistic loops of Create and finish. Each retry
 // follows a concurrent change (another Create taking over a key whose
@@ -150,10 +155,20 @@ const maxAttempts = 10
 // dies before enqueuing its work. The price: an operation that loses a
 // claim is listed for the moment it takes to delete it.
 func (s *RedisOperations) Create(ctx context.Context, op *Operation) error {
-	if op.ID == "" || op.Request == nil {
-		return fmt.Errorf("store: create operation: id and request are required")
+	if op.ID == "" || (op.Request == nil) == (op.Images == nil) {
+		return fmt.Errorf("store: create operation: an id and one request, files or images, are required")
 	}
-	req, err := proto.Marshal(op.Request)
+	var (
+		req   []byte
+		err   error
+		files = len(op.Request.GetRequests())
+	)
+	if op.Images != nil {
+		req, err = proto.Marshal(op.Images)
+		files = 1
+	} else {
+		req, err = proto.Marshal(op.Request)
+	}
 	if err != nil {
 		return fmt.Errorf("store: create operation %s: encode request: %w", op.ID, err)
 	}
@@ -169,13 +184,16 @@ func (s *RedisOperations) Create(ctx context.Context, op *Operation) error {
 		fCreate, now.UnixNano(),
 		fUpdate, now.UnixNano(),
 		fRequest, req,
-		fFiles, len(op.Request.GetRequests()),
+		fFiles, files,
 		fDone, 0,
 		fPagesTotal, 0,
 		fPagesDone, 0,
 	}
 	if op.IdempotencyKey != "" {
 		args = append(args, fIdemKey, op.IdempotencyKey)
+	}
+	if op.Images != nil {
+		args = append(args, fKind, kindImages)
 	}
 	created, err := createCmd.Run(ctx, s.c, []string{s.opKey(op.ID)}, args...).Int()
 	if err != nil {
@@ -323,12 +341,19 @@ func decodeOp(id string, m map[string]string) (*Operation, error) {
 		PagesDone:      atoi(m[fPagesDone]),
 		PagesTotal:     atoi(m[fPagesTotal]),
 		IdempotencyKey: m[fIdemKey],
-		Request:        &visionpb.AsyncBatchAnnotateFilesRequest{},
 	}
 	if ns := atoi64(m[fStart]); ns != 0 {
 		op.StartTime = time.Unix(0, ns).UTC()
 	}
-	if err := proto.Unmarshal([]byte(m[fRequest]), op.Request); err != nil {
+	var req proto.Message
+	if m[fKind] == kindImages {
+		op.Images = &visionpb.AsyncBatchAnnotateImagesRequest{}
+		req = op.Images
+	} else {
+		op.Request = &visionpb.AsyncBatchAnnotateFilesRequest{}
+		req = op.Request
+	}
+	if err := proto.Unmarshal([]byte(m[fRequest]), req); err != nil {
 		return nil, fmt.Errorf("store: operation %s: decode request: %w", id, err)
 	}
 	return op, nil

@@ -43,9 +43,14 @@ type Operation struct {
 	State      State     // CREATED, RUNNING, DONE or CANCELLED
 	CreateTime time.Time //
 	UpdateTime time.Time //
-	// Request is the validated request. Its outputConfigs become the response.
+	// Request is the validated request of files:asyncBatchAnnotate. Its
+	// outputConfigs become the response.
 	Request *visionpb.AsyncBatchAnnotateFilesRequest
-	Done    bool
+	// Images is the validated request of images:asyncBatchAnnotate, set
+	// instead of Request. Its images are one file (index 0) whose pages are
+	// the images, 1-based; its outputConfig becomes the response.
+	Images *visionpb.AsyncBatchAnnotateImagesRequest
+	Done   bool
 	// ErrorCode and ErrorMessage are set when the operation ended with an
 	// error: a google.rpc code (1 for CANCELLED), never an HTTP status.
 	ErrorCode    int32

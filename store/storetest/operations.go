@@ -31,6 +31,7 @@ func RunOperationsTests(t *testing.T, newOps func(t *testing.T) store.Operations
 		run  func(t *testing.T, ops store.Operations)
 	}{
 		{"CreateGetDelete", testCreateGetDelete},
+		{"ImagesOperation", testImagesOperation},
 		{"FinishOnce", testFinishOnce},
 		{"ListOrderAndPages", testListOrderAndPages},
 		{"ListCursorStable", testListCursorStable},
@@ -150,6 +151,51 @@ func testCreateGetDelete(t *testing.T, ops store.Operations) {
 	}
 	if err := ops.Delete(ctx, want.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second Delete = %v, want ErrNotFound", err)
+	}
+}
+
+// testImagesOperation records an images:asyncBatchAnnotate operation: its
+// request comes back as Images, it has one file whose pages are its images,
+// and it is finalized by completing them.
+func testImagesOperation(t *testing.T, ops store.Operations) {
+	ctx := context.Background()
+	want := NewOperation(time.Now())
+	want.Request = nil
+	want.Images = &visionpb.AsyncBatchAnnotateImagesRequest{
+		Requests: []*visionpb.AnnotateImageRequest{
+			{Image: &visionpb.Image{Content: []byte("\x89PNG")}, Features: []*visionpb.Feature{{Type: visionpb.Feature_TEXT_DETECTION}}},
+			{Image: &visionpb.Image{Source: &visionpb.ImageSource{GcsImageUri: "gs://b/a.png"}}},
+		},
+		OutputConfig: &visionpb.OutputConfig{GcsDestination: &visionpb.GcsDestination{Uri: "gs://b/out/"}, BatchSize: 1},
+	}
+	if err := ops.Create(ctx, want); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	got, err := ops.Get(ctx, want.ID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	want.State, want.UpdateTime = visionpb.OperationMetadata_CREATED, want.CreateTime
+	if diff := cmp.Diff(want, got, protocmp.Transform(), cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
+		t.Errorf("Get (-want +got):\n%s", diff)
+	}
+	ranges := []store.Range{{File: 0, First: 1, Last: 1}, {File: 0, First: 2, Last: 2}}
+	if c, err := ops.PlanFile(ctx, want.ID, 0, ranges); err != nil || c != store.Recorded {
+		t.Fatalf("PlanFile = %v, %v", c, err)
+	}
+	for i, r := range ranges {
+		wantC := store.Recorded
+		if i == len(ranges)-1 {
+			wantC = store.Finalized
+		}
+		if c, err := ops.CompleteRange(ctx, want.ID, r, 0); err != nil || c != wantC {
+			t.Fatalf("CompleteRange(%v) = %v, %v; want %v", r, c, err, wantC)
+		}
+	}
+	both := NewOperation(time.Now())
+	both.Images = want.Images
+	if err := ops.Create(ctx, both); err == nil {
+		t.Error("Create with both requests succeeded")
 	}
 }
 
