@@ -27,6 +27,8 @@ type fakeSync struct {
 	mu     sync.Mutex
 	files  []*visionpb.BatchAnnotateFilesRequest
 	images []*visionpb.BatchAnnotateImagesRequest
+	// err, if set, is every call's answer.
+	err error
 }
 
 var (
@@ -47,6 +49,9 @@ func (f *fakeSync) AnnotateFiles(_ context.Context, req *visionpb.BatchAnnotateF
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.files = append(f.files, req)
+	if f.err != nil {
+		return nil, f.err
+	}
 	return proto.Clone(cannedFiles).(*visionpb.BatchAnnotateFilesResponse), nil
 }
 
@@ -54,6 +59,9 @@ func (f *fakeSync) AnnotateImages(_ context.Context, req *visionpb.BatchAnnotate
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.images = append(f.images, req)
+	if f.err != nil {
+		return nil, f.err
+	}
 	return proto.Clone(cannedImages).(*visionpb.BatchAnnotateImagesResponse), nil
 }
 
