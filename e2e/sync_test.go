@@ -157,6 +157,11 @@ func TestSyncCalls(t *testing.T) {
 						ta := r.GetTextAnnotations()
 						if len(ta) < 2 || ta[0].GetDescription() != r.GetFullTextAnnotation().GetText() {
 							t.Errorf("%s: textAnnotations must start with the whole text, then words (%d entries)", what, len(ta))
+							continue
+						}
+						// Images get pixel vertices, as Vision answers them.
+						if b := ta[1].GetBoundingPoly(); len(b.GetVertices()) != 4 || len(b.GetNormalizedVertices()) != 0 || ta[0].GetLocale() != "en" {
+							t.Errorf("%s: first word's box %v, locale %q; want 4 pixel vertices and en", what, b, ta[0].GetLocale())
 						}
 					}
 				}

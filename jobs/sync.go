@@ -367,7 +367,8 @@ func (h *Handlers) syncImage(ctx context.Context, i int, r *visionpb.AnnotateIma
 		return fail(err)
 	}
 	resp := resps[0]
-	resp.Context = nil // images have no file context
+	resp.Context = nil        // images have no file context,
+	pipeline.PixelBoxes(resp) // and boxes in pixels
 	return resp, nil
 }
 

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"math"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -169,7 +170,10 @@ func walk(api *C.TessBaseAPI, f frame, w, h int) *visionpb.TextAnnotation {
 		if txt := C.TessResultIteratorGetUTF8Text(ri, C.RIL_SYMBOL); txt != nil {
 			s := C.GoString(txt)
 			C.TessDeleteText(txt)
-			if s != "" {
+			// Tesseract reads some blank marks (dot leaders, rules) as
+			// symbols of whitespace: they are not text, and a word of only
+			// them would put " \n" lines into the page's text.
+			if strings.TrimSpace(s) != "" {
 				if lastSym != nil && pending != noBreak {
 					endWord(lastWrd, pending)
 				}

@@ -3,6 +3,9 @@ package ocr
 import (
 	"context"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -222,4 +225,45 @@ func wordText(w *visionpb.Word) string {
 		sb.WriteString(s.Text)
 	}
 	return sb.String()
+}
+
+// TestRecognizeNoBlankWords: on a table of contents (R-intro's page iii,
+// dot leaders and page numbers) Tesseract emits words that are only
+// whitespace, at high confidence; Vision never answers such words, and
+// they would put " \n" lines into the text. None may come out.
+func TestRecognizeNoBlankWords(t *testing.T) {
+	const manual = "/usr/share/R/doc/manual/R-intro.pdf"
+	if _, err := os.Stat(manual); err != nil {
+		t.Skipf("%s (Debian's r-doc-pdf) is missing: %v", manual, err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "toc")
+	if b, err := exec.Command("pdftoppm", "-r", "200", "-gray", "-png", "-singlefile", "-f", "4", "-l", "4", manual, out).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v: %s", err, b)
+	}
+	data, err := os.ReadFile(out + ".png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := Decode(data, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	ta, err := newEngine(t).Recognize(context.Background(), img, Options{DPI: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := allWords(ta)
+	if len(words) < 100 {
+		t.Fatalf("%d words, want a page of them", len(words))
+	}
+	for _, w := range words {
+		if strings.TrimSpace(wordText(w)) == "" {
+			t.Errorf("a word of only whitespace: %q", wordText(w))
+		}
+	}
+	if strings.Contains(ta.GetText(), " \n") || strings.HasPrefix(ta.GetText(), " ") {
+		t.Errorf("text has blank words: %q", ta.GetText()[:min(200, len(ta.GetText()))])
+	}
 }

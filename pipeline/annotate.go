@@ -13,8 +13,9 @@ import (
 // annotation: first an entry for the whole text (description = ta.Text,
 // boundingPoly around every block), then one entry per word in reading
 // order (description = the word's symbols). Boxes are normalizedVertices,
-// as everywhere in Vision's file output (the image API's pixel vertices do
-// not apply to PDF pages). No locale is set: Folio detects no language. It
+// as everywhere in Vision's file output; images:annotate turns them into
+// pixels ([PixelBoxes]). The first entry's locale is the first page's first
+// detected language, when OCR detected one (a text layer has none). It
 // returns nil when ta has no words.
 func TextAnnotations(ta *visionpb.TextAnnotation) []*visionpb.EntityAnnotation {
 	var (
@@ -42,8 +43,52 @@ func TextAnnotations(ta *visionpb.TextAnnotation) []*visionpb.EntityAnnotation {
 	if len(words) == 0 {
 		return nil
 	}
-	out = append(out, &visionpb.EntityAnnotation{Description: ta.GetText(), BoundingPoly: all.poly()})
+	whole := &visionpb.EntityAnnotation{Description: ta.GetText(), BoundingPoly: all.poly()}
+	if langs := ta.GetPages()[0].GetProperty().GetDetectedLanguages(); len(langs) > 0 {
+		whole.Locale = langs[0].GetLanguageCode()
+	}
+	out = append(out, whole)
 	return append(out, words...)
+}
+
+// PixelBoxes turns the boxes of resp, an image's answer, from
+// normalizedVertices into pixel vertices of its page, as Vision answers
+// images:annotate (files get normalized vertices, images pixels). Vertices
+// are rounded to the nearest pixel. Boxes shared between the hierarchy and
+// textAnnotations are turned once.
+func PixelBoxes(resp *visionpb.AnnotateImageResponse) {
+	pages := resp.GetFullTextAnnotation().GetPages()
+	if len(pages) == 0 {
+		return
+	}
+	w, h := float32(pages[0].GetWidth()), float32(pages[0].GetHeight())
+	turn := func(p *visionpb.BoundingPoly) {
+		if p == nil || len(p.NormalizedVertices) == 0 {
+			return
+		}
+		p.Vertices = make([]*visionpb.Vertex, len(p.NormalizedVertices))
+		for i, v := range p.NormalizedVertices {
+			p.Vertices[i] = &visionpb.Vertex{X: int32(v.GetX()*w + 0.5), Y: int32(v.GetY()*h + 0.5)}
+		}
+		p.NormalizedVertices = nil
+	}
+	for _, page := range pages {
+		for _, b := range page.GetBlocks() {
+			turn(b.GetBoundingBox())
+			for _, para := range b.GetParagraphs() {
+				turn(para.GetBoundingBox())
+				for _, word := range para.GetWords() {
+					turn(word.GetBoundingBox())
+					for _, s := range word.GetSymbols() {
+						turn(s.GetBoundingBox())
+					}
+				}
+			}
+		}
+	}
+	for _, e := range resp.GetTextAnnotations() {
+		turn(e.GetBoundingPoly())
+	}
 }
 
 // bounds accumulates an axis-aligned box of normalized vertices.

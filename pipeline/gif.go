@@ -6,6 +6,7 @@ import (
 	"image/draw"
 	"image/gif"
 	"io"
+	"strings"
 )
 
 // GIFPages decodes every frame of a GIF as the full page a viewer shows at
@@ -51,7 +52,7 @@ type gifCanvas struct {
 func decodeGIF(r io.ReadSeeker, maxPixels int) (*gifCanvas, error) {
 	cfg, err := gif.DecodeConfig(r)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: gif: %v: %w", err, ErrInvalidInput)
+		return nil, fmt.Errorf("pipeline: gif: %s: %w", strings.TrimPrefix(err.Error(), "gif: "), ErrInvalidInput)
 	}
 	if maxPixels > 0 && int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
 		return nil, fmt.Errorf("pipeline: gif: %d×%d pixels, over the limit of %d: %w", cfg.Width, cfg.Height, maxPixels, ErrInvalidInput)
@@ -61,7 +62,7 @@ func decodeGIF(r io.ReadSeeker, maxPixels int) (*gifCanvas, error) {
 	}
 	g, err := gif.DecodeAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: gif: %v: %w", err, ErrInvalidInput)
+		return nil, fmt.Errorf("pipeline: gif: %s: %w", strings.TrimPrefix(err.Error(), "gif: "), ErrInvalidInput)
 	}
 	w, h := g.Config.Width, g.Config.Height
 	if w <= 0 || h <= 0 {
