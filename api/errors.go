@@ -46,6 +46,7 @@ type errorStatus struct {
 // presents it, and logs it.
 func (h *rest) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	pe := rpcerr.Public(err)
+	setCode(r, pe.Code)
 	status := rpcerr.HTTPStatus(pe.Code)
 	logFailure(h.logger, pe, zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status))
 

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/rpcerr"
 )
 
@@ -35,6 +36,9 @@ type GRPCOptions struct {
 	// MaxRecvBytes is the largest request message accepted. If zero,
 	// DefaultMaxRequestBytes.
 	MaxRecvBytes int
+	// Metrics records every call of Folio's services (method, code,
+	// latency). If nil, nothing is recorded.
+	Metrics *metrics.API
 }
 
 // GRPCServer serves a Service over gRPC: google.cloud.vision.v1.ImageAnnotator,
@@ -48,6 +52,7 @@ type GRPCServer struct {
 	health  *health.Server
 	ready   func(context.Context) error
 	logger  *zap.Logger
+	metrics *metrics.API
 	stop    chan struct{}
 	once    sync.Once
 }
@@ -69,12 +74,13 @@ func NewGRPCServer(s *Service, opts *GRPCOptions) *GRPCServer {
 		health:  health.NewServer(),
 		ready:   opts.Ready,
 		logger:  s.logger.Named("grpc"),
+		metrics: opts.Metrics,
 		stop:    make(chan struct{}),
 	}
 	// gRPC refuses a message over its limit itself, as RESOURCE_EXHAUSTED;
 	// let four times the limit through, so that intercept refuses what is
 	// over it as REST does.
-	gs.g = grpc.NewServer(grpc.MaxRecvMsgSize(4*max), grpc.ChainUnaryInterceptor(gs.intercept))
+	gs.g = grpc.NewServer(grpc.MaxRecvMsgSize(4*max), grpc.ChainUnaryInterceptor(gs.observe, gs.intercept))
 	visionpb.RegisterImageAnnotatorServer(gs.g, s)
 	visionv1p4beta1.RegisterImageAnnotatorServer(gs.g, &betaAnnotator{s: s})
 	longrunningpb.RegisterOperationsServer(gs.g, s)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/rpcerr"
 )
 
@@ -43,6 +44,9 @@ type HTTPOptions struct {
 	// /readyz calls it with a deadline of two seconds. If nil, /readyz
 	// always answers ok.
 	Ready func(context.Context) error
+	// Metrics records every call (method, code, latency). If nil, nothing
+	// is recorded.
+	Metrics *metrics.API
 }
 
 // rest serves a Service over HTTP/JSON.
@@ -51,6 +55,7 @@ type rest struct {
 	maxBody int64
 	ready   func(context.Context) error
 	logger  *zap.Logger
+	metrics *metrics.API
 }
 
 // NewHandler returns the REST surface of s, Google's HTTP/JSON binding of
@@ -76,7 +81,7 @@ func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
 	if opts == nil {
 		opts = &HTTPOptions{}
 	}
-	h := &rest{s: s, maxBody: opts.MaxRequestBytes, ready: opts.Ready, logger: s.logger.Named("http")}
+	h := &rest{s: s, maxBody: opts.MaxRequestBytes, ready: opts.Ready, logger: s.logger.Named("http"), metrics: opts.Metrics}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxRequestBytes
 	}
@@ -85,13 +90,13 @@ func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
 	for _, v := range []string{apiV1, apiV1p4beta1} {
 		for _, parent := range []string{"", "/projects/{project}", "/projects/{project}/locations/{location}"} {
 			prefix := "POST /" + v + parent
-			mux.Handle(prefix+"/files:asyncBatchAnnotate", h.handleAsyncFiles(v))
-			mux.Handle(prefix+"/files:annotate", handleCall(h, v, h.s.BatchAnnotateFiles))
-			mux.Handle(prefix+"/images:annotate", handleCall(h, v, h.s.BatchAnnotateImages))
-			mux.Handle(prefix+"/images:asyncBatchAnnotate", handleCall(h, v,
+			mux.Handle(prefix+"/files:asyncBatchAnnotate", named(methodAsyncFiles, h.handleAsyncFiles(v)))
+			mux.Handle(prefix+"/files:annotate", named(methodFiles, handleCall(h, v, h.s.BatchAnnotateFiles)))
+			mux.Handle(prefix+"/images:annotate", named(methodImages, handleCall(h, v, h.s.BatchAnnotateImages)))
+			mux.Handle(prefix+"/images:asyncBatchAnnotate", named(methodAsyncImages, handleCall(h, v,
 				func(ctx context.Context, req *visionpb.AsyncBatchAnnotateImagesRequest) (*longrunningpb.Operation, error) {
 					return h.s.submitImages(ctx, v, req)
-				}))
+				})))
 		}
 		mux.Handle("/"+v+"/{name...}", http.HandlerFunc(h.handleOperations))
 	}
@@ -101,7 +106,7 @@ func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
 
 	// Google's clients escape the ';' in "$alt=json;enum-encoding=int", but
 	// others send it raw; accept it without net/http's warning per request.
-	return http.AllowQuerySemicolons(h.recoverPanics(withIdempotencyHeader(mux)))
+	return http.AllowQuerySemicolons(h.instrument(h.recoverPanics(withIdempotencyHeader(mux))))
 }
 
 // handleAsyncFiles returns the files:asyncBatchAnnotate handler of API
@@ -286,6 +291,7 @@ func (h *rest) handleOperations(w http.ResponseWriter, r *http.Request) {
 			h.handleNotFound(w, r)
 			return
 		}
+		setMethod(r, methodListOps)
 		h.listOperations(w, r)
 		return
 	}
@@ -300,12 +306,16 @@ func (h *rest) handleOperations(w http.ResponseWriter, r *http.Request) {
 	)
 	switch {
 	case verb == "" && r.Method == http.MethodGet:
+		setMethod(r, methodGetOperation)
 		resp, err = h.s.GetOperation(r.Context(), &longrunningpb.GetOperationRequest{Name: name})
 	case verb == "" && r.Method == http.MethodDelete:
+		setMethod(r, methodDeleteOp)
 		resp, err = h.s.DeleteOperation(r.Context(), &longrunningpb.DeleteOperationRequest{Name: name})
 	case verb == "progress" && r.Method == http.MethodGet:
+		setMethod(r, methodGetProgress)
 		resp, err = h.progress(r.Context(), name)
 	case verb == "cancel" && r.Method == http.MethodPost:
+		setMethod(r, methodCancelOp)
 		req := &longrunningpb.CancelOperationRequest{}
 		if err = h.decodeBody(w, r, req); err != nil {
 			break
@@ -412,6 +422,7 @@ func wantsEnumNumbers(r *http.Request) bool {
 
 // handleNotFound answers any unknown method or path with NOT_FOUND.
 func (h *rest) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	setMethod(r, methodUnknown)
 	h.writeError(w, r, rpcerr.Errorf(codes.NotFound, "no method %s %s", r.Method, r.URL.Path))
 }
 

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -132,8 +131,9 @@ func (l *Loader) Parse(args []string) error {
 // Common are the settings that the api and the worker share; both must
 // agree on RedisURL, KeyPrefix, Queue and OperationTTL.
 type Common struct {
-	// RedisURL locates Redis (REDIS_URL), in the form redis.ParseURL
-	// accepts. Default [DefaultRedisURL].
+	// RedisURL locates Redis (REDIS_URL): one server, a primary found
+	// through Redis Sentinel, or a Redis Cluster, in the forms
+	// [ParseRedisURL] reads. Default [DefaultRedisURL].
 	RedisURL string
 	// KeyPrefix starts the Redis keys of operations (REDIS_KEY_PREFIX).
 	// Default [store.DefaultPrefix].
@@ -176,8 +176,10 @@ func (c *Common) Bind(l *Loader) {
 // Validate returns one full sentence per invalid field.
 func (c Common) Validate() []error {
 	var errs []error
-	if _, err := redis.ParseURL(c.RedisURL); err != nil {
-		errs = append(errs, fmt.Errorf("REDIS_URL must be a redis:// or rediss:// URL such as %q, got %q (%v)", DefaultRedisURL, c.RedisURL, err))
+	if _, err := ParseRedisURL(c.RedisURL); err != nil {
+		errs = append(errs, fmt.Errorf("REDIS_URL must be a redis:// or rediss:// URL such as %q, "+
+			"a redis-sentinel://host:26379,host:26379/<primary>[/<db>] or a redis-cluster://host:port,host:port URL, got %q (%v)",
+			DefaultRedisURL, redactURL(c.RedisURL), err))
 	}
 	if c.KeyPrefix == "" || c.Queue == "" {
 		errs = append(errs, errors.New("REDIS_KEY_PREFIX and QUEUE_NAME must not be empty"))
@@ -194,13 +196,15 @@ func (c Common) Validate() []error {
 	return errs
 }
 
-// Redis returns the client options of RedisURL, which Validate checked.
-func (c Common) Redis() (*redis.Options, error) {
-	o, err := redis.ParseURL(c.RedisURL)
+// Redis returns the configuration of RedisURL, which Validate checked;
+// its NewClient is the client that the api's and the worker's store and
+// asynq share.
+func (c Common) Redis() (*RedisConfig, error) {
+	rc, err := ParseRedisURL(c.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("config: parse REDIS_URL: %w", err)
 	}
-	return o, nil
+	return rc, nil
 }
 
 // NewLogger returns the logger every Folio command writes: JSON lines on

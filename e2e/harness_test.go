@@ -51,7 +51,9 @@ type folio struct {
 	Storage *storage.Client
 }
 
-func start(t *testing.T, workers int) *folio {
+// start runs the api and the given number of workers for t; configure,
+// if any, changes the options before the api starts.
+func start(t *testing.T, workers int, configure ...func(*localrun.Options)) *folio {
 	t.Helper()
 	if buildError != nil {
 		t.Fatal(buildError)
@@ -63,10 +65,14 @@ func start(t *testing.T, workers int) *folio {
 		rdb.SRem(context.Background(), "asynq:queues", queue)
 	})
 	gcs, host := storetest.GCS(t, bucket)
-	c, err := localrun.Start(localrun.Options{
+	opts := localrun.Options{
 		BinDir: binDir, LogDir: t.TempDir(), RedisURL: storetest.RedisURL(), KeyPrefix: prefix, Queue: queue,
 		StorageHost: host, WasmCache: wasmCache, Env: []string{"LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s"},
-	})
+	}
+	for _, f := range configure {
+		f(&opts)
+	}
+	c, err := localrun.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,11 @@
 //
 // Entries are keyed by object URI and generation, so a replaced object is
 // never served stale. The cache holds at most MaxBytes; the least recently
-// used entries are removed first. Removal unlinks the file: readers that
-// already opened it keep reading (POSIX semantics), and the space is freed
-// when they close it.
+// used entries are removed first, but never one that a [File] returned by
+// [Cache.Open] still holds open: its file stays on disk, at its name, until
+// Close, so a reader may also reopen it by path (libtiff does). While files
+// are held the cache may exceed MaxBytes; their entries become evictable
+// when the last one is closed.
 package filecache
 
 import (
@@ -46,6 +48,23 @@ type entry struct {
 	lastUsed time.Time
 	ready    chan struct{} // closed when the download ended
 	err      error         // download error, valid after ready
+	pins     int           // Files open on the entry; it is not evicted while positive
+}
+
+// File is a cached file open for reading. Its entry is pinned: the file
+// stays on disk under Name until Close, whatever the cache evicts meanwhile.
+type File struct {
+	*os.File
+	release func()
+	once    sync.Once
+}
+
+// Close closes the file and unpins its entry; the entry may then be
+// evicted.
+func (f *File) Close() error {
+	err := f.File.Close()
+	f.once.Do(f.release)
+	return err
 }
 
 // ErrInUse is returned by New when another process holds the directory.
@@ -87,8 +106,9 @@ func New(dir string, maxBytes int64) (*Cache, error) {
 func (c *Cache) Close() error { return c.lock.Close() }
 
 // Open returns the file for (uri, generation), downloading it with fetch
-// when it is not cached. The caller closes the file.
-func (c *Cache) Open(ctx context.Context, uri string, generation int64, fetch Fetch) (*os.File, error) {
+// when it is not cached. The caller closes the file; until then the entry
+// is not evicted (see [File]).
+func (c *Cache) Open(ctx context.Context, uri string, generation int64, fetch Fetch) (*File, error) {
 	key := keyOf(uri, generation)
 	for attempt := 0; ; attempt++ {
 		if attempt == 5 {
@@ -118,25 +138,44 @@ func (c *Cache) Open(ctx context.Context, uri string, generation int64, fetch Fe
 			}
 			continue
 		}
+		// Pin the entry before opening its file, so that no eviction
+		// comes between the two.
+		c.mu.Lock()
+		if c.entries[key] != e {
+			c.mu.Unlock()
+			continue // evicted between ready and now: download again
+		}
+		e.pins++
+		e.lastUsed = time.Now()
+		c.mu.Unlock()
 		f, err := os.Open(e.path)
-		if errors.Is(err, os.ErrNotExist) {
-			// Evicted between ready and open, or removed behind our back:
-			// forget it (if nobody did yet) and download again.
+		if err != nil {
 			c.mu.Lock()
-			if c.entries[key] == e {
+			e.pins--
+			if errors.Is(err, os.ErrNotExist) && c.entries[key] == e {
+				// Removed behind our back: forget it and download again.
 				c.total -= e.size
 				delete(c.entries, key)
 			}
 			c.mu.Unlock()
-			continue
-		}
-		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
 			return nil, fmt.Errorf("filecache: open %s: %w", uri, err)
 		}
-		c.mu.Lock()
-		e.lastUsed = time.Now()
-		c.mu.Unlock()
-		return f, nil
+		return &File{File: f, release: func() { c.unpin(key, e) }}, nil
+	}
+}
+
+// unpin releases one File's hold on e. When it was the last, the cache is
+// brought back within its bound (pins may have held it over) now rather
+// than at the next download; e itself stays, as a fresh download does.
+func (c *Cache) unpin(key string, e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.pins--
+	if e.pins == 0 && c.entries[key] == e {
+		c.evictLocked(key)
 	}
 }
 
@@ -177,12 +216,13 @@ func (c *Cache) write(ctx context.Context, path string, fetch Fetch) (int64, err
 }
 
 // evictLocked removes least recently used entries, never keep, until the
-// cache fits. Entries still downloading are skipped.
+// cache fits. Entries still downloading or pinned by an open File are
+// skipped.
 func (c *Cache) evictLocked(keep string) {
 	for c.total > c.maxBytes {
 		var oldest string
 		for k, e := range c.entries {
-			if k == keep || !isClosed(e.ready) || e.err != nil {
+			if k == keep || !isClosed(e.ready) || e.err != nil || e.pins > 0 {
 				continue
 			}
 			if oldest == "" || e.lastUsed.Before(c.entries[oldest].lastUsed) {

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/folio-ocr/folio/internal/iox"
+	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/pipeline"
 	"github.com/folio-ocr/folio/rpcerr"
 	"github.com/folio-ocr/folio/store"
@@ -58,9 +59,16 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 	a := &annotator{h: h, p: p, req: req, uri: uri, log: log,
 		ocr: pipeline.OCROptions{Languages: langs, DetectOrientation: !h.NoOrientation}}
 	if !p.split() {
-		return a.writeRange(ctx)
+		err = a.writeRange(ctx)
+	} else {
+		err = a.writeUnit(ctx)
 	}
-	return a.writeUnit(ctx)
+	if errors.Is(err, errFinished) {
+		// Dropped, not failed: produce logged it at info. An error here
+		// would count as a failure and schedule a retry for nothing.
+		return nil
+	}
+	return err
 }
 
 // languages resolves the request's language hints into a Tesseract language
@@ -178,6 +186,11 @@ func (a *annotator) writeOutput(ctx context.Context, what string, write func(fw 
 	if !p.split() { // the pages were annotated here
 		fields = append(fields, a.pageCounts()...)
 	}
+	task := "range"
+	if p.split() {
+		task = "merge"
+	}
+	h.Metrics.RangeTook(task, time.Since(start))
 	a.log.Info(what, fields...)
 	return nil
 }
@@ -235,6 +248,7 @@ func (a *annotator) writeUnit(ctx context.Context) error {
 	total := len(units(p.pages(), p.UnitPages))
 	a.log.Info("annotated unit", append(a.pageCounts(), zap.Int("bytes", len(data)), zap.Int("units_saved", saved),
 		zap.Int("units", total), zap.Duration("took", time.Since(start)))...)
+	h.Metrics.RangeTook("unit", time.Since(start))
 	if saved < total {
 		return nil
 	}
@@ -388,7 +402,8 @@ func (a *annotator) open(ctx context.Context) (pipeline.Document, error) {
 	return a.h.open(ctx, a.uri, a.req.GetInputConfig().GetMimeType(), attrs)
 }
 
-// errFinished stops a unit whose operation was cancelled, failed or deleted.
+// errFinished stops a range or unit whose operation was cancelled, failed
+// or deleted; its handler drops the task and returns nil.
 var errFinished = errors.New("jobs: operation finished")
 
 // produce reads each page in order and fills its slot: text-layer pages at
@@ -401,7 +416,15 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 		slots[0] <- pageResult{err: err}
 		return
 	}
-	defer func() { _ = doc.Close() }()
+	// A raster may be read from the document's file while it is OCR'd (a
+	// TIFF page is read by path, and the input cache keeps the file only
+	// while the document holds it open), so the document is closed only
+	// after the OCR goroutines return.
+	var ocrs sync.WaitGroup
+	defer func() {
+		ocrs.Wait()
+		_ = doc.Close()
+	}()
 	if last := slices.Max(pages); last > doc.PageCount() {
 		slots[0] <- pageResult{err: permanent(&rpcerr.Error{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("%s has %d pages, fewer than planned (%d)", a.uri, doc.PageCount(), last)})}
@@ -426,9 +449,10 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			}
 			lastCheck = time.Now()
 		}
+		pageStart := time.Now()
 		page, err := step(a, ctx, &doc, n, func(ctx context.Context) (*pipeline.Page, error) { return doc.Page(ctx, n) })
 		if err != nil {
-			out := a.pageOutcome(n, err)
+			out := a.pageOutcome(n, metrics.RouteNone, err)
 			slots[i] <- out
 			if out.err != nil {
 				return
@@ -438,22 +462,26 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 		route, why := h.Router.Route(page)
 		if route == pipeline.RouteText || h.OCR == nil || !pipeline.WantsText(a.req.GetFeatures()) {
 			a.textPages++
-			Pages.Add("text", 1)
+			h.Metrics.PageRouted(pipeline.RouteText.String())
 			a.log.Debug("page", zap.Int("page", n), zap.Stringer("route", pipeline.RouteText), zap.String("reason", why))
 			slots[i] <- pageResult{resp: pipeline.AnnotatePage(page, a.req.GetFeatures(), a.uri)}
+			h.Metrics.PageTook(pipeline.RouteText.String(), time.Since(pageStart))
 			continue
 		}
+		// The page's time so far; the wait for a slot below is not its own.
+		read := time.Since(pageStart)
 		select { // a slot bounds the page images held
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			return
 		}
+		rasterStart := time.Now()
 		raster, err := step(a, ctx, &doc, n, func(ctx context.Context) (*pipeline.Raster, error) {
 			return doc.Raster(ctx, n, h.Raster)
 		})
 		if err != nil {
 			<-sem
-			out := a.pageOutcome(n, err)
+			out := a.pageOutcome(n, pipeline.RouteOCR.String(), err)
 			slots[i] <- out
 			if out.err != nil {
 				return
@@ -461,21 +489,31 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			continue
 		}
 		a.ocrPages++
-		Pages.Add("ocr", 1)
+		h.Metrics.PageRouted(pipeline.RouteOCR.String())
+		prep := read + time.Since(rasterStart) // reading and rendering the page
 		a.log.Debug("page", zap.Int("page", n), zap.Stringer("route", pipeline.RouteOCR), zap.String("reason", why),
 			zap.String("raster", raster.Kind()))
 		wg.Add(1)
+		ocrs.Add(1)
 		go func(i, n int) {
 			defer wg.Done()
+			defer ocrs.Done()
 			defer func() { <-sem }()
-			slots[i] <- a.recognize(ctx, page, raster)
+			ocrStart := time.Now()
+			res := a.recognize(ctx, page, raster)
+			if res.err == nil {
+				h.Metrics.PageTook(pipeline.RouteOCR.String(), prep+time.Since(ocrStart))
+			}
+			slots[i] <- res
 		}(i, n)
 	}
 }
 
 // step runs f on the document with the page timeout. A page that times out
 // leaves the document unusable: it is reopened for the next page and f's
-// error is DEADLINE_EXCEEDED.
+// error is DEADLINE_EXCEEDED. (The OCR goroutines still running keep their
+// rasters: only a TIFF page's is read from the file, and TIFF pages, counted
+// when the file was opened, never time out here.)
 func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n int, f func(context.Context) (T, error)) (T, error) {
 	pageCtx, cancel := context.WithTimeout(ctx, a.h.pageTimeout())
 	v, err := f(pageCtx)
@@ -501,12 +539,13 @@ func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n in
 }
 
 // pageOutcome turns a page's error into its output entry when the page
-// alone is at fault, or into an error that fails the task.
-func (a *annotator) pageOutcome(n int, err error) pageResult {
+// alone is at fault, or into an error that fails the task. route labels
+// the failed page in metrics (metrics.RouteNone if it was not routed yet).
+func (a *annotator) pageOutcome(n int, route string, err error) pageResult {
 	var f *rpcerr.Error
 	if errors.As(err, &f) && f.Code == codes.DeadlineExceeded || rpcerr.Permanent(err) {
 		a.failedPages.Add(1)
-		Pages.Add("failed", 1)
+		a.h.Metrics.PageFailed(route)
 		a.log.Warn("page failed", zap.Int("page", n), zap.Error(err))
 		return pageResult{resp: pageError(a.uri, n, a.req.GetFeatures(), err)}
 	}
@@ -526,7 +565,7 @@ func (a *annotator) recognize(ctx context.Context, page *pipeline.Page, r *pipel
 		if errors.Is(pageCtx.Err(), context.DeadlineExceeded) {
 			err = &rpcerr.Error{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("OCR took longer than %s", a.h.pageTimeout())}
 		}
-		return a.pageOutcome(page.Number, err)
+		return a.pageOutcome(page.Number, pipeline.RouteOCR.String(), err)
 	}
 	if !page.Image {
 		// PDF pages are measured in points, whatever resolution was OCR'd.

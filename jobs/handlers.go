@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/folio-ocr/folio/filecache"
+	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/pipeline"
 	"github.com/folio-ocr/folio/rpcerr"
 	"github.com/folio-ocr/folio/store"
@@ -73,6 +73,9 @@ type Handlers struct {
 	// longer gets a DEADLINE_EXCEEDED error in its output entry and the
 	// range goes on. If zero, DefaultPageTimeout.
 	PageTimeout time.Duration
+	// Metrics records pages, ranges, retries, the input cache and the
+	// janitor. If nil, nothing is recorded.
+	Metrics *metrics.Worker
 }
 
 func (h *Handlers) pageTimeout() time.Duration {
@@ -89,6 +92,8 @@ func (h *Handlers) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypeAnnotateSync, h.annotateSync)
 	mux.HandleFunc(TypePlanImages, h.planImages)
 	mux.HandleFunc(TypeAnnotateImages, h.annotateImages)
+	h.Metrics.Init([]string{pipeline.RouteText.String(), pipeline.RouteOCR.String()},
+		[]string{TypePlanFile, TypeAnnotateRange, TypeAnnotateSync, TypePlanImages, TypeAnnotateImages})
 }
 
 func (h *Handlers) maxPages() int {
@@ -243,13 +248,16 @@ func (h *Handlers) openerOf(uri, mimeType string) (pipeline.Opener, error) {
 // open returns the file's document, downloading it to the local cache once
 // per generation.
 func (h *Handlers) open(ctx context.Context, uri, mimeType string, attrs store.ObjectAttrs) (pipeline.Document, error) {
+	fetched := int64(-1) // bytes downloaded, if the cache did not have the file
 	f, err := h.Files.Open(ctx, uri, attrs.Generation, func(ctx context.Context, w io.Writer) error {
 		r, err := h.Blobs.NewReader(ctx, uri, attrs.Generation)
 		if err != nil {
+			fetched = 0
 			return err
 		}
 		defer r.Close()
 		n, err := io.Copy(w, io.LimitReader(r, h.maxFileBytes()+1))
+		fetched = n
 		if err != nil {
 			return fmt.Errorf("jobs: download %s: %w", uri, err)
 		}
@@ -259,6 +267,11 @@ func (h *Handlers) open(ctx context.Context, uri, mimeType string, attrs store.O
 		}
 		return nil
 	})
+	if fetched >= 0 {
+		h.Metrics.CacheMiss(fetched)
+	} else if err == nil {
+		h.Metrics.CacheHit()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -275,8 +288,9 @@ func (h *Handlers) open(ctx context.Context, uri, mimeType string, attrs store.O
 
 // openFile opens the cached file f, of size bytes, as a document of type
 // mimeType; name names it in errors. f is closed with the document, or at
-// once on an error.
-func (h *Handlers) openFile(ctx context.Context, f *os.File, size int64, name, mimeType string) (pipeline.Document, error) {
+// once on an error: the cache keeps the file on disk until then, so a
+// document may read it again by name (TIFF pages are).
+func (h *Handlers) openFile(ctx context.Context, f *filecache.File, size int64, name, mimeType string) (pipeline.Document, error) {
 	opener, err := h.openerOf(name, mimeType)
 	if err != nil {
 		_ = f.Close()
@@ -296,7 +310,7 @@ func (h *Handlers) openFile(ctx context.Context, f *os.File, size int64, name, m
 // fileDoc closes the cached file with its document.
 type fileDoc struct {
 	pipeline.Document
-	f *os.File
+	f *filecache.File
 }
 
 func (d *fileDoc) Close() error {

@@ -74,7 +74,8 @@ func (h *Handlers) planImages(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Operation == "" {
 		return fmt.Errorf("jobs: decode %s: %v: %w", t.Type(), err, asynq.SkipRetry)
 	}
-	log := h.Logger.With(zap.String("operation", p.Operation), zap.String("task_type", t.Type()))
+	// An images operation is one file (0) whose pages are its images.
+	log := h.Logger.With(zap.String("operation", p.Operation), zap.Int("file", 0), zap.String("task_type", t.Type()))
 	op, err := h.Ops.Get(ctx, p.Operation)
 	if err != nil {
 		return h.storeErr(err)
@@ -133,7 +134,7 @@ func (h *Handlers) annotateImages(ctx context.Context, t *asynq.Task) error {
 	if err := protojson.Unmarshal(p.Requests, req); err != nil {
 		return fmt.Errorf("jobs: decode %s requests: %v: %w", t.Type(), err, asynq.SkipRetry)
 	}
-	log := h.Logger.With(zap.String("operation", p.Operation), zap.String("task_type", t.Type()),
+	log := h.Logger.With(zap.String("operation", p.Operation), zap.Int("file", 0), zap.String("task_type", t.Type()),
 		zap.Int("first_image", p.First), zap.Int("last_image", p.Last), zap.String("dest", p.Dest))
 	start := time.Now()
 	out := &visionpb.BatchAnnotateImagesResponse{}
@@ -163,6 +164,7 @@ func (h *Handlers) annotateImages(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return h.storeErr(err)
 	}
+	h.Metrics.RangeTook("images", time.Since(start))
 	log.Info("annotated images", zap.Int("failed", failed), zap.Bool("finalized", c == store.Finalized),
 		zap.Duration("took", time.Since(start)))
 	return nil

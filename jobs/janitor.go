@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 
+	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/store"
 )
 
@@ -47,6 +48,7 @@ func (h *Handlers) ReapArchived(ctx context.Context, insp *asynq.Inspector, queu
 			if err := insp.DeleteTask(queue, t.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 				return n, fmt.Errorf("jobs: delete archived task %s: %w", t.ID, err)
 			}
+			h.Metrics.JanitorAction(metrics.JanitorReapedTask)
 			n++
 		}
 	}
@@ -64,7 +66,10 @@ func (h *Handlers) reap(ctx context.Context, t *asynq.TaskInfo) error {
 		return fmt.Errorf("jobs: fail operation %s of archived task %s: %w", p.Operation, t.ID, err)
 	}
 	if ended {
+		h.Metrics.JanitorAction(metrics.JanitorFailedOperation)
+		unit := p.unit()
 		h.Logger.Warn("operation failed: its task was archived", zap.String("operation", p.Operation),
+			zap.Int("file", p.File), zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last),
 			zap.String("task_id", t.ID), zap.String("task_type", t.Type), zap.Int("retried", t.Retried),
 			zap.String("last_error", t.LastErr), zap.String("message", msg))
 	}
@@ -92,6 +97,9 @@ func (h *Handlers) ResubmitStuck(ctx context.Context, now time.Time) (int, error
 		if err := h.Client.EnqueueOperation(ctx, op); err != nil {
 			return i, err
 		}
+		h.Metrics.JanitorAction(metrics.JanitorResubmittedOperation)
+		h.Logger.Info("resubmitted operation still CREATED", zap.String("operation", op.ID),
+			zap.Time("created", op.CreateTime))
 	}
 	return len(ops), nil
 }

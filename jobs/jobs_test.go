@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"expvar"
 	"fmt"
 	"io"
 	"os"
@@ -44,6 +43,8 @@ type bundle struct {
 	client *jobs.Client
 	gcs    *fakestorage.Server
 	sc     *storage.Client
+	rdb    redis.UniversalClient
+	queue  string
 }
 
 var sharedPDF *pipeline.PDF
@@ -96,7 +97,7 @@ func setup(t *testing.T, maxPages int, opts ...func(*jobs.Handlers)) *bundle {
 		srv.Shutdown()
 		_ = client.Close()
 	})
-	return &bundle{ops: ops, client: client, gcs: gcs, sc: sc}
+	return &bundle{ops: ops, client: client, gcs: gcs, sc: sc, rdb: rdb, queue: queue}
 }
 
 func cleanQueue(t *testing.T, rdb redis.UniversalClient, queue string) {
@@ -187,17 +188,9 @@ func (b *bundle) outputs(t *testing.T, prefix string) map[string]*visionpb.Annot
 	return got
 }
 
-// textPages reads the process's count of text-layer pages.
-func textPages() int64 {
-	if v, ok := jobs.Pages.Get("text").(*expvar.Int); ok {
-		return v.Value()
-	}
-	return 0
-}
-
 func TestSubmitToDone(t *testing.T) {
-	before := textPages()
-	b := setup(t, 0)
+	opt, reg := withMetrics()
+	b := setup(t, 0, opt)
 	five := b.upload(t, "in/five.pdf", pdfgen.Document(5))
 	one := b.upload(t, "in/one.pdf", pdfgen.Document(1))
 	id := b.submit(t,
@@ -210,8 +203,8 @@ func TestSubmitToDone(t *testing.T) {
 	if op.PagesDone != 6 || op.PagesTotal != 6 {
 		t.Errorf("pages %d/%d, want 6/6", op.PagesDone, op.PagesTotal)
 	}
-	if n := textPages() - before; n < 6 {
-		t.Errorf("folio_pages text grew by %d, want at least 6", n)
+	if n := metricValue(t, reg, "folio_pages_processed_total", "route", "text"); n != 6 {
+		t.Errorf("folio_pages_processed_total{route=text} = %v, want 6", n)
 	}
 
 	outs := b.outputs(t, "out/five/")

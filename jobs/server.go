@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/folio-ocr/folio/rpcerr"
@@ -64,13 +65,19 @@ func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	var p AnnotateRangePayload // a superset of PlanFilePayload
 	_ = json.Unmarshal(t.Payload(), &p)
+	unit := p.unit() // as annotateRange logs it: the task's pages, and the output range of a unit
 	log := h.Logger.With(zap.String("operation", p.Operation), zap.String("task_type", t.Type()),
-		zap.Int("file", p.File), zap.Int("first_page", p.First), zap.Int("last_page", p.Last),
+		zap.Int("file", p.File), zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last),
 		zap.Int("retried", retried), zap.Error(err))
+	if p.split() {
+		log = log.With(zap.String("output_range", fmt.Sprintf("%d-%d", p.First, p.Last)))
+	}
 	if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
+		h.Metrics.TaskRetry(t.Type())
 		log.Warn("task failed; will retry")
 		return
 	}
+	h.Metrics.TaskFailure(t.Type())
 	if t.Type() == TypeAnnotateSync {
 		log.Error("synchronous call failed; its caller times out")
 		return

@@ -129,7 +129,9 @@ func Decode(data []byte, maxPixels int) (*Image, error) {
 // [DefaultMaxPixels]) is refused with an error wrapping [ErrTooLarge] before
 // it is decoded. An index past the last page, or a corrupt file, gives an
 // error wrapping [ErrFormat]; a missing file gives one wrapping
-// [os.ErrNotExist].
+// [os.ErrNotExist]. The errors wrapping ErrFormat or ErrTooLarge describe
+// the page without naming path, which is a local file that callers may
+// not want to show (Folio's input cache).
 func ReadTIFFPage(path string, index int, maxPixels int) (*Image, error) {
 	quietLeptonica()
 	if index < 0 {
@@ -142,14 +144,14 @@ func ReadTIFFPage(path string, index int, maxPixels int) (*Image, error) {
 	defer C.free(unsafe.Pointer(cpath))
 	var w, h, bps, spp, res, cmap, format C.l_int32
 	if C.readHeaderTiff(cpath, C.l_int32(index), &w, &h, &bps, &spp, &res, &cmap, &format) != 0 {
-		return nil, fmt.Errorf("%w: %s: no readable TIFF page %d%s", ErrFormat, path, index, tiffPageCount(cpath))
+		return nil, fmt.Errorf("%w: no readable TIFF page %d%s", ErrFormat, index, tiffPageCount(cpath))
 	}
 	if err := checkSize(int(w), int(h), maxPixels); err != nil {
-		return nil, fmt.Errorf("%s page %d: %w", path, index, err)
+		return nil, fmt.Errorf("TIFF page %d: %w", index, err)
 	}
 	pix := C.pixReadTiff(cpath, C.l_int32(index))
 	if pix == nil {
-		return nil, fmt.Errorf("%w: %s: cannot decode TIFF page %d", ErrFormat, path, index)
+		return nil, fmt.Errorf("%w: cannot decode TIFF page %d", ErrFormat, index)
 	}
 	return newImage(pix, int(w), int(h))
 }

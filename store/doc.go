@@ -28,6 +28,8 @@
 //	folio:op:{id}:part:<range>:<unit>   string  output of one unit (named by its first page)
 //	folio:ops                           zset    operation ids by creation time, unix µs (listing)
 //	folio:idem:<key>                    string  id of the operation created with idempotency key <key>
+//	folio:backlog                       hash    pages_pending, ops:<state> of unfinished operations
+//	                                            (on Redis Cluster one per slot, folio:backlog:{<tag>})
 //
 // Every key of an operation expires OperationTTL after its last write; an
 // index entry is dropped when List meets it after its operation expired,
@@ -53,6 +55,28 @@
 // pages are the failed:<range> fields, which CompleteRange sets (never
 // adds to) for each range, so a range completed twice by a redelivered
 // task counts once.
+//
+// # Backlog
+//
+// [RedisOperations.Backlog] returns the pages planned but not completed and
+// the unfinished operations by state, summed over all operations in one
+// read: the autoscaling signal. Every script that changes an operation
+// (create, plan, complete, fail, cancel, delete) ends by syncing what the
+// operation adds to the backlog hash, pages_total - pages_done and ops:<its
+// state> while it is not done, nothing once done, with the contribution it
+// last added, recorded in its own hash (bl_pages, bl_state). The backlog is
+// therefore the sum of the recorded contributions, exact under redelivery
+// and races, and an operation that an older Folio wrote is counted from its
+// first change. Two things it cannot see: an unfinished operation whose keys
+// expire (OperationTTL without a change) stays counted, and so does one
+// that a worker without the backlog finished after a newer one counted it
+// (a rolling upgrade).
+//
+// The backlog hash is outside the operations' slots, which only Redis
+// Cluster minds; on a Cluster client the store keeps one backlog hash per
+// hash slot, folio:backlog:{<tag>} with a tag that hashes to the slot of the
+// operation's keys, so every script still touches one slot, and Backlog
+// reads the 16384 hashes in one pipeline.
 //
 // # Errors
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
@@ -34,6 +35,11 @@ type RedisOperations struct {
 	c      redis.UniversalClient
 	prefix string
 	ttl    time.Duration
+	// slotted keeps a backlog hash per hash slot (backlogKey): set for a
+	// Redis Cluster client.
+	slotted      bool
+	slotKeysOnce sync.Once
+	slotKeys     []string // backlogKeys when slotted
 }
 
 var _ Operations = (*RedisOperations)(nil)
@@ -51,6 +57,7 @@ func NewRedisOperations(c redis.UniversalClient, opts *RedisOptions) *RedisOpera
 	if s.ttl <= 0 {
 		s.ttl = DefaultTTL
 	}
+	_, s.slotted = c.(*redis.ClusterClient)
 	return s
 }
 
@@ -76,9 +83,10 @@ func (s *RedisOperations) partKey(id, member string, unit int) string {
 // a slot of its own: no script touches it together with an operation's keys.
 func (s *RedisOperations) idemKey(key string) string { return s.prefix + "idem:" + key }
 
-// keys are the four keys every operation script declares first.
+// keys are the five keys every operation script declares first: the
+// operation's four and its backlog key.
 func (s *RedisOperations) keys(id string) []string {
-	return []string{s.opKey(id), s.plannedKey(id), s.rangesKey(id), s.doneKey(id)}
+	return []string{s.opKey(id), s.plannedKey(id), s.rangesKey(id), s.doneKey(id), s.backlogKey(id)}
 }
 
 // partKeys are the keys the saved units of range member (first..last) may
@@ -195,7 +203,7 @@ func (s *RedisOperations) Create(ctx context.Context, op *Operation) error {
 	if op.Images != nil {
 		args = append(args, fKind, kindImages)
 	}
-	created, err := createCmd.Run(ctx, s.c, []string{s.opKey(op.ID)}, args...).Int()
+	created, err := createCmd.Run(ctx, s.c, []string{s.opKey(op.ID), s.backlogKey(op.ID)}, args...).Int()
 	if err != nil {
 		return wrapRedis("create operation "+op.ID, err)
 	}
@@ -267,15 +275,17 @@ func (s *RedisOperations) discard(ctx context.Context, id string) {
 	_ = s.Delete(ctx, id)
 }
 
-// createCmd writes a new operation's hash and its TTL at once.
+// createCmd writes a new operation's hash and its TTL at once, and counts
+// it in the backlog.
 //
-// KEYS[1] -> <prefix>op:{<id>}
+// KEYS[1] -> <prefix>op:{<id>}  KEYS[2] -> its backlog key (backlogKey)
 // ARGV[1] -> ttl seconds  ARGV[2..] -> field, value, ...
 // Returns 0 if the operation exists, else 1.
-var createCmd = redis.NewScript(`
+var createCmd = redis.NewScript(backlogLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+sync_backlog(KEYS[1], KEYS[2])
 return 1
 `)
 
@@ -649,11 +659,12 @@ func (s *RedisOperations) Created(ctx context.Context, from, to time.Time) ([]*O
 //
 // KEYS[1] -> <prefix>op:{<id>}          KEYS[2] -> ...:planned
 // KEYS[3] -> <prefix>op:{<id>}:ranges   KEYS[4] -> ...:done
+// KEYS[5] -> its backlog key (backlogKey): the file's pages start counting
 // ARGV[1] -> file index  ARGV[2] -> now (unix ns)  ARGV[3] -> ttl seconds
 // ARGV[4] -> pages in the file  ARGV[5] -> state CREATED  ARGV[6] -> state RUNNING
 // ARGV[7..] -> range members "file:first-last"
 // Returns -1 if the operation is missing, 2 if it is finished, else 0.
-var planFileCmd = redis.NewScript(`
+var planFileCmd = redis.NewScript(backlogLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'done') == '1' then return 2 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
@@ -665,6 +676,7 @@ if redis.call('HGET', KEYS[1], 'state') == ARGV[5] then
 end
 redis.call('HSET', KEYS[1], 'utime', ARGV[2])
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+sync_backlog(KEYS[1], KEYS[5])
 return 0
 `)
 
@@ -673,8 +685,9 @@ return 0
 // finalizes the operation. The failed pages are a field per range, set
 // (not added to) each time, so a range recorded twice counts once.
 //
-// KEYS[1..4] as planFileCmd
-// KEYS[5..] -> the range's partKeys: <prefix>op:{<id>}:units:<member>, then
+// KEYS[1..5] as planFileCmd (the range's pages, or all that remain if it
+// finalizes, stop counting in the backlog)
+// KEYS[6..] -> the range's partKeys: <prefix>op:{<id>}:units:<member>, then
 // <prefix>op:{<id>}:part:<member>:<page> for every page of the range
 // ARGV[1] -> range member  ARGV[2] -> now (unix ns)  ARGV[3] -> ttl seconds
 // ARGV[4] -> pages in the range  ARGV[5] -> state DONE
@@ -683,7 +696,7 @@ return 0
 // Returns -1 if the operation is missing, -2 if the range was never
 // planned, 2 if the operation is already finished, 1 if this call
 // finalized it, else 0.
-var completeRangeCmd = redis.NewScript(delKeysLua + `
+var completeRangeCmd = redis.NewScript(delKeysLua + backlogLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'done') == '1' then return 2 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -2 end
@@ -695,34 +708,37 @@ if tonumber(ARGV[7]) > 0 then
 else
   redis.call('HDEL', KEYS[1], ARGV[6])
 end
-del_keys(5)
+del_keys(6)
 redis.call('HSET', KEYS[1], 'utime', ARGV[2])
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 local files = tonumber(redis.call('HGET', KEYS[1], 'files'))
 if redis.call('SCARD', KEYS[2]) >= files and redis.call('SCARD', KEYS[4]) >= redis.call('SCARD', KEYS[3]) then
   redis.call('HSET', KEYS[1], 'done', 1, 'state', ARGV[5])
+  sync_backlog(KEYS[1], KEYS[5])
   return 1
 end
+sync_backlog(KEYS[1], KEYS[5])
 return 0
 `)
 
 // finishCmd ends an unfinished operation with an error and drops the saved
 // units of all its ranges.
 //
-// KEYS[1..4] as planFileCmd
-// KEYS[5..] -> the partKeys of every range in KEYS[3] when they were read
+// KEYS[1..5] as planFileCmd (what remained stops counting in the backlog)
+// KEYS[6..] -> the partKeys of every range in KEYS[3] when they were read
 // ARGV[1] -> state  ARGV[2] -> google.rpc code  ARGV[3] -> message
 // ARGV[4] -> now (unix ns)  ARGV[5] -> ttl seconds
-// ARGV[6] -> number of ranges KEYS[5..] were built from
+// ARGV[6] -> number of ranges KEYS[6..] were built from
 // Returns -1 if the operation is missing, -3 if ranges were planned since
 // KEYS were built (nothing changed: build them again), 1 if this call ended
 // the operation, else 0.
-var finishCmd = redis.NewScript(delKeysLua + `
+var finishCmd = redis.NewScript(delKeysLua + backlogLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'done') == '1' then return 0 end
 if redis.call('SCARD', KEYS[3]) ~= tonumber(ARGV[6]) then return -3 end
 redis.call('HSET', KEYS[1], 'done', 1, 'state', ARGV[1], 'ecode', ARGV[2], 'emsg', ARGV[3], 'utime', ARGV[4])
-del_keys(5)
+sync_backlog(KEYS[1], KEYS[5])
+del_keys(6)
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
 `)
@@ -847,11 +863,13 @@ func (s *RedisOperations) finish(ctx context.Context, id string, state State, co
 // find it missing), and then reads its ranges; the second deletes the rest.
 func (s *RedisOperations) Delete(ctx context.Context, id string) error {
 	var key *redis.StringCmd
-	var del *redis.IntCmd
+	var del *redis.Cmd
 	var ranges *redis.StringSliceCmd
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		key = p.HGet(ctx, s.opKey(id), fIdemKey)
-		del = p.Del(ctx, s.opKey(id))
+		// deleteCmd takes the operation out of the backlog as it deletes
+		// the hash.
+		del = deleteCmd.Eval(ctx, p, []string{s.opKey(id), s.backlogKey(id)})
 		ranges = p.SMembers(ctx, s.rangesKey(id))
 		return nil
 	})
@@ -870,7 +888,7 @@ func (s *RedisOperations) Delete(ctx context.Context, id string) error {
 	if err := pipeErr(cmds); err != nil {
 		return wrapRedis("delete operation "+id, err)
 	}
-	if del.Val() == 0 {
+	if n, _ := del.Int(); n == 0 {
 		return fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
 	}
 	return nil

@@ -35,6 +35,10 @@ type apiConfig struct {
 	// the first of Tesseract's standard directories that exists (see
 	// lang.FindDir). Read once at start.
 	TessdataPrefix string
+	// MetricsAddr is the listen address of the Prometheus /metrics
+	// endpoint (METRICS_ADDR), apart from LISTEN_ADDR so that the public
+	// port does not show the backlog or the process. Default "" (off).
+	MetricsAddr string
 }
 
 // loadConfig returns the configuration from the environment (read through
@@ -54,6 +58,7 @@ func loadConfig(args []string, getenv func(string) string) (apiConfig, error) {
 	l.String(&cfg.GRPCListenAddr, "GRPC_LISTEN_ADDR", "gRPC listen address; empty turns gRPC off")
 	l.Int64(&cfg.MaxRequestBytes, "MAX_REQUEST_BYTES", "largest request accepted, in bytes")
 	l.Duration(&cfg.SyncTimeout, "SYNC_TIMEOUT", "most time a synchronous call without a deadline waits for a worker")
+	l.String(&cfg.MetricsAddr, "METRICS_ADDR", "listen address of the Prometheus /metrics endpoint (empty: off)")
 	l.String(&cfg.TessdataPrefix, "TESSDATA_PREFIX", "directory of the Tesseract *.traineddata files language hints are checked against; empty searches the standard ones")
 	if err := l.Parse(args); err != nil {
 		return apiConfig{}, err
@@ -72,6 +77,9 @@ func (c apiConfig) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.GRPCListenAddr); c.GRPCListenAddr != "" && err != nil {
 		errs = append(errs, fmt.Errorf("GRPC_LISTEN_ADDR must be host:port, :port or empty, got %q", c.GRPCListenAddr))
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
+		errs = append(errs, fmt.Errorf("METRICS_ADDR must be host:port, :port or empty, got %q", c.MetricsAddr))
 	}
 	if c.MaxRequestBytes <= 0 || c.MaxRequestBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("MAX_REQUEST_BYTES must be between 1 and 1073741824, got %d", c.MaxRequestBytes))

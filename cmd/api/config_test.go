@@ -80,6 +80,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "grpc off", args: []string{"-grpc-listen-addr="}, want: func(c *apiConfig) { c.GRPCListenAddr = "" }},
 		{name: "grpc env", env: map[string]string{"GRPC_LISTEN_ADDR": "127.0.0.1:9001"}, want: func(c *apiConfig) { c.GRPCListenAddr = "127.0.0.1:9001" }},
 		{name: "bad grpc addr", env: map[string]string{"GRPC_LISTEN_ADDR": "9001"}, wantErr: `GRPC_LISTEN_ADDR must be host:port, :port or empty, got "9001"`},
+		{name: "metrics on", env: map[string]string{"METRICS_ADDR": ":9091"}, want: func(c *apiConfig) { c.MetricsAddr = ":9091" }},
+		{name: "bad metrics addr", env: map[string]string{"METRICS_ADDR": "9091"}, wantErr: `METRICS_ADDR must be host:port, :port or empty, got "9091"`},
 		{name: "bad listen addr", args: []string{"-listen-addr", "8080"}, wantErr: `LISTEN_ADDR must be host:port or :port, got "8080"`},
 		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "verbose"}, wantErr: `LOG_LEVEL must be debug, info, warn or error, got "verbose"`},
 		{name: "zero TTL", args: []string{"-operation-ttl", "0s"}, wantErr: "OPERATION_TTL must be positive"},

@@ -2,7 +2,8 @@
 // the long-running operations methods, over REST (LISTEN_ADDR) and gRPC
 // (GRPC_LISTEN_ADDR), backed by Redis (operation state) and an asynq queue
 // (work for cmd/worker). The service itself is package api; this command
-// is its wiring.
+// is its wiring. With METRICS_ADDR set it serves Prometheus metrics there
+// (package metrics), the fleet's backlog among them.
 //
 // Configuration comes from the environment, overridden by flags (see
 // [loadConfig]). The Tesseract models found through TESSDATA_PREFIX at start
@@ -25,13 +26,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/folio-ocr/folio/api"
 	"github.com/folio-ocr/folio/config"
 	"github.com/folio-ocr/folio/jobs"
 	"github.com/folio-ocr/folio/lang"
+	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/store"
 )
 
@@ -71,7 +72,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(ropts)
+	rdb := ropts.NewClient() // one server, a Sentinel primary or a Cluster
 	defer func() {
 		if err := rdb.Close(); err != nil {
 			logger.Warn("close redis", zap.Error(err))
@@ -82,14 +83,21 @@ func run() error {
 	// but say so at once.
 	pingCtx, cancelPing := context.WithTimeout(ctx, 2*time.Second)
 	if err := ready(pingCtx); err != nil {
-		logger.Warn("redis does not answer yet", zap.String("redis", ropts.Addr), zap.Error(err))
+		logger.Warn("redis does not answer yet", zap.Stringer("redis", ropts), zap.Error(err))
 	}
 	cancelPing()
 
 	queue := jobs.NewClient(rdb, logger.Named("jobs"), &jobs.ClientOptions{Queue: cfg.Queue})
 	defer func() { _ = queue.Close() }()
+	ops := store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL})
+	// Metrics: the calls of both transports, and the backlog (pages
+	// pending, operations by state) read from Redis at each scrape, so that
+	// one scrape of the api gives the autoscaling signal of the fleet.
+	reg := metrics.NewRegistry()
+	calls := metrics.NewAPI(reg)
+	reg.MustRegister(metrics.NewBacklogCollector(ops, 0, logger.Named("metrics")))
 	svc, err := api.New(api.Config{
-		Ops:    store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
+		Ops:    ops,
 		Queue:  queue,
 		Models: installedModels(cfg.TessdataPrefix, logger),
 		Logger: logger,
@@ -98,9 +106,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if cfg.MetricsAddr != "" {
+		ms, err := metrics.Serve(cfg.MetricsAddr, reg, logger)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = ms.Close() }()
+	}
 
 	srv := &http.Server{
-		Handler:           api.NewHandler(svc, &api.HTTPOptions{MaxRequestBytes: cfg.MaxRequestBytes, Ready: ready}),
+		Handler:           api.NewHandler(svc, &api.HTTPOptions{MaxRequestBytes: cfg.MaxRequestBytes, Ready: ready, Metrics: calls}),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ErrorLog:          zap.NewStdLog(logger.Named("http")),
 	}
@@ -111,7 +126,7 @@ func run() error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }() // Serve closes ln.
 	logger.Info("api listening", zap.String("addr", ln.Addr().String()), zap.String("transport", "http"),
-		zap.String("redis", ropts.Addr), zap.Int("redis_db", ropts.DB))
+		zap.Stringer("redis", ropts))
 
 	var gs *api.GRPCServer
 	if cfg.GRPCListenAddr != "" {
@@ -120,7 +135,7 @@ func run() error {
 			_ = srv.Close()
 			return fmt.Errorf("listen gRPC: %w", err)
 		}
-		gs = api.NewGRPCServer(svc, &api.GRPCOptions{Ready: ready, MaxRecvBytes: int(cfg.MaxRequestBytes)})
+		gs = api.NewGRPCServer(svc, &api.GRPCOptions{Ready: ready, MaxRecvBytes: int(cfg.MaxRequestBytes), Metrics: calls})
 		go func() { errc <- gs.Serve(gln) }()
 		logger.Info("api listening", zap.String("addr", gln.Addr().String()), zap.String("transport", "grpc"))
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,8 +13,8 @@ import (
 	"github.com/folio-ocr/folio/pipeline"
 )
 
-// defaultShutdownTimeout is the worker's SHUTDOWN_TIMEOUT default; keep it
-// below compose's stop_grace_period and Kubernetes'
+// defaultShutdownTimeout is the worker's SHUTDOWN_TIMEOUT default; keep it,
+// plus handlerGrace, below compose's stop_grace_period and Kubernetes'
 // terminationGracePeriodSeconds.
 const defaultShutdownTimeout = 25 * time.Second
 
@@ -54,7 +55,7 @@ type workerConfig struct {
 	UnitPages     int    // UNIT_PAGES: pages per task when a range is split across workers; 0 = no split. Default 10.
 	Orientation   bool   // OCR_DETECT_ORIENTATION: detect pages scanned sideways or upside down. Default true.
 	Tessdata      string // TESSDATA_PREFIX: directory of Tesseract's *.traineddata. Default: Tesseract's own.
-	MetricsAddr   string // METRICS_ADDR: serves /debug/vars (page counts by route, Go runtime). Default "" (off).
+	MetricsAddr   string // METRICS_ADDR: serves Prometheus metrics at /metrics (see package metrics). Default "" (off).
 	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
 	// exits, so images and test runs can pay the compile once, ahead of time.
 	Warmup bool
@@ -105,7 +106,7 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 	l.Int(&cfg.UnitPages, "UNIT_PAGES", "pages per task when a range is split across workers (0: no split)")
 	l.Bool(&cfg.Orientation, "OCR_DETECT_ORIENTATION", "detect pages scanned sideways or upside down")
 	l.String(&cfg.Tessdata, "TESSDATA_PREFIX", "directory of Tesseract's traineddata files")
-	l.String(&cfg.MetricsAddr, "METRICS_ADDR", "listen address of /debug/vars (empty: off)")
+	l.String(&cfg.MetricsAddr, "METRICS_ADDR", "listen address of the Prometheus /metrics endpoint (empty: off)")
 	l.Duration(&cfg.PageTimeout, "PAGE_TIMEOUT", "most time spent on one page")
 	l.FlagSet().BoolVar(&cfg.Warmup, "warmup", false, "compile pdfium into PDFIUM_CACHE_DIR and exit")
 	if err := l.Parse(args); err != nil {
@@ -158,6 +159,9 @@ func (c workerConfig) validate() error {
 	}
 	if c.RecyclePages < 0 {
 		errs = append(errs, fmt.Errorf("PDFIUM_RECYCLE_PAGES must not be negative, got %d", c.RecyclePages))
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
+		errs = append(errs, fmt.Errorf("METRICS_ADDR must be host:port, :port or empty, got %q", c.MetricsAddr))
 	}
 	return errors.Join(errs...)
 }

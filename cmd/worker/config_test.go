@@ -65,6 +65,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative units", args: []string{"-unit-pages=-1"}, wantErr: "UNIT_PAGES must not be negative"},
 		{name: "bad level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL must be debug, info, warn or error"},
 		{name: "bad pages", args: []string{"-max-pages", "0"}, wantErr: "MAX_PAGES must be at least 1"},
+		{name: "bad metrics address", env: map[string]string{"METRICS_ADDR": "9090"}, wantErr: `METRICS_ADDR must be host:port, :port or empty, got "9090"`},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined"},
 	}
 	for _, tt := range tests {

@@ -4,7 +4,8 @@
 //
 // Configuration comes from the environment, overridden by flags (see
 // config.go). SIGINT or SIGTERM stops taking work, lets running ranges
-// finish for up to SHUTDOWN_TIMEOUT, hands the rest back to the queue, and
+// finish for up to SHUTDOWN_TIMEOUT, hands the rest back to the queue,
+// waits up to 5 s more for their handlers to return (see drain.go), and
 // exits 0.
 package main
 
@@ -15,19 +16,18 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
 	"cloud.google.com/go/storage"
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/folio-ocr/folio/config"
 	"github.com/folio-ocr/folio/filecache"
 	"github.com/folio-ocr/folio/jobs"
 	"github.com/folio-ocr/folio/lang"
+	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/ocr"
 	"github.com/folio-ocr/folio/pipeline"
 	"github.com/folio-ocr/folio/store"
@@ -70,19 +70,27 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// stuck is set when task handlers outlive the drain: the resources they
+	// use (storage, pdfium, the OCR engines) are then left open for the
+	// process exit to reclaim, rather than closed under them.
+	stuck := false
 
 	ropts, err := cfg.Redis()
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(ropts)
+	rdb := ropts.NewClient() // one server, a Sentinel primary or a Cluster
 	defer func() { _ = rdb.Close() }()
 
 	gcs, err := storage.NewClient(ctx)
 	if err != nil {
 		return fmt.Errorf("create storage client: %w", err)
 	}
-	defer func() { _ = gcs.Close() }()
+	defer func() {
+		if !stuck {
+			_ = gcs.Close()
+		}
+	}()
 
 	files, err := filecache.New(cfg.CacheDir, cfg.CacheMaxBytes)
 	if err != nil {
@@ -99,7 +107,11 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("start pdfium: %w", err)
 	}
-	defer func() { _ = pdf.Close() }()
+	defer func() {
+		if !stuck {
+			_ = pdf.Close()
+		}
+	}()
 
 	tessdata := lang.FindDir(cfg.Tessdata)
 	models, err := lang.Installed(tessdata)
@@ -110,11 +122,16 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("start OCR: %w", err)
 	}
-	defer pool.Close()
+	defer func() {
+		if !stuck {
+			pool.Close()
+		}
+	}()
 	policy, _ := pipeline.ParseTextLayerPolicy(cfg.TextLayer) // validated
 
 	client := jobs.NewClient(rdb, logger, &jobs.ClientOptions{Queue: cfg.Queue})
 	defer func() { _ = client.Close() }()
+	reg := metrics.NewRegistry() // served on METRICS_ADDR when set
 	h := &jobs.Handlers{
 		Ops:           store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
 		Blobs:         store.NewGCS(gcs),
@@ -133,6 +150,8 @@ func run() error {
 		UnitPages:     cfg.UnitPages,
 		NoOrientation: !cfg.Orientation,
 		Languages:     func(hints []string) (string, error) { return lang.Resolve(hints, models) },
+		Metrics: metrics.NewWorker(reg, metrics.WorkerGauges{
+			OCREngines: pool.Size(), OCRBusy: pool.Busy, CacheBytes: files.Size}),
 	}
 	srv := jobs.NewServer(rdb, h, jobs.ServerOptions{
 		Concurrency: cfg.Concurrency, Queue: cfg.Queue, ShutdownTimeout: cfg.ShutdownTimeout,
@@ -143,6 +162,8 @@ func run() error {
 		Concurrency: cfg.SyncConcurrency, Queue: jobs.SyncQueue(cfg.Queue), ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	mux := asynq.NewServeMux()
+	running := newInflight() // drain waits for these handlers before the deferred closes
+	mux.Use(running.wrap)
 	h.Register(mux)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -152,7 +173,7 @@ func run() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	if cfg.MetricsAddr != "" {
-		ms, err := serveMetrics(cfg.MetricsAddr, logger)
+		ms, err := metrics.Serve(cfg.MetricsAddr, reg, logger)
 		if err != nil {
 			srv.Shutdown()
 			syncSrv.Shutdown()
@@ -167,17 +188,19 @@ func run() error {
 	reaped := make(chan struct{})
 	go func() { defer close(reaped); h.RunJanitor(ctx, insp, cfg.Queue, 0) }()
 	logger.Info("worker started", zap.Int("concurrency", cfg.Concurrency), zap.String("queue", cfg.Queue),
-		zap.String("redis", ropts.Addr), zap.Int("redis_db", ropts.DB), zap.String("cache_dir", cfg.CacheDir), zap.Bool("pdfium_interrupt", cfg.Interrupt),
+		zap.Stringer("redis", ropts), zap.String("cache_dir", cfg.CacheDir), zap.Bool("pdfium_interrupt", cfg.Interrupt),
 		zap.String("tessdata", tessdata), zap.Int("ocr_engines", cfg.OCREngines), zap.String("text_layer", policy.String()),
 		zap.Int("unit_pages", cfg.UnitPages))
 	<-ctx.Done()
 	logger.Info("draining", zap.Duration("timeout", cfg.ShutdownTimeout))
-	// Both stop fetching, wait for running tasks, requeue the rest: at once,
-	// so that the drain takes one SHUTDOWN_TIMEOUT, not two.
-	var drained sync.WaitGroup
-	drained.Go(syncSrv.Shutdown)
-	srv.Shutdown()
-	drained.Wait()
+	// Both stop fetching, wait for running tasks, requeue the rest (at once,
+	// so that the drain takes one SHUTDOWN_TIMEOUT, not two); then the
+	// handlers asynq gave up on get handlerGrace to return.
+	if !drain([]*asynq.Server{srv, syncSrv}, running, handlerGrace) {
+		stuck = true
+		logger.Error("task handlers still running after the drain; leaving storage, pdfium and OCR engines to the process exit",
+			zap.Duration("shutdown_timeout", cfg.ShutdownTimeout), zap.Duration("grace", handlerGrace))
+	}
 	<-reaped
 	logger.Info("worker stopped")
 	return nil // deferred: pdfium, asynq client, storage, Redis

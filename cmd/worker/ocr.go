@@ -34,6 +34,12 @@ func (r recognizer) Recognize(ctx context.Context, ras *pipeline.Raster, o pipel
 		img, err = ocr.Decode(ras.Data, r.maxPixels)
 	case ras.Path != "":
 		img, err = ocr.ReadTIFFPage(ras.Path, ras.Index, r.maxPixels)
+		if err != nil && !errors.Is(err, ocr.ErrFormat) && !errors.Is(err, ocr.ErrTooLarge) {
+			// Not the page's fault: its file is missing or unreadable on
+			// this worker's disk. The task is retried, and the error, which
+			// names the local file, never reaches a client.
+			return nil, fmt.Errorf("ocr: read TIFF page %d: %w", ras.Index+1, err)
+		}
 	default:
 		return nil, errors.New("ocr: empty raster")
 	}

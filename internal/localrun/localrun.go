@@ -46,6 +46,7 @@ type Options struct {
 	StorageHost string   // STORAGE_EMULATOR_HOST
 	WasmCache   string   // PDFIUM_CACHE_DIR
 	Env         []string // more KEY=value settings for every process
+	APIEnv      []string // more KEY=value settings for the api only (its METRICS_ADDR, say)
 }
 
 // Cluster is one api process and any number of workers.
@@ -90,7 +91,7 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.API = "http://" + addr
-	if _, err := c.spawn("api", "LISTEN_ADDR="+addr, "GRPC_LISTEN_ADDR="+c.GRPC); err != nil {
+	if _, err := c.spawn("api", append([]string{"LISTEN_ADDR=" + addr, "GRPC_LISTEN_ADDR=" + c.GRPC}, opts.APIEnv...)...); err != nil {
 		return nil, err
 	}
 	if err := c.waitReady(20 * time.Second); err != nil {
