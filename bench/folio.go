@@ -261,6 +261,11 @@ func waitLimit(pages int) time.Duration {
 // submitAndWait posts one request and polls the operation every 10 ms, for
 // at most limit.
 func submitAndWait(ctx context.Context, api, src, dest string, batch int, limit time.Duration) (time.Duration, error) {
+	return submitAndWaitPoll(ctx, api, src, dest, batch, limit, 10*time.Millisecond)
+}
+
+// submitAndWaitPoll is submitAndWait polling every poll.
+func submitAndWaitPoll(ctx context.Context, api, src, dest string, batch int, limit, poll time.Duration) (time.Duration, error) {
 	body := fmt.Sprintf(`{"requests":[{"inputConfig":{"gcsSource":{"uri":%q},"mimeType":"application/pdf"},`+
 		`"features":[{"type":"DOCUMENT_TEXT_DETECTION"}],"outputConfig":{"gcsDestination":{"uri":%q},"batchSize":%d}}]}`,
 		src, dest, batch)
@@ -280,7 +285,7 @@ func submitAndWait(ctx context.Context, api, src, dest string, batch int, limit 
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("operation %s: %w", op.Name, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(poll):
 		}
 		if _, err := doJSON(ctx, http.MethodGet, api+"/v1/"+op.Name, "", &op); err != nil {
 			return 0, fmt.Errorf("poll %s: %w", op.Name, err)

@@ -29,6 +29,12 @@
 // -pdf's pages cycled), batchSize -memory-batch, a fresh worker per row, so
 // that the worker's peak RSS can be compared across file lengths.
 //
+// Fleet simulation (-fleet, see fleet.go): -fleet-workers worker processes
+// with synthetic pages (FOLIO_SYNTHETIC_PAGE_DELAY) over -fleet-pages pages,
+// each run on a redis-server of its own, reporting pages/s against the
+// ideal, Redis calls and CPU per page, time to first output and range
+// latency; with -fleet-kill K, again with K workers SIGKILLed mid-run.
+//
 // Every OCR process, the workers included, runs with OMP_THREAD_LIMIT=1.
 // A missing tool skips its rows. Folio rows need Redis (-redis-url; the
 // bench uses its own key prefix and queue and removes them) and the Go
@@ -81,6 +87,7 @@ type config struct {
 	workerEnv   []string // more KEY=value settings for the workers
 	memory      []int    // page counts of the memory set; none: not measured
 	memoryBatch int
+	fleet       fleetConfig // -fleet and its flags (fleet.go)
 }
 
 const rIntro = "/usr/share/R/doc/manual/R-intro.pdf"
@@ -121,6 +128,7 @@ func parseFlags(args []string, root string) (config, error) {
 		cfg.workerEnv = append(cfg.workerEnv, v)
 		return nil
 	})
+	cfg.fleet.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -149,7 +157,8 @@ func (c config) validate() error {
 	if c.memoryBatch < 1 || c.memoryBatch > 100 {
 		errs = append(errs, fmt.Errorf("-memory-batch must be 1 to 100, got %d", c.memoryBatch))
 	}
-	if !c.born && !c.scanned && len(c.memory) == 0 {
+	errs = append(errs, c.fleet.validate()...)
+	if !c.born && !c.scanned && len(c.memory) == 0 && !c.fleet.on {
 		errs = append(errs, errors.New("nothing to measure: -born=false, -scanned=false and no -memory"))
 	}
 	return errors.Join(errs...)
@@ -164,6 +173,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	cfg, err := parseFlags(args, root)
 	if err != nil {
 		return err
+	}
+	if cfg.fleet.on {
+		return runFleet(ctx, cfg, root, args, out)
 	}
 	load := loadAverage()
 	dep := &lazyDeployment{root: root, redisURL: cfg.redisURL}

@@ -59,6 +59,10 @@ type workerConfig struct {
 	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
 	// exits, so images and test runs can pay the compile once, ahead of time.
 	Warmup bool
+	// SyntheticPageDelay (FOLIO_SYNTHETIC_PAGE_DELAY), a benchmarking aid,
+	// answers every page with fixed text after this sleep instead of reading
+	// or OCR'ing it (see synthetic.go). Default 0: off.
+	SyntheticPageDelay time.Duration
 }
 
 // loadConfig reads the environment through getenv, then args (flags win).
@@ -108,6 +112,7 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 	l.String(&cfg.Tessdata, "TESSDATA_PREFIX", "directory of Tesseract's traineddata files")
 	l.String(&cfg.MetricsAddr, "METRICS_ADDR", "listen address of the Prometheus /metrics endpoint (empty: off)")
 	l.Duration(&cfg.PageTimeout, "PAGE_TIMEOUT", "most time spent on one page")
+	l.Duration(&cfg.SyntheticPageDelay, "FOLIO_SYNTHETIC_PAGE_DELAY", "benchmarking only: answer every page with fixed text after this sleep (0: off)")
 	l.FlagSet().BoolVar(&cfg.Warmup, "warmup", false, "compile pdfium into PDFIUM_CACHE_DIR and exit")
 	if err := l.Parse(args); err != nil {
 		return cfg, err
@@ -156,6 +161,9 @@ func (c workerConfig) validate() error {
 	}
 	if c.UnitPages < 0 {
 		errs = append(errs, fmt.Errorf("UNIT_PAGES must not be negative, got %d", c.UnitPages))
+	}
+	if c.SyntheticPageDelay < 0 {
+		errs = append(errs, fmt.Errorf("FOLIO_SYNTHETIC_PAGE_DELAY must not be negative, got %s", c.SyntheticPageDelay))
 	}
 	if c.RecyclePages < 0 {
 		errs = append(errs, fmt.Errorf("PDFIUM_RECYCLE_PAGES must not be negative, got %d", c.RecyclePages))

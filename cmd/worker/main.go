@@ -153,6 +153,11 @@ func run() error {
 		Metrics: metrics.NewWorker(reg, metrics.WorkerGauges{
 			OCREngines: pool.Size(), OCRBusy: pool.Busy, CacheBytes: files.Size}),
 	}
+	if cfg.SyntheticPageDelay > 0 {
+		h.Openers = syntheticOpeners(h.Openers, cfg.SyntheticPageDelay)
+		logger.Warn("synthetic pages: every page is answered with fixed text (a benchmarking aid)",
+			zap.Duration("page_delay", cfg.SyntheticPageDelay))
+	}
 	srv := jobs.NewServer(rdb, h, jobs.ServerOptions{
 		Concurrency: cfg.Concurrency, Queue: cfg.Queue, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
