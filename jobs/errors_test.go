@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"google.golang.org/grpc/codes"
@@ -50,5 +51,19 @@ func TestCodeAndFileFailure(t *testing.T) {
 				t.Errorf("%q does not name the file", err)
 			}
 		})
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	down := fmt.Errorf("jobs: write gs://b/out/output-1-to-2.json: %w", store.ErrUnavailable)
+	for n, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second} {
+		if got := RetryDelay(n, down, nil); got != want {
+			t.Errorf("RetryDelay(%d, unavailable) = %s, want %s", n, got, want)
+		}
+	}
+	// Anything else keeps asynq's default: at least 15 s.
+	if got := RetryDelay(0, errors.New("boom"), nil); got < 15*time.Second {
+		t.Errorf("RetryDelay(0, internal) = %s, want asynq's default of 15 s or more", got)
 	}
 }

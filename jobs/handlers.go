@@ -64,7 +64,10 @@ type Handlers struct {
 	Client    *Client // enqueues the ranges a plan task produces
 	// Results delivers the answers of synchronous calls to the api.
 	Results store.Results
-	Logger  *zap.Logger
+	// JanitorLease, if set, elects the one worker whose RunJanitor does the
+	// rounds; if nil, every worker's does.
+	JanitorLease Leaser
+	Logger       *zap.Logger
 	// MaxPages is the most pages a file may have. If zero, DefaultMaxPages.
 	MaxPages int
 	// MaxFileBytes is the largest input file. If zero, DefaultMaxFileBytes.

@@ -104,30 +104,62 @@ func (h *Handlers) ResubmitStuck(ctx context.Context, now time.Time) (int, error
 	return len(ops), nil
 }
 
+// Leaser grants one holder at a time the right to do something for the
+// whole fleet; *store.Lease implements it.
+type Leaser interface {
+	// Acquire takes or renews the lease and reports whether the caller
+	// holds it.
+	Acquire(ctx context.Context) (bool, error)
+}
+
 // RunJanitor reaps archived tasks (ReapArchived) and resubmits stuck
 // operations (ResubmitStuck) every interval (DefaultReapInterval if zero)
-// until ctx ends. Every worker may run one: both are idempotent.
+// until ctx ends. Every worker runs one, but with h.JanitorLease set only
+// the worker holding the lease does the rounds: one janitor for the fleet,
+// and another takes over within the lease's time to live when it dies.
+// (Both rounds are idempotent, so a second janitor would be waste, not
+// harm.)
 func (h *Handlers) RunJanitor(ctx context.Context, insp *asynq.Inspector, queue string, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultReapInterval
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	for {
-		if n, err := h.ReapArchived(ctx, insp, queue); err != nil && ctx.Err() == nil {
-			h.Logger.Warn("reaping archived tasks failed", zap.Error(err))
-		} else if n > 0 {
-			h.Logger.Info("reaped archived tasks", zap.Int("tasks", n))
-		}
-		if n, err := h.ResubmitStuck(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			h.Logger.Warn("resubmitting stuck operations failed", zap.Error(err))
-		} else if n > 0 {
-			h.Logger.Info("resubmitted operations still CREATED", zap.Int("operations", n))
-		}
-		select {
-		case <-ctx.Done():
+	for ; ; h.waitRound(ctx, tick.C) {
+		if ctx.Err() != nil {
 			return
-		case <-tick.C:
 		}
+		if h.JanitorLease != nil {
+			held, err := h.JanitorLease.Acquire(ctx)
+			if err != nil && ctx.Err() == nil {
+				h.Logger.Warn("janitor lease: Redis does not answer", zap.Error(err))
+			}
+			if !held {
+				continue
+			}
+		}
+		h.janitorRound(ctx, insp, queue)
+	}
+}
+
+// waitRound waits for the next tick or the end of ctx.
+func (h *Handlers) waitRound(ctx context.Context, tick <-chan time.Time) {
+	select {
+	case <-ctx.Done():
+	case <-tick:
+	}
+}
+
+// janitorRound reaps archived tasks and resubmits stuck operations once.
+func (h *Handlers) janitorRound(ctx context.Context, insp *asynq.Inspector, queue string) {
+	if n, err := h.ReapArchived(ctx, insp, queue); err != nil && ctx.Err() == nil {
+		h.Logger.Warn("reaping archived tasks failed", zap.Error(err))
+	} else if n > 0 {
+		h.Logger.Info("reaped archived tasks", zap.Int("tasks", n))
+	}
+	if n, err := h.ResubmitStuck(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		h.Logger.Warn("resubmitting stuck operations failed", zap.Error(err))
+	} else if n > 0 {
+		h.Logger.Info("resubmitted operations still CREATED", zap.Int("operations", n))
 	}
 }

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,5 +100,61 @@ func TestResubmitStuck(t *testing.T) {
 	}
 	if got, _ := b.ops.Get(ctx, fresh.ID); got.State != visionpb.OperationMetadata_CREATED {
 		t.Errorf("fresh operation is %v, want still CREATED", got.State)
+	}
+}
+
+// heldCounter counts the rounds a janitor held its lease in.
+type heldCounter struct {
+	l    *store.Lease
+	mu   sync.Mutex
+	held int
+}
+
+func (c *heldCounter) Acquire(ctx context.Context) (bool, error) {
+	ok, err := c.l.Acquire(ctx)
+	if ok {
+		c.mu.Lock()
+		c.held++
+		c.mu.Unlock()
+	}
+	return ok, err
+}
+
+func (c *heldCounter) rounds() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.held
+}
+
+// Two workers' janitors with one lease: only one does rounds; when it dies
+// without releasing, the other takes over once the lease lapses.
+func TestJanitorLease(t *testing.T) {
+	rdb, prefix := storetest.Redis(t)
+	queue := "test-" + storetest.UniqueID()
+	t.Cleanup(func() { cleanQueue(t, rdb, queue) })
+	ops := store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: prefix})
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	const ttl = 400 * time.Millisecond
+	start := func(name string) (*heldCounter, context.CancelFunc, chan struct{}) {
+		c := &heldCounter{l: store.NewLease(rdb, prefix, "janitor", name, ttl)}
+		h := &jobs.Handlers{Ops: ops, Logger: zaptest.NewLogger(t), JanitorLease: c}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); h.RunJanitor(ctx, insp, queue, 50*time.Millisecond) }()
+		return c, cancel, done
+	}
+	a, stopA, doneA := start("worker-a")
+	time.Sleep(100 * time.Millisecond) // a takes the lease first
+	b, stopB, doneB := start("worker-b")
+	defer func() { stopB(); <-doneB }()
+	time.Sleep(300 * time.Millisecond)
+	if a.rounds() == 0 || b.rounds() != 0 {
+		t.Fatalf("rounds: a %d, b %d; want only a", a.rounds(), b.rounds())
+	}
+	stopA() // a dies holding the lease
+	<-doneA
+	time.Sleep(ttl + 200*time.Millisecond)
+	if b.rounds() == 0 {
+		t.Error("b did not take over once a's lease lapsed")
 	}
 }

@@ -46,6 +46,7 @@ func NewServer(c redis.UniversalClient, h *Handlers, opts ServerOptions) *asynq.
 		Queues:            map[string]int{opts.Queue: 1},
 		ShutdownTimeout:   opts.ShutdownTimeout,
 		ErrorHandler:      asynq.ErrorHandlerFunc(h.handleError),
+		RetryDelayFunc:    RetryDelay,
 		IsFailure:         func(err error) bool { return !errors.Is(err, context.Canceled) },
 		Logger:            h.Logger.Sugar(),
 		LogLevel:          asynq.WarnLevel,
@@ -104,4 +105,17 @@ func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
 	if ended {
 		log.Warn("operation failed", zap.String("message", f.Message), zap.String("code", f.Code.String()))
 	}
+}
+
+// RetryDelay is the wait before retry n (0 for the first) of task t, which
+// failed with err. A failure of Redis or storage (UNAVAILABLE) is a
+// blip more often than not: it is retried in seconds, 1, 2, 4, 8, then every
+// 10 s, not on asynq's default backoff (15 s and more, growing as n⁴), which
+// turned a few seconds of outage into minutes. Other errors keep asynq's
+// default.
+func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if rpcerr.Code(err) == codes.Unavailable {
+		return min(time.Second<<min(n, 4), 10*time.Second)
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
 }

@@ -188,8 +188,11 @@ func run() error {
 	}
 	// The janitor ends operations whose tasks asynq archived without our
 	// error handler (a worker killed during a last attempt) and resubmits
-	// operations whose work never reached the queue.
+	// operations whose work never reached the queue. One worker of the fleet
+	// does its rounds: the holder of a lease that outlives a round by half.
 	insp := asynq.NewInspectorFromRedisClient(rdb)
+	lease := store.NewLease(rdb, cfg.KeyPrefix, "janitor", leaseHolder(), jobs.DefaultReapInterval*3/2)
+	h.JanitorLease = lease
 	reaped := make(chan struct{})
 	go func() { defer close(reaped); h.RunJanitor(ctx, insp, cfg.Queue, 0) }()
 	logger.Info("worker started", zap.Int("concurrency", cfg.Concurrency), zap.String("queue", cfg.Queue),
@@ -207,6 +210,12 @@ func run() error {
 			zap.Duration("shutdown_timeout", cfg.ShutdownTimeout), zap.Duration("grace", handlerGrace))
 	}
 	<-reaped
+	// Let another worker take the janitor's rounds at once.
+	rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if err := lease.Release(rctx); err != nil {
+		logger.Warn("release janitor lease", zap.Error(err))
+	}
+	rcancel()
 	logger.Info("worker stopped")
 	return nil // deferred: pdfium, asynq client, storage, Redis
 }
@@ -226,4 +235,13 @@ func openers(pdf pipeline.Opener, maxPixels int) map[string]pipeline.Opener {
 		pipeline.MIMEWebP: still,
 		pipeline.MIMEICO:  still,
 	}
+}
+
+// leaseHolder names this process among the fleet's: host and pid.
+func leaseHolder() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
