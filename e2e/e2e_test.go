@@ -254,7 +254,7 @@ func TestCancel(t *testing.T) {
 // retried elsewhere and every page appears exactly once.
 func TestWorkerKilled(t *testing.T) {
 	if testing.Short() {
-		t.Skip("waits for asynq's lease recovery (about a minute)")
+		t.Skip("waits for the janitor to find the killed worker silent (about 15 s)")
 	}
 	f := start(t, 0)
 	victim := f.StartWorker()
@@ -272,12 +272,14 @@ func TestWorkerKilled(t *testing.T) {
 	if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	killed := time.Now()
 	before := f.Count("out/big/")
 	t.Logf("killed a worker after %d of %d outputs", before, pages/2)
 	f.StartWorker()
 	if _, err := wait(ctx, t, op); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
+	t.Logf("done %s after the kill", time.Since(killed).Round(time.Second))
 	got := f.PageTexts(f.Outputs("out/big/"))
 	for p := 1; p <= pages; p++ {
 		if !strings.HasPrefix(got[p], fmt.Sprintf("Page %d of %d", p, pages)) {

@@ -64,6 +64,11 @@ type Handlers struct {
 	Client    *Client // enqueues the ranges a plan task produces
 	// Results delivers the answers of synchronous calls to the api.
 	Results store.Results
+	// Running, if set, holds a heartbeat for every long task this worker
+	// runs (plan_file, annotate_range, annotate_images), so that the
+	// janitor queues again the tasks of a worker that stops beating
+	// (RescueStale); if nil, such tasks wait for asynq's lease to lapse.
+	Running *store.Running
 	// JanitorLease, if set, elects the one worker whose RunJanitor does the
 	// rounds; if nil, every worker's does.
 	JanitorLease Leaser
@@ -90,11 +95,11 @@ func (h *Handlers) pageTimeout() time.Duration {
 
 // Register adds the handlers to mux.
 func (h *Handlers) Register(mux *asynq.ServeMux) {
-	mux.HandleFunc(TypePlanFile, h.planFile)
-	mux.HandleFunc(TypeAnnotateRange, h.annotateRange)
+	mux.HandleFunc(TypePlanFile, h.withHeartbeat(h.planFile))
+	mux.HandleFunc(TypeAnnotateRange, h.withHeartbeat(h.annotateRange))
 	mux.HandleFunc(TypeAnnotateSync, h.annotateSync)
 	mux.HandleFunc(TypePlanImages, h.planImages)
-	mux.HandleFunc(TypeAnnotateImages, h.annotateImages)
+	mux.HandleFunc(TypeAnnotateImages, h.withHeartbeat(h.annotateImages))
 	h.Metrics.Init([]string{pipeline.RouteText.String(), pipeline.RouteOCR.String()},
 		[]string{TypePlanFile, TypeAnnotateRange, TypeAnnotateSync, TypePlanImages, TypeAnnotateImages})
 }

@@ -113,8 +113,9 @@ type Leaser interface {
 }
 
 // RunJanitor reaps archived tasks (ReapArchived) and resubmits stuck
-// operations (ResubmitStuck) every interval (DefaultReapInterval if zero)
-// until ctx ends. Every worker runs one, but with h.JanitorLease set only
+// operations (ResubmitStuck) every interval (DefaultReapInterval if zero),
+// and queues again the tasks of workers that stopped beating (RescueStale)
+// every RescueInterval, until ctx ends. Every worker runs one, but with h.JanitorLease set only
 // the worker holding the lease does the rounds: one janitor for the fleet,
 // and another takes over within the lease's time to live when it dies.
 // (Both rounds are idempotent, so a second janitor would be waste, not
@@ -123,8 +124,15 @@ func (h *Handlers) RunJanitor(ctx context.Context, insp *asynq.Inspector, queue 
 	if interval <= 0 {
 		interval = DefaultReapInterval
 	}
-	tick := time.NewTicker(interval)
+	// Stale tasks are looked for every RescueInterval, the rest every
+	// interval.
+	every := interval
+	if h.Running != nil {
+		every = min(interval, RescueInterval)
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
+	var last time.Time
 	for ; ; h.waitRound(ctx, tick.C) {
 		if ctx.Err() != nil {
 			return
@@ -138,7 +146,15 @@ func (h *Handlers) RunJanitor(ctx context.Context, insp *asynq.Inspector, queue 
 				continue
 			}
 		}
-		h.janitorRound(ctx, insp, queue)
+		if n, err := h.RescueStale(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			h.Logger.Warn("rescuing the tasks of silent workers failed", zap.Error(err))
+		} else if n > 0 {
+			h.Logger.Info("rescued the tasks of silent workers", zap.Int("tasks", n))
+		}
+		if time.Since(last) >= interval {
+			h.janitorRound(ctx, insp, queue)
+			last = time.Now()
+		}
 	}
 }
 

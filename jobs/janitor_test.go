@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -156,5 +157,43 @@ func TestJanitorLease(t *testing.T) {
 	time.Sleep(ttl + 200*time.Millisecond)
 	if b.rounds() == 0 {
 		t.Error("b did not take over once a's lease lapsed")
+	}
+}
+
+// A long task whose worker stopped beating is queued again under a new id,
+// with its payload, once it has been silent for StaleAfter; one that beats
+// is left alone.
+func TestRescueStale(t *testing.T) {
+	rdb, prefix := storetest.Redis(t)
+	queue := "test-" + storetest.UniqueID()
+	t.Cleanup(func() { cleanQueue(t, rdb, queue) })
+	running := store.NewRunning(rdb, prefix)
+	h := &jobs.Handlers{Logger: zaptest.NewLogger(t), Running: running,
+		Client: jobs.NewClient(rdb, zaptest.NewLogger(t), &jobs.ClientOptions{Queue: queue})}
+	ctx := context.Background()
+	now := time.Now()
+	payload := []byte(`{"operation":"op1","file":0,"first":3,"last":4}`)
+	for key, beat := range map[string]time.Time{"range:dead": now.Add(-jobs.StaleAfter - time.Second), "range:alive": now.Add(-time.Second)} {
+		if err := running.Start(ctx, store.RunningTask{Key: key, Type: jobs.TypeAnnotateRange, Payload: payload, Queue: queue}, beat); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := h.RescueStale(ctx, now)
+	if err != nil || n != 1 {
+		t.Fatalf("RescueStale = %d, %v; want 1", n, err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	pending, err := insp.ListPendingTasks(queue)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending = %v, %v; want the rescued task", pending, err)
+	}
+	if p := pending[0]; p.Type != jobs.TypeAnnotateRange || string(p.Payload) != string(payload) || !strings.HasPrefix(p.ID, "range:dead:rescued:") {
+		t.Errorf("rescued task %s %s %s", p.ID, p.Type, p.Payload)
+	}
+	if n, err := h.RescueStale(ctx, now); err != nil || n != 0 {
+		t.Errorf("second RescueStale = %d, %v; want nothing left to rescue", n, err)
+	}
+	if left, _ := running.Stale(ctx, now.Add(time.Hour), 10); len(left) != 1 || left[0].Key != "range:alive" {
+		t.Errorf("running after rescue: %v, want only range:alive", left)
 	}
 }

@@ -24,6 +24,9 @@ const (
 	JanitorReapedTask           = "archived_task_reaped"
 	JanitorFailedOperation      = "operation_failed"
 	JanitorResubmittedOperation = "operation_resubmitted"
+	// JanitorRescuedTask is a task queued again because its worker stopped
+	// beating (killed, frozen or cut off).
+	JanitorRescuedTask = "task_rescued"
 )
 
 // Worker holds the metrics of a worker process. Its methods are safe for
@@ -97,7 +100,7 @@ func NewWorker(reg prometheus.Registerer, g WorkerGauges) *Worker {
 	m.pagesFailed.WithLabelValues(RouteNone)
 	m.cache.WithLabelValues(CacheResultHit)
 	m.cache.WithLabelValues(CacheResultMiss)
-	for _, a := range []string{JanitorReapedTask, JanitorFailedOperation, JanitorResubmittedOperation} {
+	for _, a := range []string{JanitorReapedTask, JanitorFailedOperation, JanitorResubmittedOperation, JanitorRescuedTask} {
 		m.janitor.WithLabelValues(a)
 	}
 	if g.OCREngines > 0 {

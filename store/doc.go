@@ -30,6 +30,10 @@
 //	folio:idem:<key>                    string  id of the operation created with idempotency key <key>
 //	folio:backlog                       hash    pages_pending, ops:<state> of unfinished operations
 //	                                            (on Redis Cluster one per slot, folio:backlog:{<tag>})
+//	folio:{running}:beats               zset    running long tasks by last heartbeat, unix ms (Running)
+//	folio:{running}:tasks               hash    task id -> type, payload and queue, to queue it again
+//	folio:lease:<name>                  string  the holder of a lease (Lease): the fleet's janitor
+//	folio:result:{<call>}               list    the answer of a synchronous call (Results)
 //
 // Every key of an operation expires OperationTTL after its last write; an
 // index entry is dropped when List meets it after its operation expired,

@@ -132,12 +132,17 @@ func run() error {
 	client := jobs.NewClient(rdb, logger, &jobs.ClientOptions{Queue: cfg.Queue})
 	defer func() { _ = client.Close() }()
 	reg := metrics.NewRegistry() // served on METRICS_ADDR when set
+	// One worker of the fleet does the janitor's rounds: the holder of a
+	// lease it renews every RescueInterval.
+	lease := store.NewLease(rdb, cfg.KeyPrefix, "janitor", leaseHolder(), jobs.JanitorLeaseTTL)
 	h := &jobs.Handlers{
 		Ops:           store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: cfg.KeyPrefix, TTL: cfg.OperationTTL}),
 		Blobs:         store.NewGCS(gcs),
 		Files:         files,
 		Openers:       openers(pdf, cfg.MaxPagePixels),
 		Results:       store.NewRedisResults(rdb, cfg.KeyPrefix),
+		Running:       store.NewRunning(rdb, cfg.KeyPrefix),
+		JanitorLease:  lease,
 		Client:        client,
 		Logger:        logger,
 		MaxPages:      cfg.MaxPages,
@@ -188,11 +193,9 @@ func run() error {
 	}
 	// The janitor ends operations whose tasks asynq archived without our
 	// error handler (a worker killed during a last attempt) and resubmits
-	// operations whose work never reached the queue. One worker of the fleet
-	// does its rounds: the holder of a lease that outlives a round by half.
+	// operations whose work never reached the queue, and queues again the
+	// tasks of workers that stopped beating.
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	lease := store.NewLease(rdb, cfg.KeyPrefix, "janitor", leaseHolder(), jobs.DefaultReapInterval*3/2)
-	h.JanitorLease = lease
 	reaped := make(chan struct{})
 	go func() { defer close(reaped); h.RunJanitor(ctx, insp, cfg.Queue, 0) }()
 	logger.Info("worker started", zap.Int("concurrency", cfg.Concurrency), zap.String("queue", cfg.Queue),
