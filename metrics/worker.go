@@ -92,7 +92,7 @@ func NewWorker(reg prometheus.Registerer, g WorkerGauges) *Worker {
 		}),
 		janitor: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "folio_janitor_actions_total",
-			Help: "What the janitor did: archived_task_reaped, operation_failed, operation_resubmitted.",
+			Help: "What the janitor did: archived_task_reaped, operation_failed, operation_resubmitted, task_rescued.",
 		}, []string{"action"}),
 	}
 	reg.MustRegister(m.pages, m.pagesFailed, m.pageSeconds, m.rangeSeconds, m.retries, m.failures,
