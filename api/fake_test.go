@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/folio-ocr/folio/store"
@@ -336,4 +339,24 @@ func (b *testBundle) handler(t *testing.T) http.Handler {
 // fake, so that it cannot drift from the Redis store.
 func TestFakeOpsConformance(t *testing.T) {
 	storetest.RunOperationsTests(t, func(*testing.T) store.Operations { return newFakeOps() })
+}
+
+// grpcConn serves b.service over gRPC on a loopback port and returns a
+// plain connection to it, for services Google's clients do not cover
+// (v1p4beta1, Folio's own); both close when t ends.
+func (b *testBundle) grpcConn(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := NewGRPCServer(b.service(t), nil)
+	go func() { _ = gs.Serve(ln) }()
+	t.Cleanup(func() { gs.Shutdown(context.Background()) })
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -12,9 +11,7 @@ import (
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -64,19 +61,7 @@ func setupProgress(t *testing.T, b *testBundle, transport string) progressFunc {
 			return p, codes.OK, ""
 		}
 	case "grpc":
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		gs := NewGRPCServer(b.service(t), nil)
-		go func() { _ = gs.Serve(ln) }()
-		t.Cleanup(func() { gs.Shutdown(context.Background()) })
-		conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
-		c := progresspb.NewProgressClient(conn)
+		c := progresspb.NewProgressClient(b.grpcConn(t))
 		return func(t *testing.T, name string) (*progresspb.OperationProgress, codes.Code, string) {
 			t.Helper()
 			p, err := c.GetProgress(context.Background(), &progresspb.GetProgressRequest{Name: name})

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,9 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/googleapis/gax-go/v2/apierror"
 	visionv1p4beta1 "google.golang.org/genproto/googleapis/cloud/vision/v1p4beta1"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -267,19 +264,7 @@ func TestSyncCallsV1p4beta1(t *testing.T) {
 		t.Errorf("parent = %q, want the URL's projects/p", got)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := NewGRPCServer(b.service(t), nil)
-	go func() { _ = gs.Serve(ln) }()
-	t.Cleanup(func() { gs.Shutdown(context.Background()) })
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	beta := visionv1p4beta1.NewImageAnnotatorClient(conn)
+	beta := visionv1p4beta1.NewImageAnnotatorClient(b.grpcConn(t))
 	iresp, err := beta.BatchAnnotateImages(context.Background(), &visionv1p4beta1.BatchAnnotateImagesRequest{
 		Requests: []*visionv1p4beta1.AnnotateImageRequest{{
 			Image:    &visionv1p4beta1.Image{Content: []byte("\x89PNG")},
