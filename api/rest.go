@@ -15,7 +15,6 @@ import (
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"go.uber.org/zap"
-	visionv1p4beta1 "google.golang.org/genproto/googleapis/cloud/vision/v1p4beta1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -90,7 +89,10 @@ func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
 	for _, v := range []string{apiV1, apiV1p4beta1} {
 		for _, parent := range []string{"", "/projects/{project}", "/projects/{project}/locations/{location}"} {
 			prefix := "POST /" + v + parent
-			mux.Handle(prefix+"/files:asyncBatchAnnotate", named(methodAsyncFiles, h.handleAsyncFiles(v)))
+			mux.Handle(prefix+"/files:asyncBatchAnnotate", named(methodAsyncFiles, handleCall(h, v,
+				func(ctx context.Context, req *visionpb.AsyncBatchAnnotateFilesRequest) (*longrunningpb.Operation, error) {
+					return h.s.submit(ctx, v, req)
+				})))
 			mux.Handle(prefix+"/files:annotate", named(methodFiles, handleCall(h, v, h.s.BatchAnnotateFiles)))
 			mux.Handle(prefix+"/images:annotate", named(methodImages, handleCall(h, v, h.s.BatchAnnotateImages)))
 			mux.Handle(prefix+"/images:asyncBatchAnnotate", named(methodAsyncImages, handleCall(h, v,
@@ -107,28 +109,6 @@ func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
 	// Google's clients escape the ';' in "$alt=json;enum-encoding=int", but
 	// others send it raw; accept it without net/http's warning per request.
 	return http.AllowQuerySemicolons(h.instrument(h.recoverPanics(withIdempotencyHeader(mux))))
-}
-
-// handleAsyncFiles returns the files:asyncBatchAnnotate handler of API
-// version v. The operation's parent comes from the URL or, failing that,
-// from the body's parent field.
-func (h *rest) handleAsyncFiles(v string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := h.decodeAsyncFilesRequest(w, r, v)
-		if err == nil {
-			err = mergeParent(r, &req.Parent)
-		}
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		op, err := h.s.submit(r.Context(), v, req)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		h.writeProto(w, r, op)
-	})
 }
 
 // parented is a request with a parent field, which may come from the URL.
@@ -162,9 +142,12 @@ func handleCall[Req parented, Resp proto.Message](h *rest, v string, call func(c
 	})
 }
 
-// decodeVersioned reads r's body into the v1 message req; for v1p4beta1 it
-// is parsed as the v1p4beta1 message of the same name, so that fields
-// that version lacks are refused, and converted.
+// decodeVersioned reads r's body into the v1 message req. It accepts
+// lowerCamel and snake_case names and enums as names or numbers; unknown
+// fields are INVALID_ARGUMENT. For v1p4beta1 the body is parsed as the
+// v1p4beta1 message of the same name, so that fields that version lacks
+// (parent, labels) are refused, and converted to v1, which has the same
+// field numbers.
 func (h *rest) decodeVersioned(w http.ResponseWriter, r *http.Request, v string, req proto.Message) error {
 	body, err := h.readBody(w, r)
 	if err != nil {
@@ -199,30 +182,6 @@ func mergeParentField(r *http.Request, req parented) error {
 		m.Set(m.Descriptor().Fields().ByName("parent"), protoreflect.ValueOfString(parent))
 	}
 	return nil
-}
-
-// decodeAsyncFilesRequest reads and parses the body of a
-// files:asyncBatchAnnotate call of API version v. It accepts lowerCamel and
-// snake_case names and enums as names or numbers; unknown fields are
-// INVALID_ARGUMENT. A v1p4beta1 body is parsed as the v1p4beta1 message (no
-// parent or labels) and converted to v1, which has the same field numbers.
-func (h *rest) decodeAsyncFilesRequest(w http.ResponseWriter, r *http.Request, v string) (*visionpb.AsyncBatchAnnotateFilesRequest, error) {
-	body, err := h.readBody(w, r)
-	if err != nil {
-		return nil, err
-	}
-	req := &visionpb.AsyncBatchAnnotateFilesRequest{}
-	if v == apiV1 {
-		return req, unmarshalBody(body, req)
-	}
-	beta := &visionv1p4beta1.AsyncBatchAnnotateFilesRequest{}
-	if err := unmarshalBody(body, beta); err != nil {
-		return nil, err
-	}
-	if err := convertProto(beta, req); err != nil {
-		return nil, fmt.Errorf("api: %w", err)
-	}
-	return req, nil
 }
 
 // readBody reads r's body, at most h.maxBody bytes; a longer body yields an
