@@ -140,3 +140,17 @@ func (f *fakeOps) Progress(_ context.Context, id string) (*store.Progress, error
 	})
 	return p, nil
 }
+
+// RangeDone implements store.Operations.
+func (f *fakeOps) RangeDone(_ context.Context, id string, r store.Range) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return false, f.err
+	}
+	op, ok := f.ops[id]
+	if !ok {
+		return false, fmt.Errorf("fake: operation %s: %w", id, store.ErrNotFound)
+	}
+	return op.Done || f.workOf(id).ranges[r], nil
+}

@@ -46,9 +46,9 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 	if p.split() {
 		log = log.With(zap.String("output_range", fmt.Sprintf("%d-%d", p.First, p.Last)))
 	}
-	if done, err := h.finished(ctx, p.Operation); done || err != nil {
+	if done, err := h.rangeDone(ctx, p.Operation, store.Range{File: p.File, First: p.First, Last: p.Last}); done || err != nil {
 		if done {
-			log.Debug("skipping range of finished operation")
+			log.Info("skipping range: already done, or its operation finished")
 		}
 		return err
 	}
@@ -165,11 +165,12 @@ func (a *annotator) writeOutput(ctx context.Context, what string, write func(fw 
 	if err := buf.Flush(); err != nil {
 		return writeErr(dest, err)
 	}
-	// A cancel that arrived meanwhile must not produce output: the
-	// deferred abort drops the upload.
-	if done, err := h.finished(ctx, p.Operation); done || err != nil {
+	// A cancel that arrived meanwhile must not produce output, nor may
+	// another run of the range that finished first (after a rescue) see its
+	// output replaced: the deferred abort drops the upload.
+	if done, err := h.rangeDone(ctx, p.Operation, store.Range{File: p.File, First: p.First, Last: p.Last}); done || err != nil {
 		if done {
-			a.log.Info("operation finished while annotating; dropping range output")
+			a.log.Info("range done elsewhere or operation finished while annotating; dropping range output")
 		}
 		return err
 	}

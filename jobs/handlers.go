@@ -338,6 +338,21 @@ func (h *Handlers) finished(ctx context.Context, id string) (bool, error) {
 	return done, nil
 }
 
+// rangeDone reports whether range r of operation id needs no more work: it
+// was completed (by another run of the same range: the janitor's rescue
+// and asynq's own retry may both run it), or the operation finished or was
+// deleted.
+func (h *Handlers) rangeDone(ctx context.Context, id string, r store.Range) (bool, error) {
+	done, err := h.Ops.RangeDone(ctx, id, r)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil // deleted or expired
+	}
+	if err != nil {
+		return false, err
+	}
+	return done, nil
+}
+
 // storeErr treats a vanished operation as finished and everything else as
 // retryable.
 func (h *Handlers) storeErr(err error) error {

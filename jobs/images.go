@@ -136,6 +136,13 @@ func (h *Handlers) annotateImages(ctx context.Context, t *asynq.Task) error {
 	}
 	log := h.Logger.With(zap.String("operation", p.Operation), zap.Int("file", 0), zap.String("task_type", t.Type()),
 		zap.Int("first_image", p.First), zap.Int("last_image", p.Last), zap.String("dest", p.Dest))
+	rng := store.Range{File: 0, First: p.First, Last: p.Last}
+	if done, err := h.rangeDone(ctx, p.Operation, rng); done || err != nil {
+		if done {
+			log.Info("skipping images: already done, or their operation finished")
+		}
+		return err
+	}
 	start := time.Now()
 	out := &visionpb.BatchAnnotateImagesResponse{}
 	failed := 0
@@ -157,10 +164,16 @@ func (h *Handlers) annotateImages(ctx context.Context, t *asynq.Task) error {
 		}
 		out.Responses = append(out.Responses, r)
 	}
+	if done, err := h.rangeDone(ctx, p.Operation, rng); done || err != nil {
+		if done {
+			log.Info("images done elsewhere or operation finished while annotating; dropping output")
+		}
+		return err
+	}
 	if err := h.writeJSON(ctx, p.Dest, out); err != nil {
 		return err
 	}
-	c, err := h.Ops.CompleteRange(ctx, p.Operation, store.Range{File: 0, First: p.First, Last: p.Last}, failed)
+	c, err := h.Ops.CompleteRange(ctx, p.Operation, rng, failed)
 	if err != nil {
 		return h.storeErr(err)
 	}

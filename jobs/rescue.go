@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -33,7 +34,10 @@ const (
 
 // withHeartbeat runs handle while beating for its task in h.Running every
 // BeatInterval, and forgets it when handle returns, whatever the outcome
-// (asynq retries a failure itself while this worker lives). Without
+// (asynq retries a failure itself while this worker lives). A beat that
+// finds the task claimed by the janitor (this worker was frozen or cut off
+// past StaleAfter, and the task was queued again) stops handle: another
+// worker has the task now, so this run is dropped, not failed. Without
 // h.Running it is handle.
 func (h *Handlers) withHeartbeat(handle asynq.HandlerFunc) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
@@ -46,6 +50,8 @@ func (h *Handlers) withHeartbeat(handle asynq.HandlerFunc) asynq.HandlerFunc {
 			// asynq's lease still covers the task; only a quick rescue is lost.
 			h.Logger.Warn("register running task", zap.String("task_id", id), zap.Error(err))
 		}
+		hctx, stopHandler := context.WithCancelCause(ctx)
+		defer stopHandler(nil)
 		stop := make(chan struct{})
 		var beats sync.WaitGroup
 		beats.Go(func() {
@@ -56,15 +62,29 @@ func (h *Handlers) withHeartbeat(handle asynq.HandlerFunc) asynq.HandlerFunc {
 				case <-stop:
 					return
 				case now := <-tick.C:
-					if err := h.Running.Beat(ctx, id, now); err != nil && ctx.Err() == nil {
+					alive, err := h.Running.Beat(ctx, id, now)
+					switch {
+					case err != nil && ctx.Err() == nil:
 						h.Logger.Warn("beat running task", zap.String("task_id", id), zap.Error(err))
+					case err == nil && !alive:
+						stopHandler(errTakenOver)
+						return
 					}
 				}
 			}
 		})
-		err := handle(ctx, t)
+		err := handle(hctx, t)
 		close(stop)
 		beats.Wait()
+		if errors.Is(context.Cause(hctx), errTakenOver) {
+			var p AnnotateRangePayload // a superset of the other payloads' fields
+			_ = json.Unmarshal(t.Payload(), &p)
+			unit := p.unit()
+			h.Logger.Warn("dropped a task the janitor queued again while this worker was silent", zap.String("operation", p.Operation),
+				zap.Int("file", p.File), zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last),
+				zap.String("task_type", t.Type()), zap.String("task_id", id), zap.NamedError("stopped_with", err))
+			return nil
+		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if derr := h.Running.Done(dctx, id); derr != nil {
@@ -73,6 +93,10 @@ func (h *Handlers) withHeartbeat(handle asynq.HandlerFunc) asynq.HandlerFunc {
 		return err
 	}
 }
+
+// errTakenOver is the cause with which withHeartbeat stops a task that
+// the janitor queued again.
+var errTakenOver = errors.New("jobs: task queued again by the janitor after its worker was silent")
 
 // RescueStale queues again, under a new task id, every long task whose
 // worker has not beaten for StaleAfter (killed, frozen, cut off from

@@ -413,6 +413,25 @@ func (s *RedisOperations) Finished(ctx context.Context, id string) (bool, error)
 	return v == "1", nil
 }
 
+// RangeDone reports whether range r is complete or the operation
+// finished, in one round trip.
+func (s *RedisOperations) RangeDone(ctx context.Context, id string, r Range) (bool, error) {
+	var done *redis.StringCmd
+	var complete *redis.BoolCmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		done = p.HGet(ctx, s.opKey(id), fDone)
+		complete = p.SIsMember(ctx, s.doneKey(id), rangeMember(r))
+		return nil
+	})
+	if errors.Is(done.Err(), redis.Nil) {
+		return false, fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return false, wrapRedis("get range "+rangeMember(r)+" of "+id, err)
+	}
+	return done.Val() == "1" || complete.Val(), nil
+}
+
 // Listing defaults and bounds.
 const (
 	// defaultPageSize is List's page size when pageSize is not positive.

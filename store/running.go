@@ -62,14 +62,28 @@ func (r *Running) Start(ctx context.Context, t RunningTask, now time.Time) error
 	return nil
 }
 
-// Beat records that the task key is still running at now. A task the
-// janitor claimed meanwhile is not registered again.
-func (r *Running) Beat(ctx context.Context, key string, now time.Time) error {
-	err := r.c.ZAddXX(ctx, r.beatsKey, redis.Z{Score: float64(now.UnixMilli()), Member: key}).Err()
+// Beat records that the task key is still running at now, and reports
+// whether it still was registered: false means the janitor claimed it (the
+// worker was silent past StaleAfter, frozen or cut off) and queued it again,
+// so this run should stop. A claimed task is not registered again.
+func (r *Running) Beat(ctx context.Context, key string, now time.Time) (bool, error) {
+	n, err := r.c.ZAddArgs(ctx, r.beatsKey, redis.ZAddArgs{XX: true, Ch: true,
+		Members: []redis.Z{{Score: float64(now.UnixMilli()), Member: key}}}).Result()
 	if err != nil {
-		return wrapRedis("beat running task "+key, err)
+		return false, wrapRedis("beat running task "+key, err)
 	}
-	return nil
+	if n == 1 {
+		return true, nil
+	}
+	// Unchanged: claimed, or beaten twice in one millisecond.
+	_, err = r.c.ZScore(ctx, r.beatsKey, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrapRedis("beat running task "+key, err)
+	}
+	return true, nil
 }
 
 // Done forgets the task key: it returned, whatever its outcome (asynq

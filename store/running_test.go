@@ -26,8 +26,8 @@ func TestRunning(t *testing.T) {
 		}
 	}
 	// alive beats on; finished returns; dead and frozen stop beating.
-	if err := r.Beat(ctx, "alive", t0.Add(20*time.Second)); err != nil {
-		t.Fatal(err)
+	if alive, err := r.Beat(ctx, "alive", t0.Add(20*time.Second)); err != nil || !alive {
+		t.Fatalf("Beat(alive) = %v, %v; want still registered", alive, err)
 	}
 	if err := r.Done(ctx, "finished"); err != nil {
 		t.Fatal(err)
@@ -44,8 +44,8 @@ func TestRunning(t *testing.T) {
 		t.Fatalf("stale (-want +got):\n%s", diff)
 	}
 	// frozen resumes and beats between Stale and Claim: not claimed.
-	if err := r.Beat(ctx, "frozen", t0.Add(16*time.Second)); err != nil {
-		t.Fatal(err)
+	if alive, err := r.Beat(ctx, "frozen", t0.Add(16*time.Second)); err != nil || !alive {
+		t.Fatalf("Beat(frozen) = %v, %v; want still registered", alive, err)
 	}
 	if _, ok, err := r.Claim(ctx, stale[1]); err != nil || ok {
 		t.Errorf("Claim(frozen after a beat) = %v, %v; want not claimed", ok, err)
@@ -60,9 +60,14 @@ func TestRunning(t *testing.T) {
 	if _, ok, _ := r.Claim(ctx, stale[0]); ok {
 		t.Error("a task was claimed twice")
 	}
-	// A beat of a claimed task does not register it again.
-	if err := r.Beat(ctx, "dead", t0.Add(30*time.Second)); err != nil {
-		t.Fatal(err)
+	// A beat of a claimed task does not register it again, and tells its
+	// worker that the task was taken away.
+	if alive, err := r.Beat(ctx, "dead", t0.Add(30*time.Second)); err != nil || alive {
+		t.Fatalf("Beat(claimed) = %v, %v; want not registered", alive, err)
+	}
+	// Two beats in one millisecond: still registered.
+	if alive, err := r.Beat(ctx, "frozen", t0.Add(16*time.Second)); err != nil || !alive {
+		t.Fatalf("Beat(frozen, same instant) = %v, %v; want still registered", alive, err)
 	}
 	if again, _ := r.Stale(ctx, t0.Add(time.Hour), 10); len(again) != 2 { // frozen and alive
 		t.Errorf("after claiming: %d running, want 2", len(again))

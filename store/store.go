@@ -169,6 +169,13 @@ type Operations interface {
 	// returns Finalized. Recording a range again replaces its failed pages
 	// rather than adding to them.
 	CompleteRange(ctx context.Context, id string, r Range, failedPages int) (Completion, error)
+	// RangeDone reports whether range r needs no more work: it was
+	// completed, or the operation is finished. Workers ask before they
+	// start a range and before they commit its output, so that a range
+	// queued twice (by the janitor's rescue and asynq's own retry, say) is
+	// not annotated or written twice. An unknown id is an error wrapping
+	// ErrNotFound.
+	RangeDone(ctx context.Context, id string, r Range) (bool, error)
 	// Progress returns the operation with its planned files and the state
 	// of each of their ranges, read at one instant. An unknown id is an
 	// error wrapping ErrNotFound.

@@ -22,7 +22,8 @@ import (
 //
 // It exercises the methods the API calls: Create (ids and idempotency
 // keys), Get, Finished, List (order, paging, filters), Progress (with the
-// PlanFile and CompleteRange calls that feed it), Fail, Cancel and Delete.
+// PlanFile and CompleteRange calls that feed it), RangeDone, Fail, Cancel
+// and Delete.
 // The rest of the worker's methods (SavePart, Part) are tested with each
 // implementation.
 func RunOperationsTests(t *testing.T, newOps func(t *testing.T) store.Operations) {
@@ -41,6 +42,7 @@ func RunOperationsTests(t *testing.T, newOps func(t *testing.T) store.Operations
 		{"IdempotentCreate", testIdempotentCreate},
 		{"IdempotentCreateConcurrent", testIdempotentCreateConcurrent},
 		{"Progress", testProgress},
+		{"RangeDone", testRangeDone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
