@@ -291,14 +291,20 @@ func TestWorkerKilled(t *testing.T) {
 	}
 }
 
-// SIGTERM drains a worker: it stops taking work, finishes what it holds
-// and exits 0; another worker completes the operation with every page once.
+// SIGTERM drains a worker: its readiness turns false first, then it stops
+// taking work, finishes what it holds and exits 0; another worker completes
+// the operation with every page once. (Synthetic pages of 100 ms make each
+// range last long enough to watch the drain.)
 func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 	f := start(t, 0)
-	w := f.StartWorker()
+	probes := metricsAddr(t)
+	w, err := f.Cluster.StartWorker("WORKER_CONCURRENCY=2", "METRICS_ADDR="+probes, "FOLIO_SYNTHETIC_PAGE_DELAY=100ms")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := f.client()
 	ctx := testContext(t, 3*time.Minute)
-	const pages = 600
+	const pages = 300
 	uri := f.Upload("in/drain.pdf", pdfgen.Document(pages))
 	op, err := c.AsyncBatchAnnotateFiles(ctx, &visionpb.AsyncBatchAnnotateFilesRequest{
 		Requests: []*visionpb.AsyncAnnotateFileRequest{request(uri, "gs://"+bucket+"/out/drain/", 3)},
@@ -307,8 +313,29 @@ func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, func() bool { return f.Count("out/drain/") > 0 })
+	probe := func(path string) int {
+		resp, err := http.Get("http://" + probes + path)
+		if err != nil {
+			return 0
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := probe("/readyz"); got != http.StatusOK {
+		t.Fatalf("/readyz of a working worker = %d, want 200", got)
+	}
 	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	// Not ready while it still runs (and is alive), within a moment.
+	waitFor(t, 2*time.Second, func() bool { return probe("/readyz") == http.StatusServiceUnavailable })
+	select {
+	case <-w.Done:
+		t.Fatal("the worker had exited when its readiness turned off; want readiness off first, while it drains")
+	default:
+	}
+	if got := probe("/healthz"); got != http.StatusOK {
+		t.Errorf("/healthz while draining = %d, want 200", got)
 	}
 	select {
 	case <-w.Done:

@@ -31,16 +31,20 @@ func Handler(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-// Serve listens on addr and serves reg at [Path] (and nothing else) in the
-// background; the caller closes the returned server. Only the error of
-// listening is returned; a later one is logged.
-func Serve(addr string, reg *prometheus.Registry, logger *zap.Logger) (*http.Server, error) {
+// Serve listens on addr and serves reg at [Path], and the given extra
+// routes (http.ServeMux patterns, "GET /readyz" say), in the background;
+// the caller closes the returned server. Only the error of listening is
+// returned; a later one is logged.
+func Serve(addr string, reg *prometheus.Registry, logger *zap.Logger, extra map[string]http.Handler) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("METRICS_ADDR %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Path, Handler(reg))
+	for pattern, h := range extra {
+		mux.Handle(pattern, h)
+	}
 	s := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -107,7 +107,7 @@ func run() error {
 		return err
 	}
 	if cfg.MetricsAddr != "" {
-		ms, err := metrics.Serve(cfg.MetricsAddr, reg, logger)
+		ms, err := metrics.Serve(cfg.MetricsAddr, reg, logger, nil)
 		if err != nil {
 			return err
 		}

@@ -55,7 +55,7 @@ type workerConfig struct {
 	UnitPages     int    // UNIT_PAGES: pages per task when a range is split across workers; 0 = no split. Default 10.
 	Orientation   bool   // OCR_DETECT_ORIENTATION: detect pages scanned sideways or upside down. Default true.
 	Tessdata      string // TESSDATA_PREFIX: directory of Tesseract's *.traineddata. Default: Tesseract's own.
-	MetricsAddr   string // METRICS_ADDR: serves Prometheus metrics at /metrics (see package metrics). Default "" (off).
+	MetricsAddr   string // METRICS_ADDR: serves Prometheus metrics at /metrics (see package metrics) and the probes /healthz and /readyz (see health.go). Default "" (off).
 	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
 	// exits, so images and test runs can pay the compile once, ahead of time.
 	Warmup bool
@@ -110,7 +110,7 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 	l.Int(&cfg.UnitPages, "UNIT_PAGES", "pages per task when a range is split across workers (0: no split)")
 	l.Bool(&cfg.Orientation, "OCR_DETECT_ORIENTATION", "detect pages scanned sideways or upside down")
 	l.String(&cfg.Tessdata, "TESSDATA_PREFIX", "directory of Tesseract's traineddata files")
-	l.String(&cfg.MetricsAddr, "METRICS_ADDR", "listen address of the Prometheus /metrics endpoint (empty: off)")
+	l.String(&cfg.MetricsAddr, "METRICS_ADDR", "listen address of /metrics (Prometheus), /healthz and /readyz (empty: off)")
 	l.Duration(&cfg.PageTimeout, "PAGE_TIMEOUT", "most time spent on one page")
 	l.Duration(&cfg.SyntheticPageDelay, "FOLIO_SYNTHETIC_PAGE_DELAY", "benchmarking only: answer every page with fixed text after this sleep (0: off)")
 	l.FlagSet().BoolVar(&cfg.Warmup, "warmup", false, "compile pdfium into PDFIUM_CACHE_DIR and exit")

@@ -3,7 +3,8 @@
 // Cloud Storage, recording progress in Redis.
 //
 // Configuration comes from the environment, overridden by flags (see
-// config.go). SIGINT or SIGTERM stops taking work, lets running ranges
+// config.go). SIGINT or SIGTERM turns /readyz (on METRICS_ADDR) to 503,
+// stops taking work, lets running ranges
 // finish for up to SHUTDOWN_TIMEOUT, hands the rest back to the queue,
 // waits up to 5 s more for their handlers to return (see drain.go), and
 // exits 0.
@@ -182,8 +183,9 @@ func run() error {
 		srv.Shutdown()
 		return fmt.Errorf("start worker: %w", err)
 	}
+	probes := &health{}
 	if cfg.MetricsAddr != "" {
-		ms, err := metrics.Serve(cfg.MetricsAddr, reg, logger)
+		ms, err := metrics.Serve(cfg.MetricsAddr, reg, logger, probes.routes())
 		if err != nil {
 			srv.Shutdown()
 			syncSrv.Shutdown()
@@ -203,6 +205,7 @@ func run() error {
 		zap.String("tessdata", tessdata), zap.Int("ocr_engines", cfg.OCREngines), zap.String("text_layer", policy.String()),
 		zap.Int("unit_pages", cfg.UnitPages))
 	<-ctx.Done()
+	probes.drain() // not ready from here on, before the servers stop fetching
 	logger.Info("draining", zap.Duration("timeout", cfg.ShutdownTimeout))
 	// Both stop fetching, wait for running tasks, requeue the rest (at once,
 	// so that the drain takes one SHUTDOWN_TIMEOUT, not two); then the

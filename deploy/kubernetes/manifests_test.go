@@ -473,6 +473,10 @@ func TestManifests(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		probes, err := os.ReadFile(filepath.Join(root, "cmd/worker/health.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, c := range cs {
 			for _, kind := range []string{"readinessProbe", "livenessProbe"} {
 				if c.c[kind] == nil {
@@ -500,6 +504,14 @@ func TestManifests(t *testing.T) {
 				path, isHTTP := h["path"]
 				switch {
 				case !isHTTP:
+				case c.binary == "folio-worker" && name == "metrics":
+					if !bytes.Contains(probes, []byte(`"GET `+str(path)+`"`)) {
+						t.Errorf("%v %s: cmd/worker/health.go serves no GET %v", c, kind, path)
+					}
+					// Readiness must turn off when the worker drains.
+					if kind == "readinessProbe" && str(path) != "/readyz" {
+						t.Errorf("%v %s: path %v, want /readyz (503 while draining)", c, kind, path)
+					}
 				case name == "metrics":
 					if str(path) != metrics.Path {
 						t.Errorf("%v %s: the metrics port serves only %s, not %v", c, kind, metrics.Path, path)
