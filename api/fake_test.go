@@ -147,6 +147,20 @@ func (f *fakeOps) Created(_ context.Context, from, to time.Time) ([]*store.Opera
 	return out, nil
 }
 
+// Unfinished implements store.Operations.
+func (f *fakeOps) Unfinished(_ context.Context, from, to time.Time) ([]*store.Operation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*store.Operation
+	for _, id := range f.order {
+		op := f.ops[id]
+		if !op.Done && !op.CreateTime.Before(from) && !op.CreateTime.After(to) {
+			out = append(out, clone(op))
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeOps) Finished(ctx context.Context, id string) (bool, error) {
 	op, err := f.Get(ctx, id)
 	if err != nil {

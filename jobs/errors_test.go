@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc/codes"
 
 	"github.com/folio-ocr/folio/pipeline"
@@ -65,5 +68,22 @@ func TestRetryDelay(t *testing.T) {
 	// Anything else keeps asynq's default: at least 15 s.
 	if got := RetryDelay(0, errors.New("boom"), nil); got < 15*time.Second {
 		t.Errorf("RetryDelay(0, internal) = %s, want asynq's default of 15 s or more", got)
+	}
+}
+
+// A task whose lease expired while its worker was silent is not a failure:
+// not of the task, and not of its operation even on the last attempt (the
+// janitor queued it again; asynq's recoverer retries or archives the
+// original). With no store at all, handleError must not touch one.
+func TestLeaseExpiredIsNotAFailure(t *testing.T) {
+	obs, logs := observer.New(zapcore.InfoLevel)
+	h := &Handlers{Logger: zap.New(obs)}
+	task := asynq.NewTask(TypeAnnotateRange, []byte(`{"operation":"op1","file":0,"first":1,"last":2}`))
+	h.handleError(context.Background(), task, fmt.Errorf("handler: %w", asynq.ErrLeaseExpired))
+	if logs.FilterLevelExact(zapcore.WarnLevel).Len()+logs.FilterLevelExact(zapcore.ErrorLevel).Len() != 0 {
+		t.Errorf("a lease expiry was logged as a failure: %v", logs.All())
+	}
+	if logs.FilterMessageSnippet("lease expired").Len() != 1 {
+		t.Error("no line says the task was dropped because its lease expired")
 	}
 }

@@ -81,6 +81,16 @@ type Handlers struct {
 	// longer gets a DEADLINE_EXCEEDED error in its output entry and the
 	// range goes on. If zero, DefaultPageTimeout.
 	PageTimeout time.Duration
+	// OperationDeadline, if positive, is how long an operation may run
+	// from its creation: the janitor ends one still unfinished after it
+	// with DEADLINE_EXCEEDED, naming the files and pages left (EndOverdue).
+	OperationDeadline time.Duration
+	// DeadlineCursor, if set, is where the janitor's deadline scan resumes,
+	// whichever worker holds the janitor's lease; if nil, the scan is kept
+	// in memory (and starts a day back in each process).
+	DeadlineCursor *store.Cursor
+	// overdueFrom is the in-memory deadline scan (EndOverdue).
+	overdueFrom time.Time
 	// Metrics records pages, ranges, retries, the input cache and the
 	// janitor. If nil, nothing is recorded.
 	Metrics *metrics.Worker

@@ -60,6 +60,18 @@ func (h *Handlers) reap(ctx context.Context, t *asynq.TaskInfo) error {
 		h.Logger.Error("dropping undecodable archived task", zap.String("task_id", t.ID), zap.String("task_type", t.Type))
 		return nil
 	}
+	if t.Type == TypeAnnotateRange || t.Type == TypeAnnotateImages {
+		// A range another run completed (the janitor's rescue of a worker
+		// that went silent on its last attempt) is not a failure.
+		r := store.Range{File: p.File, First: p.First, Last: p.Last}
+		if done, err := h.rangeDone(ctx, p.Operation, r); err != nil {
+			return fmt.Errorf("jobs: range of archived task %s: %w", t.ID, err)
+		} else if done {
+			h.Logger.Info("deleting archived task: its range is done or its operation ended", zap.String("operation", p.Operation),
+				zap.Int("file", p.File), zap.Int("first_page", p.First), zap.Int("last_page", p.Last), zap.String("task_id", t.ID))
+			return nil
+		}
+	}
 	msg := p.failureMessage(t.Type)
 	ended, err := h.Ops.Fail(ctx, p.Operation, int32(codes.Internal), msg)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -115,7 +127,8 @@ type Leaser interface {
 // RunJanitor reaps archived tasks (ReapArchived) and resubmits stuck
 // operations (ResubmitStuck) every interval (DefaultReapInterval if zero),
 // and queues again the tasks of workers that stopped beating (RescueStale)
-// every RescueInterval, until ctx ends. Every worker runs one, but with h.JanitorLease set only
+// and ends operations past their deadline (EndOverdue) every
+// RescueInterval, until ctx ends. Every worker runs one, but with h.JanitorLease set only
 // the worker holding the lease does the rounds: one janitor for the fleet,
 // and another takes over within the lease's time to live when it dies.
 // (Both rounds are idempotent, so a second janitor would be waste, not
@@ -150,6 +163,11 @@ func (h *Handlers) RunJanitor(ctx context.Context, insp *asynq.Inspector, queue 
 			h.Logger.Warn("rescuing the tasks of silent workers failed", zap.Error(err))
 		} else if n > 0 {
 			h.Logger.Info("rescued the tasks of silent workers", zap.Int("tasks", n))
+		}
+		if n, err := h.EndOverdue(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			h.Logger.Warn("ending operations past their deadline failed", zap.Error(err))
+		} else if n > 0 {
+			h.Logger.Info("ended operations past their deadline", zap.Int("operations", n))
 		}
 		if time.Since(last) >= interval {
 			h.janitorRound(ctx, insp, queue)

@@ -197,3 +197,47 @@ func TestRescueStale(t *testing.T) {
 		t.Errorf("running after rescue: %v, want only range:alive", left)
 	}
 }
+
+// An archived task whose range another run completed (the janitor's rescue
+// of a worker that went silent on the task's last attempt) is deleted
+// without failing its operation.
+func TestReapArchivedDoneRange(t *testing.T) {
+	rdb, prefix := storetest.Redis(t)
+	queue := "test-" + storetest.UniqueID()
+	t.Cleanup(func() { cleanQueue(t, rdb, queue) })
+	ops := store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: prefix})
+	h := &jobs.Handlers{Ops: ops, Logger: zaptest.NewLogger(t)}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	ctx := context.Background()
+	req := fileRequest("gs://b/in.pdf", "gs://b/out/", 2)
+	op := &store.Operation{ID: storetest.UniqueID(), APIVersion: "v1", CreateTime: time.Now(),
+		Request: &visionpb.AsyncBatchAnnotateFilesRequest{Requests: []*visionpb.AsyncAnnotateFileRequest{req}}}
+	op.Name = "operations/" + op.ID
+	if err := ops.Create(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	done := store.Range{File: 0, First: 3, Last: 4}
+	if _, err := ops.PlanFile(ctx, op.ID, 0, []store.Range{{File: 0, First: 1, Last: 2}, done}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ops.CompleteRange(ctx, op.ID, done, 0); err != nil {
+		t.Fatal(err)
+	}
+	reqJSON, _ := protojson.Marshal(req)
+	payload, _ := json.Marshal(jobs.AnnotateRangePayload{
+		FileTask: jobs.FileTask{Operation: op.ID, Request: reqJSON}, First: 3, Last: 4})
+	c := asynq.NewClientFromRedisClient(rdb)
+	info, err := c.EnqueueContext(ctx, asynq.NewTask(jobs.TypeAnnotateRange, payload), asynq.Queue(queue), asynq.ProcessIn(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.ArchiveTask(queue, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.ReapArchived(ctx, insp, queue); err != nil || n != 1 {
+		t.Fatalf("reaped %d, %v; want 1", n, err)
+	}
+	if got, _ := ops.Get(ctx, op.ID); got.Done {
+		t.Errorf("operation ended (code %d, %q) over a range that was done", got.ErrorCode, got.ErrorMessage)
+	}
+}

@@ -73,6 +73,14 @@ func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
 	if p.split() {
 		log = log.With(zap.String("output_range", fmt.Sprintf("%d-%d", p.First, p.Last)))
 	}
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		// This worker was silent (frozen, cut off) past asynq's lease: the
+		// janitor queued the task again meanwhile, and asynq's recoverer
+		// retries or archives the original. Neither a failure of the task
+		// nor, on its last attempt, of the operation.
+		log.Info("task dropped: its lease expired while this worker was silent; it runs again elsewhere")
+		return
+	}
 	if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
 		h.Metrics.TaskRetry(t.Type())
 		log.Warn("task failed; will retry")

@@ -64,9 +64,10 @@ folio_ocr_engines 4
 # HELP folio_ocr_engines_busy Tesseract engines recognizing a page now.
 # TYPE folio_ocr_engines_busy gauge
 folio_ocr_engines_busy 3
-# HELP folio_janitor_actions_total What the janitor did: archived_task_reaped, operation_failed, operation_resubmitted, task_rescued.
+# HELP folio_janitor_actions_total What the janitor did: archived_task_reaped, operation_failed, operation_resubmitted, task_rescued, operation_deadline_exceeded.
 # TYPE folio_janitor_actions_total counter
 folio_janitor_actions_total{action="archived_task_reaped"} 0
+folio_janitor_actions_total{action="operation_deadline_exceeded"} 0
 folio_janitor_actions_total{action="operation_failed"} 0
 folio_janitor_actions_total{action="operation_resubmitted"} 1
 folio_janitor_actions_total{action="task_rescued"} 0

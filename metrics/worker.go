@@ -27,6 +27,9 @@ const (
 	// JanitorRescuedTask is a task queued again because its worker stopped
 	// beating (killed, frozen or cut off).
 	JanitorRescuedTask = "task_rescued"
+	// JanitorOverdueOperation is an operation ended DEADLINE_EXCEEDED
+	// because it outlived the operation deadline.
+	JanitorOverdueOperation = "operation_deadline_exceeded"
 )
 
 // Worker holds the metrics of a worker process. Its methods are safe for
@@ -92,7 +95,7 @@ func NewWorker(reg prometheus.Registerer, g WorkerGauges) *Worker {
 		}),
 		janitor: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "folio_janitor_actions_total",
-			Help: "What the janitor did: archived_task_reaped, operation_failed, operation_resubmitted, task_rescued.",
+			Help: "What the janitor did: archived_task_reaped, operation_failed, operation_resubmitted, task_rescued, operation_deadline_exceeded.",
 		}, []string{"action"}),
 	}
 	reg.MustRegister(m.pages, m.pagesFailed, m.pageSeconds, m.rangeSeconds, m.retries, m.failures,
@@ -100,7 +103,7 @@ func NewWorker(reg prometheus.Registerer, g WorkerGauges) *Worker {
 	m.pagesFailed.WithLabelValues(RouteNone)
 	m.cache.WithLabelValues(CacheResultHit)
 	m.cache.WithLabelValues(CacheResultMiss)
-	for _, a := range []string{JanitorReapedTask, JanitorFailedOperation, JanitorResubmittedOperation, JanitorRescuedTask} {
+	for _, a := range []string{JanitorReapedTask, JanitorFailedOperation, JanitorResubmittedOperation, JanitorRescuedTask, JanitorOverdueOperation} {
 		m.janitor.WithLabelValues(a)
 	}
 	if g.OCREngines > 0 {

@@ -637,36 +637,57 @@ func (s *RedisOperations) listFiltered(ctx context.Context, entries []indexEntry
 // still in state CREATED, oldest first, in three round trips: the index,
 // the states, the operations.
 func (s *RedisOperations) Created(ctx context.Context, from, to time.Time) ([]*Operation, error) {
+	return s.createdWhere(ctx, "list created operations", from, to, func(state State, _ bool) bool {
+		return state == visionpb.OperationMetadata_CREATED
+	})
+}
+
+// Unfinished returns the operations created between from and to that have
+// not finished, oldest first, in three round trips.
+func (s *RedisOperations) Unfinished(ctx context.Context, from, to time.Time) ([]*Operation, error) {
+	return s.createdWhere(ctx, "list unfinished operations", from, to, func(_ State, done bool) bool { return !done })
+}
+
+// createdWhere returns the operations created between from and to whose
+// state and done flag keep accepts, oldest first: the index, then the
+// state of each (most operations in a window are rejected by it), then the
+// operations kept, read whole and checked again.
+func (s *RedisOperations) createdWhere(ctx context.Context, what string, from, to time.Time, keep func(state State, done bool) bool) ([]*Operation, error) {
 	ids, err := s.c.ZRangeByScore(ctx, s.indexKey(), &redis.ZRangeBy{
 		Min: strconv.FormatInt(from.UnixMicro(), 10), Max: strconv.FormatInt(to.UnixMicro(), 10),
 	}).Result()
 	if err != nil {
-		return nil, wrapRedis("list created operations", err)
+		return nil, wrapRedis(what, err)
 	}
-	// States first: nearly all operations have left CREATED.
-	states := make([]*redis.StringCmd, len(ids))
+	states := make([]*redis.SliceCmd, len(ids))
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			states[i] = p.HGet(ctx, s.opKey(id), fState)
+			states[i] = p.HMGet(ctx, s.opKey(id), fState, fDone)
 		}
 		return nil
 	})
 	if err := pipeErr(cmds); err != nil {
-		return nil, wrapRedis("list created operations", err)
+		return nil, wrapRedis(what, err)
 	}
-	var created []string
+	var kept []string
 	for i, id := range ids {
-		if state, err := states[i].Int(); err == nil && State(state) == visionpb.OperationMetadata_CREATED {
-			created = append(created, id)
+		v := states[i].Val()
+		st, ok := v[0].(string)
+		if !ok { // expired or deleted since the index was read
+			continue
+		}
+		done, _ := v[1].(string)
+		if keep(State(atoi(st)), done == "1") {
+			kept = append(kept, id)
 		}
 	}
-	got, err := s.fetch(ctx, created, nil)
+	got, err := s.fetch(ctx, kept, nil)
 	if err != nil {
 		return nil, err
 	}
 	var ops []*Operation
 	for _, op := range got {
-		if op != nil && op.State == visionpb.OperationMetadata_CREATED {
+		if op != nil && keep(op.State, op.Done) {
 			ops = append(ops, op)
 		}
 	}

@@ -158,6 +158,10 @@ type Operations interface {
 	// between from and to: candidates for re-enqueuing when the process that
 	// created them died before enqueuing their work.
 	Created(ctx context.Context, from, to time.Time) ([]*Operation, error)
+	// Unfinished returns the operations created between from and to that
+	// have not finished (done, failed or cancelled), oldest first: the
+	// janitor ends those past the operation deadline.
+	Unfinished(ctx context.Context, from, to time.Time) ([]*Operation, error)
 	// PlanFile records the ranges of one file and moves the operation to
 	// RUNNING, setting StartTime the first time. It is idempotent. It reports AlreadyFinished when the operation
 	// is done or cancelled.

@@ -18,6 +18,12 @@ import (
 // terminationGracePeriodSeconds.
 const defaultShutdownTimeout = 25 * time.Second
 
+// defaultOperationDeadline is OPERATION_DEADLINE's default: long enough for
+// a deep backlog on a small fleet, short enough that stuck work ends with
+// an error that names it rather than expiring silently with the
+// operation's keys (OPERATION_TTL, 30 days).
+const defaultOperationDeadline = 72 * time.Hour
+
 // workerConfig is the worker's configuration. Each field is read from an
 // environment variable and may be overridden by the flag of the same name in
 // kebab case (REDIS_URL → -redis-url).
@@ -38,6 +44,10 @@ type workerConfig struct {
 	MaxPages        int           // MAX_PAGES: most pages per file. Default 2000.
 	MaxFileBytes    int64         // MAX_FILE_BYTES: largest input file. Default 1 GiB.
 	PageTimeout     time.Duration // PAGE_TIMEOUT: most time on one page. Default 1m.
+	// OperationDeadline (OPERATION_DEADLINE) is how long an operation may
+	// run from its creation before the janitor ends it DEADLINE_EXCEEDED;
+	// 0 turns it off. Default 72h.
+	OperationDeadline time.Duration
 	// Interrupt (PDFIUM_INTERRUPT) lets PAGE_TIMEOUT stop pdfium mid-page.
 	// Off, text extraction runs 3-5x faster but a hostile page can hold a
 	// worker forever: turn it off only for trusted input. Default true.
@@ -72,24 +82,25 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 		base = os.TempDir()
 	}
 	cfg := workerConfig{
-		Common:          config.DefaultCommon(defaultShutdownTimeout),
-		Concurrency:     runtime.NumCPU(),
-		SyncConcurrency: 2,
-		CacheDir:        filepath.Join(base, "folio", "files"),
-		CacheMaxBytes:   10 << 30,
-		WasmCacheDir:    filepath.Join(base, "folio", "wazero"),
-		MaxPages:        2000,
-		MaxFileBytes:    1 << 30,
-		PageTimeout:     time.Minute,
-		Interrupt:       true,
-		RecyclePages:    pipeline.DefaultRecyclePages,
-		OCREngines:      runtime.NumCPU(),
-		OCRDPI:          pipeline.DefaultDPI,
-		MaxPagePixels:   pipeline.DefaultMaxPixels,
-		TextLayer:       "auto",
-		MinTextChars:    pipeline.DefaultMinTextChars,
-		UnitPages:       10,
-		Orientation:     true,
+		Common:            config.DefaultCommon(defaultShutdownTimeout),
+		Concurrency:       runtime.NumCPU(),
+		SyncConcurrency:   2,
+		CacheDir:          filepath.Join(base, "folio", "files"),
+		CacheMaxBytes:     10 << 30,
+		WasmCacheDir:      filepath.Join(base, "folio", "wazero"),
+		MaxPages:          2000,
+		MaxFileBytes:      1 << 30,
+		PageTimeout:       time.Minute,
+		OperationDeadline: defaultOperationDeadline,
+		Interrupt:         true,
+		RecyclePages:      pipeline.DefaultRecyclePages,
+		OCREngines:        runtime.NumCPU(),
+		OCRDPI:            pipeline.DefaultDPI,
+		MaxPagePixels:     pipeline.DefaultMaxPixels,
+		TextLayer:         "auto",
+		MinTextChars:      pipeline.DefaultMinTextChars,
+		UnitPages:         10,
+		Orientation:       true,
 	}
 	l := config.NewLoader("worker", getenv)
 	cfg.Common.Bind(l)
@@ -112,6 +123,7 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 	l.String(&cfg.Tessdata, "TESSDATA_PREFIX", "directory of Tesseract's traineddata files")
 	l.String(&cfg.MetricsAddr, "METRICS_ADDR", "listen address of /metrics (Prometheus), /healthz and /readyz (empty: off)")
 	l.Duration(&cfg.PageTimeout, "PAGE_TIMEOUT", "most time spent on one page")
+	l.Duration(&cfg.OperationDeadline, "OPERATION_DEADLINE", "an operation unfinished this long after its creation ends DEADLINE_EXCEEDED (0: never)")
 	l.Duration(&cfg.SyntheticPageDelay, "FOLIO_SYNTHETIC_PAGE_DELAY", "benchmarking only: answer every page with fixed text after this sleep (0: off)")
 	l.FlagSet().BoolVar(&cfg.Warmup, "warmup", false, "compile pdfium into PDFIUM_CACHE_DIR and exit")
 	if err := l.Parse(args); err != nil {
@@ -140,6 +152,9 @@ func (c workerConfig) validate() error {
 	}
 	if c.MaxFileBytes < 1 {
 		errs = append(errs, fmt.Errorf("MAX_FILE_BYTES must be at least 1, got %d", c.MaxFileBytes))
+	}
+	if c.OperationDeadline < 0 {
+		errs = append(errs, fmt.Errorf("OPERATION_DEADLINE must not be negative, got %s", c.OperationDeadline))
 	}
 	if c.PageTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("PAGE_TIMEOUT must be positive, got %s", c.PageTimeout))

@@ -28,13 +28,13 @@ func TestLoadConfig(t *testing.T) {
 			name: "environment",
 			env: map[string]string{"REDIS_URL": "redis://r:6379/3", "WORKER_CONCURRENCY": "7", "SHUTDOWN_TIMEOUT": "5s",
 				"CACHE_DIR": "/c", "CACHE_MAX_BYTES": "100", "PDFIUM_CACHE_DIR": "/w", "MAX_PAGES": "10",
-				"MAX_FILE_BYTES": "1000", "PAGE_TIMEOUT": "5s", "PDFIUM_INTERRUPT": "false", "PDFIUM_RECYCLE_PAGES": "0", "OPERATION_TTL": "1h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
+				"MAX_FILE_BYTES": "1000", "PAGE_TIMEOUT": "5s", "PDFIUM_INTERRUPT": "false", "PDFIUM_RECYCLE_PAGES": "0", "OPERATION_TTL": "1h", "OPERATION_DEADLINE": "2h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
 			want: func(c *workerConfig) {
 				c.RedisURL, c.Concurrency, c.ShutdownTimeout = "redis://r:6379/3", 7, 5*time.Second
 				c.CacheDir, c.CacheMaxBytes, c.WasmCacheDir = "/c", 100, "/w"
 				c.MaxPages, c.MaxFileBytes, c.OperationTTL, c.LogLevel = 10, 1000, time.Hour, "debug"
 				c.Queue, c.KeyPrefix, c.PageTimeout, c.Interrupt = "q", "p:", 5*time.Second, false
-				c.RecyclePages = 0
+				c.RecyclePages, c.OperationDeadline = 0, 2*time.Hour
 			},
 		},
 		{
@@ -56,6 +56,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad concurrency", env: map[string]string{"WORKER_CONCURRENCY": "many"}, wantErr: `WORKER_CONCURRENCY must be an integer, got "many"`},
 		{name: "zero concurrency", args: []string{"-worker-concurrency", "0"}, wantErr: "WORKER_CONCURRENCY must be at least 1, got 0"},
 		{name: "bad duration", env: map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, wantErr: "SHUTDOWN_TIMEOUT must be a duration"},
+		{name: "negative deadline", env: map[string]string{"OPERATION_DEADLINE": "-1h"}, wantErr: "OPERATION_DEADLINE must not be negative"},
 		{name: "bad redis", env: map[string]string{"REDIS_URL": "localhost:6379"}, wantErr: "REDIS_URL"},
 		{name: "bad interrupt", env: map[string]string{"PDFIUM_INTERRUPT": "sometimes"}, wantErr: `PDFIUM_INTERRUPT must be true or false, got "sometimes"`},
 		{name: "bad text layer", env: map[string]string{"TEXT_LAYER": "sometimes"}, wantErr: `TEXT_LAYER must be auto, always or never, got "sometimes"`},

@@ -21,7 +21,7 @@ import (
 // newOps returns an empty store for one test; the tests run in parallel.
 //
 // It exercises the methods the API calls: Create (ids and idempotency
-// keys), Get, Finished, List (order, paging, filters), Progress (with the
+// keys), Get, Finished, List (order, paging, filters), Unfinished, Progress (with the
 // PlanFile and CompleteRange calls that feed it), RangeDone, Fail, Cancel
 // and Delete.
 // The rest of the worker's methods (SavePart, Part) are tested with each
@@ -43,6 +43,7 @@ func RunOperationsTests(t *testing.T, newOps func(t *testing.T) store.Operations
 		{"IdempotentCreateConcurrent", testIdempotentCreateConcurrent},
 		{"Progress", testProgress},
 		{"RangeDone", testRangeDone},
+		{"Unfinished", testUnfinished},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
