@@ -44,7 +44,7 @@ func NewBacklogCollector(r BacklogReader, timeout time.Duration, logger *zap.Log
 	return &backlogCollector{
 		r: r, timeout: timeout, logger: logger,
 		pages: prometheus.NewDesc("folio_pages_pending",
-			"Pages planned but not yet completed, over all unfinished operations (the autoscaling signal).", nil, nil),
+			"Pages planned but not yet completed, plus one per file not yet planned of a running operation, over all unfinished operations (the autoscaling signal).", nil, nil),
 		ops: prometheus.NewDesc("folio_operations",
 			"Unfinished operations by state: CREATED (waiting for a worker to plan it) and RUNNING.", []string{"state"}, nil),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{

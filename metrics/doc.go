@@ -33,7 +33,7 @@
 //	                                                                   e.g. AsyncBatchAnnotateFiles, GetOperation; unknown for a REST path
 //	                                                                   that is none) and google.rpc code (OK, NOT_FOUND, ...)
 //	folio_api_request_duration_seconds{transport,method}    histogram  call latency
-//	folio_pages_pending                                     gauge      pages planned but not completed, over all unfinished operations
+//	folio_pages_pending                                     gauge      pages planned but not completed (+1 per unplanned file of a running operation)
 //	folio_operations{state}                                 gauge      unfinished operations by state: CREATED, RUNNING
 //	folio_backlog_read_errors_total                         counter    scrapes that could not read the two gauges above
 //

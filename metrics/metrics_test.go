@@ -147,7 +147,7 @@ func TestBacklogCollector(t *testing.T) {
 	gauges := `
 # HELP folio_operations Unfinished operations by state: CREATED (waiting for a worker to plan it) and RUNNING.
 # TYPE folio_operations gauge
-# HELP folio_pages_pending Pages planned but not yet completed, over all unfinished operations (the autoscaling signal).
+# HELP folio_pages_pending Pages planned but not yet completed, plus one per file not yet planned of a running operation, over all unfinished operations (the autoscaling signal).
 # TYPE folio_pages_pending gauge
 `
 	next = func(context.Context) (store.Backlog, error) {

@@ -18,9 +18,12 @@ import (
 type Backlog struct {
 	// PagesPending is the number of pages planned but not yet completed,
 	// summed over unfinished operations (an images operation's pages are
-	// its images). A file counts once it is planned; a range stops
-	// counting when it completes; an operation that fails, is cancelled or
-	// is deleted stops counting at once.
+	// its images), plus one for each file of a RUNNING operation not yet
+	// planned (its page count is unknown until a worker opens it; without
+	// it, an operation whose other files are done would count nothing, and
+	// an autoscaler could take every worker away while its plan task waits
+	// for a retry). A range stops counting when it completes; an operation
+	// that fails, is cancelled or is deleted stops counting at once.
 	PagesPending int64
 	// Operations counts the unfinished operations by state: CREATED (not
 	// planned yet: its plan tasks wait for a worker) and RUNNING.
@@ -69,8 +72,9 @@ const (
 // backlogLua defines sync_backlog(op, backlog), which every script that
 // changes an operation calls after the change. The operation's hash
 // records what it adds to the backlog (bl_pages, bl_state); sync_backlog
-// computes what it should add now (pages_total - pages_done and its state
-// while not done; nothing once done), applies the difference to the
+// computes what it should add now (while not done: pages_total -
+// pages_done, plus files - files_planned once RUNNING, and its state;
+// nothing once done), applies the difference to the
 // backlog hash and records the new contribution, in the same script. So the
 // backlog is always the sum of the contributions recorded in the
 // operations' hashes, and exact by construction: a redelivered completion,
@@ -89,11 +93,14 @@ local function bump(backlog, field, delta)
   end
 end
 local function sync_backlog(op, backlog)
-  local v = redis.call('HMGET', op, 'done', 'state', 'pages_total', 'pages_done', 'bl_pages', 'bl_state')
+  local v = redis.call('HMGET', op, 'done', 'state', 'pages_total', 'pages_done', 'bl_pages', 'bl_state', 'files', 'files_planned')
   local pages, state = 0, false
   if v[1] ~= '1' then
     pages = (tonumber(v[3]) or 0) - (tonumber(v[4]) or 0)
     state = v[2]
+    if v[8] then
+      pages = pages + math.max(0, (tonumber(v[7]) or 0) - tonumber(v[8]))
+    end
   end
   local counted = tonumber(v[5]) or 0
   if pages ~= counted then

@@ -116,12 +116,14 @@ func TestBacklog(t *testing.T) {
 				wantBacklog(t, ops, "created", 0, 1, 0)
 				plan(t, ops, id, 0, r(0, 1, 2), r(0, 3, 3))
 				plan(t, ops, id, 0, r(0, 1, 2), r(0, 3, 3)) // a redelivered plan task
-				wantBacklog(t, ops, "file 0 planned", 3, 0, 1)
+				wantBacklog(t, ops, "file 0 planned", 3+1, 0, 1)
 				complete(t, ops, id, r(0, 1, 2), store.Recorded)
 				complete(t, ops, id, r(0, 1, 2), store.Recorded) // redelivered
-				wantBacklog(t, ops, "pages 1-2 done", 1, 0, 1)
+				wantBacklog(t, ops, "pages 1-2 done", 1+1, 0, 1)
 				complete(t, ops, id, r(0, 3, 3), store.Recorded)
-				wantBacklog(t, ops, "file 0 done, file 1 unplanned", 0, 0, 1)
+				// The unplanned file counts as one page, so that an
+				// autoscaler keeps a worker for its plan task.
+				wantBacklog(t, ops, "file 0 done, file 1 unplanned", 1, 0, 1)
 				plan(t, ops, id, 1, r(1, 1, 4))
 				wantBacklog(t, ops, "file 1 planned", 4, 0, 1)
 				complete(t, ops, id, r(1, 1, 4), store.Finalized)
@@ -145,7 +147,7 @@ func TestBacklog(t *testing.T) {
 					id := create(t, ops, 2).ID
 					plan(t, ops, id, 0, r(0, 1, 2), r(0, 3, 5))
 					complete(t, ops, id, r(0, 1, 2), store.Recorded)
-					wantBacklog(t, ops, "running", 3, 1, 1)
+					wantBacklog(t, ops, "running", 3+1, 1, 1) // file 1 unplanned
 					if err := end(ops, id); err != nil {
 						t.Fatal(err)
 					}

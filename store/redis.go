@@ -710,6 +710,7 @@ if redis.call('HGET', KEYS[1], 'done') == '1' then return 2 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
   for i = 7, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
   redis.call('HINCRBY', KEYS[1], 'pages_total', ARGV[4])
+  redis.call('HSET', KEYS[1], 'files_planned', redis.call('SCARD', KEYS[2]))
 end
 if redis.call('HGET', KEYS[1], 'state') == ARGV[5] then
   redis.call('HSET', KEYS[1], 'state', ARGV[6], 'stime', ARGV[2])
