@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,6 +135,42 @@ func TestTwentyKills(t *testing.T) {
 	if n := f.finalizations(); n != 1 {
 		t.Errorf("the operation was finalized %d times, want once", n)
 	}
+	if silent := f.rescueDelays(); len(silent) > 0 {
+		t.Logf("%d tasks rescued; silent for p50 %s, p95 %s, max %s before the janitor queued them again",
+			len(silent), quantile(silent, 0.5), quantile(silent, 0.95), quantile(silent, 1))
+	}
+}
+
+// rescueDelays returns, from every process's log, how long each task the
+// janitor queued again had been silent: about the time from its worker's
+// death to its task's return to the queue.
+func (f *folio) rescueDelays() []time.Duration {
+	f.t.Helper()
+	var out []time.Duration
+	for _, path := range f.Logs() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			var e struct {
+				Msg    string  `json:"msg"`
+				Silent float64 `json:"silent_for"`
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "queued again the task of a worker that stopped beating" {
+				out = append(out, time.Duration(e.Silent*float64(time.Second)).Round(100*time.Millisecond))
+			}
+		}
+	}
+	return out
+}
+
+// quantile returns the q-quantile (0 to 1) of ds, nearest rank.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
 }
 
 // Workers frozen with SIGSTOP while another worker redoes their ranges,
