@@ -279,7 +279,7 @@ func TestWorkerKilled(t *testing.T) {
 	if _, err := wait(ctx, t, op); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
-	t.Logf("done %s after the kill", time.Since(killed).Round(time.Second))
+	t.Logf("done %s after the kill; rescued tasks silent for %v", time.Since(killed).Round(time.Second), f.rescueDelays())
 	got := f.PageTexts(f.Outputs("out/big/"))
 	for p := 1; p <= pages; p++ {
 		if !strings.HasPrefix(got[p], fmt.Sprintf("Page %d of %d", p, pages)) {
