@@ -186,8 +186,26 @@ curl -fsS -o /dev/null -X POST --data-binary @"$pdf" -H "Content-Type: $mime" \
 say "uploaded $pdf to $in_uri ($(wc -c <"$pdf") bytes)"
 
 # --- submit -------------------------------------------------------------------------
-code=$(curl -sS -o "$tmp/op.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-	--data-binary @"$tmp/request.json" "$FOLIO/v1/files:asyncBatchAnnotate") || die "no Folio answers at $FOLIO (set FOLIO=...)"
+# An Idempotency-Key makes the submit safe to repeat: when Folio is briefly unavailable
+# (HTTP 503, a restart), it is sent again and yields one operation, not two.
+key="submit-$$-$RANDOM$RANDOM-$(date +%s)"
+deadline=$((SECONDS + TIMEOUT))
+delay=1
+# transient CODE: HTTP codes worth retrying (no answer, 502, 503, 504), as UNAVAILABLE is.
+transient() { case $1 in 000 | 502 | 503 | 504) return 0 ;; *) return 1 ;; esac; }
+# backoff WHAT: wait and double the delay (at most 10 s), or give up at the deadline.
+backoff() {
+	[ $SECONDS -lt $deadline ] || die "$1: still unavailable after ${TIMEOUT}s"
+	say "$1: unavailable (HTTP $code); retrying in ${delay}s"
+	sleep "$delay"
+	delay=$((delay * 2 > 10 ? 10 : delay * 2))
+}
+while :; do
+	code=$(curl -sS -o "$tmp/op.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		-H "Idempotency-Key: $key" --data-binary @"$tmp/request.json" "$FOLIO/v1/files:asyncBatchAnnotate" 2>/dev/null) || code=000
+	transient "$code" || break
+	backoff "submit to $FOLIO"
+done
 if [ "$code" != 200 ]; then
 	say "submit: HTTP $code from POST $FOLIO/v1/files:asyncBatchAnnotate:"
 	pretty "$tmp/op.json" >&2
@@ -198,12 +216,21 @@ name=$(json_strings "$tmp/op.json" name | head -n 1)
 say "submitted: $name; polling GET $FOLIO/v1/$name"
 
 # --- poll ---------------------------------------------------------------------------
-deadline=$((SECONDS + TIMEOUT))
+# A poll that finds Folio unavailable is retried with backoff, as Google's clients retry
+# UNAVAILABLE; the last answer that was an operation is kept.
+delay=1
 until grep -q '"done"[[:space:]]*:[[:space:]]*true' "$tmp/op.json"; do
 	[ $SECONDS -lt $deadline ] || { pretty "$tmp/op.json" >&2; die "operation not done after ${TIMEOUT}s"; }
 	sleep 1
-	code=$(curl -sS -o "$tmp/op.json" -w '%{http_code}' "$FOLIO/v1/$name") || code=000
-	[ "$code" = 200 ] || { pretty "$tmp/op.json" >&2; die "HTTP $code from GET $FOLIO/v1/$name"; }
+	code=$(curl -sS -o "$tmp/poll.json" -w '%{http_code}' "$FOLIO/v1/$name" 2>/dev/null) || code=000
+	if transient "$code"; then
+		printf '\n' >&2
+		backoff "GET $FOLIO/v1/$name"
+		continue
+	fi
+	[ "$code" = 200 ] || { pretty "$tmp/poll.json" >&2; die "HTTP $code from GET $FOLIO/v1/$name"; }
+	delay=1
+	mv "$tmp/poll.json" "$tmp/op.json"
 	state=$(json_strings "$tmp/op.json" state | head -n 1)
 	printf '\r  %s %ss ' "${state:-?}" "$((TIMEOUT - deadline + SECONDS))" >&2
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317 # cleanup and its helpers run from traps
 # Runs Folio on this machine without Docker (`make run`):
+#   packages     what is missing of Redis and Tesseract installed first (scripts/deps.sh run)
 #   Redis        reused if something answers PING on 127.0.0.1:$REDIS_PORT, else started
 #                here (AOF on, noeviction, data in ./data/redis)
 #   GCS emulator fake-gcs-server at the version pinned in go.mod, data in ./data/gcs
@@ -145,6 +146,11 @@ command -v go >/dev/null 2>&1 || die "go is not on PATH (need the version in go.
 for p in "$API_PORT" "$GCS_PORT"; do
 	port_busy "$p" && die "port $p on 127.0.0.1 is in use (set API_PORT or GCS_PORT, or stop what holds it)"
 done
+
+# --- packages -----------------------------------------------------------------------
+# Redis and Tesseract (the worker is cgo over it): installed when missing, or the one
+# command to run is printed (scripts/deps.sh).
+"$root/scripts/deps.sh" run || die "install the packages above, then run make run again"
 
 # --- build ------------------------------------------------------------------------
 say "building bin/api, bin/worker, bin/fake-gcs-server"
