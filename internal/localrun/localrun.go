@@ -18,11 +18,12 @@ import (
 	"time"
 )
 
-// Build compiles cmd/api and cmd/worker of the module rooted at moduleDir
-// into binDir, and compiles pdfium into wasmCache so workers start fast.
+// Build compiles cmd/api, cmd/worker and cmd/folio (the command-line
+// client) of the module rooted at moduleDir into binDir, and compiles
+// pdfium into wasmCache so workers start fast.
 func Build(moduleDir, binDir, wasmCache string) error {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	for _, cmd := range []string{"api", "worker"} {
+	for _, cmd := range []string{"api", "worker", "folio"} {
 		c := exec.Command(goBin, "build", "-o", filepath.Join(binDir, cmd), "./cmd/"+cmd)
 		c.Dir = moduleDir
 		if out, err := c.CombinedOutput(); err != nil {
@@ -55,11 +56,14 @@ type Cluster struct {
 	API string
 	// GRPC is the api's gRPC address, 127.0.0.1:PORT.
 	GRPC string
-	opts Options
-	env  []string
+
+	opts   Options
+	env    []string
+	apiEnv []string // the api's own settings: its addresses and Options.APIEnv
 
 	mu    sync.Mutex
-	procs []*Proc
+	procs []*Proc // every process ever spawned, exited ones included
+	api   *Proc   // the current api
 	n     int
 }
 
@@ -91,14 +95,50 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.API = "http://" + addr
-	if _, err := c.spawn("api", append([]string{"LISTEN_ADDR=" + addr, "GRPC_LISTEN_ADDR=" + c.GRPC}, opts.APIEnv...)...); err != nil {
-		return nil, err
-	}
-	if err := c.waitReady(20 * time.Second); err != nil {
+	c.apiEnv = append([]string{"LISTEN_ADDR=" + addr, "GRPC_LISTEN_ADDR=" + c.GRPC}, opts.APIEnv...)
+	if err := c.startAPI(); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// startAPI spawns an api with the cluster's api settings, makes it the
+// current one and waits until it is ready.
+func (c *Cluster) startAPI() error {
+	p, err := c.spawn("api", c.apiEnv...)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.api = p
+	c.mu.Unlock()
+	return c.waitReady(p, 20*time.Second)
+}
+
+// APIProc returns the current api process.
+func (c *Cluster) APIProc() *Proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.api
+}
+
+// RestartAPI sends sig to the current api process (SIGKILL for a crash,
+// SIGTERM for a graceful stop), waits up to 30 s for it to exit, then
+// starts a new api on the same REST and gRPC addresses with the same
+// settings and waits until its /readyz answers 200. Close stops the new
+// one as it stops every process.
+func (c *Cluster) RestartAPI(sig os.Signal) error {
+	old := c.APIProc()
+	if err := old.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("localrun: signal api: %w", err)
+	}
+	select {
+	case <-old.Done:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("localrun: api still running 30s after %v", sig)
+	}
+	return c.startAPI()
 }
 
 // StartWorker starts a worker with its own file cache and the given extra
@@ -139,9 +179,16 @@ func (c *Cluster) spawn(name string, env ...string) (*Proc, error) {
 	return p, nil
 }
 
-func (c *Cluster) waitReady(d time.Duration) error {
+// waitReady polls the api's /readyz until it answers 200, p (the api
+// process) exits, or d has passed.
+func (c *Cluster) waitReady(p *Proc, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
+		select {
+		case <-p.Done:
+			return fmt.Errorf("localrun: api exited (%v) before it was ready; see %s", p.ProcessState, p.Log)
+		default:
+		}
 		resp, err := http.Get(c.API + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
@@ -165,13 +212,18 @@ func (c *Cluster) Logs() []string {
 	return paths
 }
 
-// Close stops every process with SIGTERM, and SIGKILL after 15 s.
+// Close stops every process with SIGTERM, and SIGKILL after 15 s; those
+// that have exited already are skipped.
 func (c *Cluster) Close() {
 	c.mu.Lock()
 	procs := slices.Clone(c.procs)
 	c.mu.Unlock()
 	for _, p := range procs {
-		_ = p.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.Done:
+		default:
+			_ = p.Process.Signal(syscall.SIGTERM) // os.ErrProcessDone if it exited just now
+		}
 	}
 	for _, p := range procs {
 		select {
