@@ -157,8 +157,7 @@ func runAnnotate(ctx context.Context, env Env, args []string) error {
 		poll: fl.poll, maxAttempts: fl.maxAttempts, bucket: cfg.Bucket, prefix: cfg.Prefix,
 		ops: map[string]*opTrack{}, start: start,
 	}
-	out, isFile := env.Stdout.(*os.File)
-	tty := isFile && term.IsTerminal(int(out.Fd()))
+	tty := display.IsTerminal(env.Stdout)
 	in, inFile := env.Stdin.(*os.File)
 	r.interactive = tty && inFile && term.IsTerminal(int(in.Fd()))
 	if tty && !fl.plain {
@@ -204,6 +203,11 @@ func prepare(ctx context.Context, store *objects.Store, srcs []inputs.Source, bu
 	names := make([]string, len(features))
 	for i, f := range features {
 		names[i] = f.String()
+	}
+	if bucket != "" {
+		if err := store.EnsureBucket(ctx, bucket); err != nil {
+			return nil, err
+		}
 	}
 	files := make([]*file, len(srcs))
 	for i, s := range srcs {

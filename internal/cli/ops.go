@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"golang.org/x/term"
 
 	"github.com/folio-ocr/folio/internal/cli/display"
 	"github.com/folio-ocr/folio/internal/cli/remote"
@@ -162,7 +160,7 @@ func runWait(ctx context.Context, env Env, args []string) error {
 	defer func() { _ = c.Close() }()
 	name := remote.OperationName(names[0])
 	var disp display.Display
-	if f, ok := env.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if display.IsTerminal(env.Stdout) {
 		disp = display.Terminal(env.Stdout)
 	} else {
 		disp = display.Plain(env.Stdout, *interval)

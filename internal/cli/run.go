@@ -396,7 +396,7 @@ func (r *run) finish(ctx context.Context, f *file, uris []string) error {
 	if err := r.state.Save(r.out); err != nil {
 		return err
 	}
-	line := fmt.Sprintf("done    %s  %d pages", f.src.Name, f.pagesDone)
+	line := fmt.Sprintf("done    %s  %d %s", f.src.Name, f.pagesDone, plural(f.pagesDone, "page", "pages"))
 	for _, pe := range failed {
 		r.failures = append(r.failures, results.Failure{Name: f.src.Name, Input: f.src.Origin(), Page: pe.Page, Message: pe.Message})
 	}
@@ -525,4 +525,12 @@ func (r *run) summarize() error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
+}
+
+// plural returns one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

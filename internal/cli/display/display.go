@@ -8,11 +8,13 @@ package display
 import (
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 )
 
 // Stats are the figures of a run at one moment.
@@ -88,6 +90,18 @@ func figures(s Stats, pps float64, eta time.Duration) string {
 
 // refresh is the terminal's redraw interval.
 const refresh = 150 * time.Millisecond
+
+// IsTerminal reports whether w is a terminal a bar can be drawn on: one
+// that says how wide it is. A pseudo-terminal nobody sized (script(1)
+// without a terminal of its own) gets plain lines, as a log does.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	return err == nil && cols > 0
+}
 
 // Terminal returns a display drawing a bar on w, a terminal.
 func Terminal(w io.Writer) Display {

@@ -37,6 +37,27 @@ func New(ctx context.Context) (*Store, error) {
 // Close releases the client.
 func (s *Store) Close() error { return s.c.Close() }
 
+// EnsureBucket checks that bucket exists. Against the emulator of
+// STORAGE_EMULATOR_HOST (make run's, docker compose's) a missing bucket is
+// created, as a local run starts with none; against Cloud Storage it is an
+// error that says how to create it.
+func (s *Store) EnsureBucket(ctx context.Context, bucket string) error {
+	_, err := s.c.Bucket(bucket).Attrs(ctx)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, storage.ErrBucketNotExist) {
+		return fmt.Errorf("bucket gs://%s: %w", bucket, err)
+	}
+	if os.Getenv("STORAGE_EMULATOR_HOST") == "" {
+		return fmt.Errorf("bucket gs://%s does not exist: create it (gcloud storage buckets create gs://%s) or set FOLIO_BUCKET to one that does", bucket, bucket)
+	}
+	if err := s.c.Bucket(bucket).Create(ctx, "folio-local", nil); err != nil {
+		return fmt.Errorf("create bucket gs://%s in the emulator: %w", bucket, err)
+	}
+	return nil
+}
+
 // SplitURI splits gs://bucket/object.
 func SplitURI(uri string) (bucket, object string, err error) {
 	rest, ok := strings.CutPrefix(uri, "gs://")
