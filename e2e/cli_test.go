@@ -402,3 +402,128 @@ func TestCLIAPIRestart(t *testing.T) {
 		})
 	}
 }
+
+// ptyRun is a folio command on a pseudo-terminal, its output collected.
+type ptyRun struct {
+	cmd  *exec.Cmd
+	tty  *os.File
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan error
+	read chan struct{} // closed when the terminal has no more to read
+}
+
+// startPTY starts cmd on a 30×120 pseudo-terminal.
+func startPTY(t *testing.T, cmd *exec.Cmd) *ptyRun {
+	t.Helper()
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &ptyRun{cmd: cmd, tty: tty, done: make(chan error, 1), read: make(chan struct{})}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = tty.Close() })
+	go func() {
+		defer close(r.read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			r.mu.Lock()
+			r.out.Write(buf[:n])
+			r.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() { r.done <- cmd.Wait() }()
+	return r
+}
+
+// output returns what the command wrote so far.
+func (r *ptyRun) output() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.String()
+}
+
+// waitOutput waits until the output holds s.
+func (r *ptyRun) waitOutput(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(r.output(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q after 30s in:\n%s", s, r.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// exit waits for the command, and for the last of its output, and returns
+// its exit status.
+func (r *ptyRun) exit(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30s later:\n%s", r.output())
+	}
+	select {
+	case <-r.read:
+	case <-time.After(5 * time.Second):
+	}
+	return r.cmd.ProcessState.ExitCode()
+}
+
+// Ctrl-C on a terminal asks whether to cancel the operations on the
+// server: "y" cancels them and exits 130; a second Ctrl-C exits 130 and
+// leaves them running, saying so. (No worker runs, so the operation waits.)
+// The same files submitted again after the cancel get a new operation.
+func TestCLIInterrupt(t *testing.T) {
+	f := start(t, 0)
+	for _, tt := range []struct {
+		name      string
+		answer    string // typed after the prompt
+		say       string // what folio says as it exits
+		wantState string // the operation's state after
+	}{
+		{"cancel", "y\r", "cancelled 1 operations", "CANCELLED"},
+		{"leave running", "\x03", "left running on the server", "CREATED"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in, out := t.TempDir(), t.TempDir()
+			writeFiles(t, in, map[string][]byte{tt.name + ".pdf": pdfgen.Document(3)})
+			r := startPTY(t, f.folioCmd(nil, "annotate", in, "--out", out, "--poll-interval", "100ms"))
+			r.waitOutput(t, "submitted operations/")
+			time.Sleep(300 * time.Millisecond) // polling
+			if _, err := r.tty.Write([]byte{3}); err != nil { // Ctrl-C
+				t.Fatal(err)
+			}
+			r.waitOutput(t, "Cancel the 1 operations on the server? [y/N]")
+			if _, err := r.tty.Write([]byte(tt.answer)); err != nil {
+				t.Fatal(err)
+			}
+			if code := r.exit(t); code != 130 {
+				t.Errorf("exit status %d, want 130:\n%s", code, r.output())
+			}
+			if !strings.Contains(r.output(), tt.say) {
+				t.Errorf("folio does not say %q:\n%s", tt.say, r.output())
+			}
+			name := r.output()[strings.Index(r.output(), "submitted operations/")+len("submitted "):]
+			name = strings.Fields(strings.TrimSuffix(strings.Fields(name)[0], ":"))[0]
+			stdout, _, _ := f.runFolio(nil, "status", name)
+			if !strings.Contains(stdout, tt.wantState) {
+				t.Errorf("folio status %s after the interrupt: %q, want state %s", name, stdout, tt.wantState)
+			}
+		})
+	}
+	// Both files again, in one operation of their own, with a worker now:
+	// the cancelled one is done again, not reported as cancelled.
+	f.StartWorker()
+	in, out := t.TempDir(), t.TempDir()
+	writeFiles(t, in, map[string][]byte{"again.pdf": pdfgen.Document(3)})
+	stdout, stderr, code := f.runFolio(nil, "annotate", in, "--out", out, "--poll-interval", "100ms")
+	if code != 0 || !strings.Contains(stdout, "was cancelled; submitting its files again") {
+		t.Errorf("annotate after a cancel: exit %d\n%s%s", code, stdout, stderr)
+	}
+	checkText(t, out, "again", 3)
+}

@@ -221,7 +221,7 @@ func (r *run) submit(ctx context.Context, batch []*file) error {
 			reqs[i].ImageContext = &visionpb.ImageContext{LanguageHints: r.langs}
 		}
 	}
-	name, err := r.client.Submit(ctx, resume.BatchKey(keys), reqs)
+	name, err := r.submitFresh(ctx, resume.BatchKey(keys), reqs)
 	if err != nil {
 		return err
 	}
@@ -268,6 +268,34 @@ func (r *run) upload(ctx context.Context, batch []*file) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// maxResubmits bounds how many cancelled operations submitFresh steps past.
+const maxResubmits = 5
+
+// submitFresh submits reqs under the idempotency key key and returns the
+// operation's name. When the key yields an operation that was cancelled
+// (an earlier run's Ctrl-C), the files are submitted again under a key
+// naming that operation: deterministic, so that a run interrupted now still
+// finds the same new operation when resumed, and the cancel does not hold
+// the files for as long as the server keeps the key.
+func (r *run) submitFresh(ctx context.Context, key string, reqs []*visionpb.AsyncAnnotateFileRequest) (string, error) {
+	for range maxResubmits {
+		name, err := r.client.Submit(ctx, key, reqs)
+		if err != nil {
+			return "", err
+		}
+		op, err := r.client.Operation(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		if !op.GetDone() || codes.Code(op.GetError().GetCode()) != codes.Canceled {
+			return name, nil
+		}
+		r.disp.Println(fmt.Sprintf("%s was cancelled; submitting its files again", name))
+		key = resume.BatchKey([]string{key, name})
+	}
+	return "", fmt.Errorf("submit: the last %d operations for these files were all cancelled", maxResubmits)
 }
 
 // pollOp reads the progress and state of one operation and finishes the
