@@ -91,8 +91,27 @@ func (g *GCS) NewReader(ctx context.Context, uri string, gen int64) (io.ReadClos
 	if err != nil {
 		return nil, wrapGCS("read "+uri, err)
 	}
-	return r, nil
+	return &gcsReader{r: r, uri: uri}, nil
 }
+
+// gcsReader maps a storage.Reader's errors to the store's sentinels, as
+// NewReader's own: a Read that fails after the library's retries of the
+// download (an answer of 503 to its reopen, say) is UNAVAILABLE, retried
+// in seconds, not an unclassified INTERNAL error. io.EOF is passed as is.
+type gcsReader struct {
+	r   *storage.Reader
+	uri string
+}
+
+func (r *gcsReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		return n, wrapGCS("read "+r.uri, err)
+	}
+	return n, err
+}
+
+func (r *gcsReader) Close() error { return r.r.Close() }
 
 // DefaultWriteChunkSize is the default ChunkSize of the writers NewWriter
 // returns. Each holds one buffer of this size (the storage library's
@@ -116,7 +135,20 @@ func (g *GCS) NewWriter(ctx context.Context, uri, contentType string) (io.WriteC
 	if err != nil {
 		return nil, err
 	}
-	w := o.NewWriter(ctx)
+	// The library retries an upload only when it is idempotent, that is
+	// when it has a generation precondition (RetryIdempotent, its default
+	// policy): a write like this one, without preconditions, fails at the
+	// first 503 or reset connection, and the whole range is annotated
+	// again by the task's retry, seconds later. Writing an output object
+	// again is safe, so its upload is retried whatever the precondition
+	// (RetryAlways): its name and bytes are determined by the request and
+	// the range, and a repeated write that lands twice replaces the object
+	// with the same bytes. Nothing is visible before the upload completes,
+	// so a retried upload never leaves half an object either. The error
+	// function is the library's own list of transient errors (ShouldRetry),
+	// which has a connection closed before the answer (EOF: the write may
+	// have landed, its answer is lost), where the upload's default has not.
+	w := o.Retryer(storage.WithPolicy(storage.RetryAlways), storage.WithErrorFunc(storage.ShouldRetry)).NewWriter(ctx)
 	w.ContentType = contentType
 	w.ChunkSize = chunk
 	return &gcsWriter{w: w, uri: uri}, nil

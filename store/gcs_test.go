@@ -6,9 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/storage"
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/googleapi"
 
 	"github.com/folio-ocr/folio/store"
@@ -234,5 +244,116 @@ func TestGCSNewWriterChunks(t *testing.T) {
 				t.Errorf("object: %d bytes, content type %q, err %v; want %d bytes", len(obj.Content), obj.ContentType, gerr, len(data))
 			}
 		})
+	}
+}
+
+// proxyEmulator starts an HTTP server in front of the emulator at host and
+// returns its host:port, for a storage client. Each request goes to serve
+// with the emulator as a handler, which serve may call, or not. The server
+// stops when t ends.
+func proxyEmulator(t *testing.T, host string, serve func(w http.ResponseWriter, r *http.Request, emulator http.Handler)) string {
+	t.Helper()
+	target := &url.URL{Scheme: "http", Host: host}
+	// SetURL sends the emulator's own host as Host, which it routes on.
+	emulator := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, emulator) }))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// fastRetries makes c's retries wait milliseconds, not seconds.
+func fastRetries(c *storage.Client) *storage.Client {
+	c.SetRetry(storage.WithBackoff(gax.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond}))
+	return c
+}
+
+// TestGCSNewWriterRetries checks that an output write survives the faults
+// the storage client retries only for idempotent requests by default: an
+// upload answered 503, and one that took effect but whose answer was lost,
+// are sent again, and the object is written whole. Without the RetryAlways
+// policy of NewWriter, Close failed with the first 503.
+func TestGCSNewWriterRetries(t *testing.T) {
+	srv, host := storetest.GCS(t, "bkt")
+	var (
+		mu      sync.Mutex
+		uploads int
+	)
+	proxy := proxyEmulator(t, host, func(w http.ResponseWriter, r *http.Request, emulator http.Handler) {
+		if strings.HasPrefix(r.URL.Path, "/upload/") {
+			mu.Lock()
+			uploads++
+			n := uploads
+			mu.Unlock()
+			switch n {
+			case 1:
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			case 2:
+				emulator.ServeHTTP(httptest.NewRecorder(), r)
+				panic(http.ErrAbortHandler) // the connection is closed without an answer
+			}
+		}
+		emulator.ServeHTTP(w, r)
+	})
+	g := store.NewGCS(fastRetries(storetest.Client(t, proxy)))
+	put(t, g, "gs://bkt/out/output-1-to-2.json", `{"responses":[]}`)
+	obj, err := srv.GetObject("bkt", "out/output-1-to-2.json")
+	if err != nil || string(obj.Content) != `{"responses":[]}` {
+		t.Errorf("object %q, %v", obj.Content, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if uploads != 3 {
+		t.Errorf("%d uploads, want 3 (a 503, a lost answer, a success)", uploads)
+	}
+}
+
+// TestGCSReaderErrors checks that a download that fails midway, and whose
+// resumption the storage client gives up after 503 answers, fails with
+// ErrUnavailable (retried in seconds), not with an unclassified error.
+func TestGCSReaderErrors(t *testing.T) {
+	srv, host := storetest.GCS(t, "bkt")
+	data := bytes.Repeat([]byte("0123456789"), 100_000)
+	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "bkt", Name: "in.pdf"}, Content: data})
+	var (
+		mu    sync.Mutex
+		reads int
+	)
+	proxy := proxyEmulator(t, host, func(w http.ResponseWriter, r *http.Request, emulator http.Handler) {
+		mu.Lock()
+		reads++
+		n := reads
+		mu.Unlock()
+		if n > 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		// Half the object, then the connection is closed.
+		rec := httptest.NewRecorder()
+		emulator.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(rec.Body.Len()))
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
+		panic(http.ErrAbortHandler)
+	})
+	c := fastRetries(storetest.Client(t, proxy))
+	c.SetRetry(storage.WithMaxAttempts(2))
+	g := store.NewGCS(c)
+	r, err := g.NewReader(context.Background(), "gs://bkt/in.pdf", 0)
+	if err != nil {
+		t.Fatalf("NewReader: %v", err)
+	}
+	defer func() { _ = r.Close() }()
+	b, err := io.ReadAll(r)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("read %d of %d bytes, then %v; want ErrUnavailable", len(b), len(data), err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if reads != 3 {
+		t.Errorf("%d requests, want 3 (the cut download, two 503s)", reads)
 	}
 }
