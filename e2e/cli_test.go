@@ -494,7 +494,7 @@ func TestCLIInterrupt(t *testing.T) {
 			writeFiles(t, in, map[string][]byte{tt.name + ".pdf": pdfgen.Document(3)})
 			r := startPTY(t, f.folioCmd(nil, "annotate", in, "--out", out, "--poll-interval", "100ms"))
 			r.waitOutput(t, "submitted operations/")
-			time.Sleep(300 * time.Millisecond) // polling
+			time.Sleep(300 * time.Millisecond)                // polling
 			if _, err := r.tty.Write([]byte{3}); err != nil { // Ctrl-C
 				t.Fatal(err)
 			}
