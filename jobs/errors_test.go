@@ -65,6 +65,11 @@ func TestRetryDelay(t *testing.T) {
 			t.Errorf("RetryDelay(%d, unavailable) = %s, want %s", n, got, want)
 		}
 	}
+	// A lease that expired (asynq's recoverer retrying the task of a dead
+	// or cut-off worker): the same, not asynq's 15 to 45 s.
+	if got := RetryDelay(0, asynq.ErrLeaseExpired, nil); got != time.Second {
+		t.Errorf("RetryDelay(0, lease expired) = %s, want 1s", got)
+	}
 	// Anything else keeps asynq's default: at least 15 s.
 	if got := RetryDelay(0, errors.New("boom"), nil); got < 15*time.Second {
 		t.Errorf("RetryDelay(0, internal) = %s, want asynq's default of 15 s or more", got)

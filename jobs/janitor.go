@@ -127,8 +127,9 @@ type Leaser interface {
 // RunJanitor reaps archived tasks (ReapArchived) and resubmits stuck
 // operations (ResubmitStuck) every interval (DefaultReapInterval if zero),
 // and queues again the tasks of workers that stopped beating (RescueStale)
-// and ends operations past their deadline (EndOverdue) every
-// RescueInterval, until ctx ends. Every worker runs one, but with h.JanitorLease set only
+// and the tasks asynq handed out that no worker took (RescueOrphans), and
+// ends operations past their deadline (EndOverdue) every RescueInterval,
+// until ctx ends. Every worker runs one, but with h.JanitorLease set only
 // the worker holding the lease does the rounds: one janitor for the fleet,
 // and another takes over within the lease's time to live when it dies.
 // (Both rounds are idempotent, so a second janitor would be waste, not
@@ -163,6 +164,11 @@ func (h *Handlers) RunJanitor(ctx context.Context, insp *asynq.Inspector, queue 
 			h.Logger.Warn("rescuing the tasks of silent workers failed", zap.Error(err))
 		} else if n > 0 {
 			h.Logger.Info("rescued the tasks of silent workers", zap.Int("tasks", n))
+		}
+		if n, err := h.RescueOrphans(ctx, insp, queue); err != nil && ctx.Err() == nil {
+			h.Logger.Warn("rescuing orphaned tasks failed", zap.Error(err))
+		} else if n > 0 {
+			h.Logger.Info("rescued orphaned tasks", zap.Int("tasks", n))
 		}
 		if n, err := h.EndOverdue(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			h.Logger.Warn("ending operations past their deadline failed", zap.Error(err))

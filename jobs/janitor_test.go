@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -239,5 +240,67 @@ func TestReapArchivedDoneRange(t *testing.T) {
 	}
 	if got, _ := ops.Get(ctx, op.ID); got.Done {
 		t.Errorf("operation ended (code %d, %q) over a range that was done", got.ErrorCode, got.ErrorMessage)
+	}
+}
+
+// orphan moves the pending task id of queue to asynq's active list with a
+// lease that expired a minute ago, as asynq leaves a task it handed out
+// just as its worker lost Redis. (It writes asynq's own keys: the state
+// cannot be reached through asynq's API without a worker dying.)
+func orphan(t *testing.T, rdb redis.UniversalClient, queue, id string) {
+	t.Helper()
+	ctx := context.Background()
+	base := "asynq:{" + queue + "}:"
+	if err := rdb.LRem(ctx, base+"pending", 0, id).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.LPush(ctx, base+"active", id).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ZAdd(ctx, base+"lease", redis.Z{Score: float64(time.Now().Add(-time.Minute).Unix()), Member: id}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, base+"t:"+id, "state", "active").Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A task asynq handed out that no worker took (orphaned: active, lease
+// expired, never registered) is queued again under a new id, once; one
+// the janitor already rescued from its silent worker is not.
+func TestRescueOrphans(t *testing.T) {
+	rdb, prefix := storetest.Redis(t)
+	queue := "test-" + storetest.UniqueID()
+	t.Cleanup(func() { cleanQueue(t, rdb, queue) })
+	running := store.NewRunning(rdb, prefix)
+	h := &jobs.Handlers{Logger: zaptest.NewLogger(t), Running: running,
+		Client: jobs.NewClient(rdb, zaptest.NewLogger(t), &jobs.ClientOptions{Queue: queue})}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	ctx := context.Background()
+	c := asynq.NewClientFromRedisClient(rdb)
+	payload := []byte(`{"operation":"op1","file":0,"first":3,"last":4}`)
+	for _, id := range []string{"range:lost", "range:rescued"} {
+		if _, err := c.EnqueueContext(ctx, asynq.NewTask(jobs.TypeAnnotateRange, payload), asynq.Queue(queue), asynq.TaskID(id)); err != nil {
+			t.Fatal(err)
+		}
+		orphan(t, rdb, queue, id)
+	}
+	// range:rescued went silent on a worker and was claimed.
+	if err := running.Start(ctx, store.RunningTask{Key: "range:rescued", Type: jobs.TypeAnnotateRange, Payload: payload, Queue: queue}, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := running.Stale(ctx, time.Now(), 10)
+	if _, ok, err := running.Claim(ctx, stale[0]); !ok || err != nil {
+		t.Fatalf("Claim = %v, %v", ok, err)
+	}
+	if n, err := h.RescueOrphans(ctx, insp, queue); err != nil || n != 1 {
+		t.Fatalf("RescueOrphans = %d, %v; want 1", n, err)
+	}
+	pending, err := insp.ListPendingTasks(queue)
+	if err != nil || len(pending) != 1 || pending[0].ID != "range:lost:orphan" || string(pending[0].Payload) != string(payload) {
+		t.Fatalf("pending = %v, %v; want range:lost:orphan", pending, err)
+	}
+	if n, err := h.RescueOrphans(ctx, insp, queue); err != nil || n != 0 {
+		t.Errorf("second RescueOrphans = %d, %v; want nothing (its copy is queued)", n, err)
 	}
 }

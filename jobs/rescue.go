@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,6 +138,60 @@ func (h *Handlers) RescueStale(ctx context.Context, now time.Time) (int, error) 
 			zap.Int("file", p.File), zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last),
 			zap.String("task_type", t.Type), zap.String("task_id", t.Key), zap.String("rescue_task_id", id),
 			zap.Duration("silent_for", now.Sub(time.UnixMilli(t.Beat))))
+	}
+	return n, nil
+}
+
+// RescueOrphans queues again, under a new task id, every task of queue
+// that asynq holds as active with its lease expired (orphaned) and that
+// RescueStale did not queue again already: a task asynq handed out just
+// as its worker lost Redis (Redis killed between moving the task to its
+// active list and answering), which no worker ever received or
+// registered. asynq's recoverer would find it only up to a minute after
+// its 30 s lease, then retry it; this finds it at the lease's end. Its
+// original, retried later by the recoverer, finds its range done. It
+// returns how many tasks it queued.
+func (h *Handlers) RescueOrphans(ctx context.Context, insp *asynq.Inspector, queue string) (int, error) {
+	if h.Running == nil {
+		return 0, nil
+	}
+	active, err := insp.ListActiveTasks(queue, asynq.PageSize(100))
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("jobs: list active tasks: %w", err)
+	}
+	n := 0
+	for _, t := range active {
+		if !t.IsOrphaned || t.Queue != queue {
+			continue
+		}
+		claimed, err := h.Running.Claimed(ctx, t.ID)
+		if err != nil {
+			return n, err
+		}
+		if claimed || strings.Contains(t.ID, ":orphan") {
+			continue // queued again already (by RescueStale, or as an orphan)
+		}
+		id := t.ID + ":orphan"
+		task := asynq.NewTask(t.Type, t.Payload)
+		_, err = h.Client.q.EnqueueContext(ctx, task, asynq.Queue(queue), asynq.TaskID(id),
+			asynq.MaxRetry(maxRetry), asynq.Timeout(h.taskTimeout(store.RunningTask{Type: t.Type, Payload: t.Payload})))
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			continue // an earlier round's copy is still queued or running
+		}
+		if err != nil {
+			return n, fmt.Errorf("jobs: queue orphaned task %s: %w", t.ID, err)
+		}
+		n++
+		h.Metrics.JanitorAction(metrics.JanitorRescuedTask)
+		var p AnnotateRangePayload // a superset of the other payloads' fields
+		_ = json.Unmarshal(t.Payload, &p)
+		unit := p.unit()
+		h.Logger.Warn("queued again a task asynq handed out that no worker took", zap.String("operation", p.Operation),
+			zap.Int("file", p.File), zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last),
+			zap.String("task_type", t.Type), zap.String("task_id", t.ID), zap.String("rescue_task_id", id))
 	}
 	return n, nil
 }

@@ -119,10 +119,12 @@ func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
 // failed with err. A failure of Redis or storage (UNAVAILABLE) is a
 // blip more often than not: it is retried in seconds, 1, 2, 4, 8, then every
 // 10 s, not on asynq's default backoff (15 s and more, growing as n⁴), which
-// turned a few seconds of outage into minutes. Other errors keep asynq's
-// default.
+// turned a few seconds of outage into minutes. So is a task whose lease
+// expired (asynq's recoverer retries it: its worker died, froze or lost
+// Redis), which asynq's default would hold back 15 to 45 s more. Other
+// errors keep asynq's default.
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
-	if rpcerr.Code(err) == codes.Unavailable {
+	if rpcerr.Code(err) == codes.Unavailable || errors.Is(err, asynq.ErrLeaseExpired) {
 		return min(time.Second<<min(n, 4), 10*time.Second)
 	}
 	return asynq.DefaultRetryDelayFunc(n, err, t)

@@ -32,8 +32,8 @@ type RunningTask struct {
 // the janitor finds it (Stale), takes it (Claim) and queues it again, well
 // before asynq's lease and recoverer would.
 type Running struct {
-	c                 redis.UniversalClient
-	beatsKey, taskKey string
+	c                         redis.UniversalClient
+	prefix, beatsKey, taskKey string
 }
 
 // NewRunning returns Running under prefix (if empty, DefaultPrefix). The
@@ -42,7 +42,7 @@ func NewRunning(c redis.UniversalClient, prefix string) *Running {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Running{c: c, beatsKey: prefix + "{running}:beats", taskKey: prefix + "{running}:tasks"}
+	return &Running{c: c, prefix: prefix, beatsKey: prefix + "{running}:beats", taskKey: prefix + "{running}:tasks"}
 }
 
 // Start registers t as running, beating now.
@@ -117,11 +117,13 @@ func (r *Running) Stale(ctx context.Context, before time.Time, limit int) ([]Run
 }
 
 // claimRunningCmd takes a stale task out of the running set if it has not beaten
-// since it was seen stale.
+// since it was seen stale, and marks it claimed for an hour.
 //
 // KEYS[1] -> <prefix>{running}:beats   sorted set: task key by last beat (ms)
 // KEYS[2] -> <prefix>{running}:tasks   hash: task key -> registration JSON
+// KEYS[3] -> <prefix>{running}:claimed:<task key>   the mark
 // ARGV[1] -> task key  ARGV[2] -> the beat seen stale (ms)
+// ARGV[3] -> seconds the mark lasts
 // Returns the registration, or false if the task beat meanwhile or is gone.
 var claimRunningCmd = redis.NewScript(`
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -129,14 +131,32 @@ if not s or tonumber(s) ~= tonumber(ARGV[2]) then return false end
 local t = redis.call('HGET', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
 return t
 `)
+
+// claimedFor is how long a claimed task stays marked (Claimed): longer
+// than asynq takes to find the original orphaned (its 30 s lease).
+const claimedFor = time.Hour
+
+func (r *Running) claimedKey(key string) string { return r.prefix + "{running}:claimed:" + key }
+
+// Claimed reports whether the task key was claimed (and so queued again)
+// within the last hour.
+func (r *Running) Claimed(ctx context.Context, key string) (bool, error) {
+	n, err := r.c.Exists(ctx, r.claimedKey(key)).Result()
+	if err != nil {
+		return false, wrapRedis("get claimed task "+key, err)
+	}
+	return n == 1, nil
+}
 
 // Claim takes the stale task t (as Stale returned it) out of the running
 // set and returns its registration, or ok false if its worker beat since
 // (it was only slow) or another janitor claimed it.
 func (r *Running) Claim(ctx context.Context, t RunningTask) (RunningTask, bool, error) {
-	s, err := claimRunningCmd.Run(ctx, r.c, []string{r.beatsKey, r.taskKey}, t.Key, t.Beat).Text()
+	s, err := claimRunningCmd.Run(ctx, r.c, []string{r.beatsKey, r.taskKey, r.claimedKey(t.Key)}, t.Key, t.Beat,
+		int64(claimedFor/time.Second)).Text()
 	if errors.Is(err, redis.Nil) {
 		return RunningTask{}, false, nil
 	}

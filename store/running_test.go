@@ -60,6 +60,11 @@ func TestRunning(t *testing.T) {
 	if _, ok, _ := r.Claim(ctx, stale[0]); ok {
 		t.Error("a task was claimed twice")
 	}
+	for key, want := range map[string]bool{"dead": true, "frozen": false, "alive": false} {
+		if got, err := r.Claimed(ctx, key); err != nil || got != want {
+			t.Errorf("Claimed(%s) = %v, %v; want %v", key, got, err, want)
+		}
+	}
 	// A beat of a claimed task does not register it again, and tells its
 	// worker that the task was taken away.
 	if alive, err := r.Beat(ctx, "dead", t0.Add(30*time.Second)); err != nil || alive {
