@@ -8,11 +8,13 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"golang.org/x/term"
 
+	"github.com/folio-ocr/folio/internal/cli/config"
 	"github.com/folio-ocr/folio/internal/cli/display"
 	"github.com/folio-ocr/folio/internal/cli/inputs"
 	"github.com/folio-ocr/folio/internal/cli/objects"
@@ -125,6 +127,44 @@ func runAnnotate(ctx context.Context, env Env, args []string) error {
 	}
 
 	start := time.Now()
+	// Until polling begins (hashing, uploading, the first submissions), a
+	// signal stops the run at once: what was submitted is in the state
+	// file, and the same command resumes it.
+	ctx, polling := interruptEarly(ctx, env)
+	defer polling()
+	err = annotate(ctx, env, fl, paths, cfg, features, langs, start, polling)
+	var ee *exitError
+	if cause := context.Cause(ctx); errors.As(cause, &ee) {
+		return cause
+	}
+	return err
+}
+
+// interruptEarly returns ctx cancelled, with an exitError of status
+// ExitInterrupted as its cause, by a signal that arrives before polling is
+// called; after that, signals are left to the run's polling loop (which
+// asks whether to cancel the operations).
+func interruptEarly(ctx context.Context, env Env) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done, exited := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(exited)
+		select {
+		case sig := <-env.Signals:
+			cancel(&exitError{code: ExitInterrupted, msg: fmt.Sprintf(
+				"interrupted (%v) before following any operation: what was submitted keeps running on the server; run the same command again to resume", sig)})
+		case <-done:
+		}
+	}()
+	// Once it returns, no signal is taken here.
+	return ctx, func() { once.Do(func() { close(done); <-exited }) }
+}
+
+// annotate runs annotate's work once its flags are read; polling is
+// called when the run starts polling its operations.
+func annotate(ctx context.Context, env Env, fl annotateFlags, paths []string, cfg config.Config,
+	features []visionpb.Feature_Type, langs []string, start time.Time, polling func()) error {
 	store, err := objects.New(ctx)
 	if err != nil {
 		return err
@@ -155,7 +195,7 @@ func runAnnotate(ctx context.Context, env Env, args []string) error {
 		env: env, client: client, store: store, out: fl.out, state: state, files: files,
 		features: features, langs: langs, batchSize: int32(fl.batchSize), perOp: fl.perOp,
 		poll: fl.poll, maxAttempts: fl.maxAttempts, bucket: cfg.Bucket, prefix: cfg.Prefix,
-		ops: map[string]*opTrack{}, start: start,
+		ops: map[string]*opTrack{}, start: start, polling: polling,
 	}
 	tty := display.IsTerminal(env.Stdout)
 	in, inFile := env.Stdin.(*os.File)
@@ -211,6 +251,9 @@ func prepare(ctx context.Context, store *objects.Store, srcs []inputs.Source, bu
 	}
 	files := make([]*file, len(srcs))
 	for i, s := range srcs {
+		if err := ctx.Err(); err != nil {
+			return nil, err // interrupted while hashing a large folder
+		}
 		f := &file{src: s}
 		var hash string
 		var err error

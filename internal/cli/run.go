@@ -49,7 +49,10 @@ type opTrack struct {
 
 // run is one annotate run.
 type run struct {
-	env         Env
+	env Env
+	// polling, if set, is called when the run first waits in its polling
+	// loop: signals are the loop's from then on (see interruptEarly).
+	polling     func()
 	client      *remote.Client
 	store       *objects.Store
 	disp        display.Display
@@ -125,6 +128,9 @@ func (r *run) execute(ctx context.Context) error {
 		r.update()
 		if len(r.ops) == 0 && r.pending() == 0 {
 			return nil
+		}
+		if r.polling != nil {
+			r.polling() // signals are this loop's from here on
 		}
 		select {
 		case <-ctx.Done():
