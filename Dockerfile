@@ -33,6 +33,8 @@ RUN groupadd --system --gid 10001 folio \
     && useradd --system --uid 10001 --gid folio --create-home --home-dir /home/folio --shell /usr/sbin/nologin folio \
     && install -d -o folio -g folio -m 0750 /var/cache/folio
 COPY --from=build /out/folio-api /out/folio-worker /usr/local/bin/
+# Folio's license, and the licenses of what the binaries are built from.
+COPY LICENSE THIRD_PARTY_NOTICES.md /usr/share/doc/folio/
 # The worker's caches live under /var/cache/folio (a volume in docker-compose.yml, created
 # above so a new volume inherits folio's ownership): input files and the compiled pdfium
 # module. One OCR thread per page: parallelism comes from pages (Debian's Tesseract uses

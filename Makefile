@@ -1,6 +1,6 @@
 # Folio developer commands. `make` alone prints this list.
 .DEFAULT_GOAL := help
-.PHONY: help build test run bench lint tidy proto clean
+.PHONY: help build test run bench lint tidy proto notices clean
 
 GO ?= go
 # Debian's Tesseract uses OpenMP: one thread per OCR call, parallelism comes from pages.
@@ -38,6 +38,9 @@ proto: ## Regenerate progresspb/ from proto/ (needs protoc: apt-get install prot
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC)
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) generate ./progresspb
+
+notices: ## Rewrite THIRD_PARTY_NOTICES.md from the modules the binaries hold (after dependency changes)
+	./scripts/notices.sh
 
 clean: ## Remove bin/ (keeps ./data, the local run state)
 	rm -rf bin
