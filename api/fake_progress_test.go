@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -17,6 +18,7 @@ type fakeWork struct {
 	planned map[int]bool
 	ranges  map[store.Range]bool // planned ranges → done
 	failed  map[store.Range]int  // failed pages of done ranges, when any
+	errs    map[int]store.FileError
 }
 
 // workOf returns the recorded work of operation id, creating it.
@@ -112,6 +114,63 @@ func (f *fakeOps) CompleteRange(_ context.Context, id string, r store.Range, fai
 	return store.Finalized, nil
 }
 
+// FailFile implements store.Operations.
+func (f *fakeOps) FailFile(_ context.Context, id string, file int, r store.Range, code int32, message string) (store.Completion, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return 0, f.err
+	}
+	op, ok := f.ops[id]
+	if !ok {
+		return 0, fmt.Errorf("fake: operation %s: %w", id, store.ErrNotFound)
+	}
+	if op.Done {
+		return store.AlreadyFinished, nil
+	}
+	w := f.workOf(id)
+	var fail []store.Range
+	if r != (store.Range{}) {
+		if _, planned := w.ranges[r]; !planned || r.File != file {
+			return 0, fmt.Errorf("fake: operation %s: range %+v was never planned: %w", id, r, store.ErrInvalidArgument)
+		}
+		fail = []store.Range{r}
+	} else {
+		for rr := range w.ranges {
+			if rr.File == file {
+				fail = append(fail, rr)
+			}
+		}
+	}
+	w.planned[file] = true
+	for _, rr := range fail {
+		if !w.ranges[rr] {
+			w.ranges[rr] = true
+			op.PagesDone += rr.Last - rr.First + 1
+			w.failed[rr] = rr.Last - rr.First + 1
+		}
+	}
+	if w.errs == nil {
+		w.errs = map[int]store.FileError{}
+	}
+	w.errs[file] = store.FileError{Code: code, Message: message}
+	now := time.Now().UTC()
+	if op.State == visionpb.OperationMetadata_CREATED {
+		op.State, op.StartTime = visionpb.OperationMetadata_RUNNING, now
+	}
+	op.UpdateTime = now
+	if len(w.planned) < len(op.Request.GetRequests()) {
+		return store.Recorded, nil
+	}
+	for _, d := range w.ranges {
+		if !d {
+			return store.Recorded, nil
+		}
+	}
+	op.Done, op.State = true, visionpb.OperationMetadata_DONE
+	return store.Finalized, nil
+}
+
 // Progress implements store.Operations.
 func (f *fakeOps) Progress(_ context.Context, id string) (*store.Progress, error) {
 	f.mu.Lock()
@@ -132,6 +191,9 @@ func (f *fakeOps) Progress(_ context.Context, id string) (*store.Progress, error
 		p.Planned = append(p.Planned, file)
 	}
 	slices.Sort(p.Planned)
+	if len(w.errs) > 0 {
+		p.FileErrors = maps.Clone(w.errs)
+	}
 	for r, done := range w.ranges {
 		p.Ranges = append(p.Ranges, store.RangeProgress{Range: r, Done: done, FailedPages: w.failed[r]})
 	}

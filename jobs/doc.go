@@ -29,7 +29,10 @@
 // asynq.SkipRetry and end the operation at once with an error whose
 // google.rpc code fits and whose message names the file. Everything else is
 // retried with asynq's backoff; when retries run out the operation ends with
-// the error. Results are idempotent: an output file is rewritten whole and
+// the error. With Handlers.FileErrors set to FileErrorsContinue, such a
+// failure of a plan or range task ends only its file (or range): its output
+// object carries the error and the operation goes on (see FileErrors).
+// Results are idempotent: an output file is rewritten whole and
 // completion is recorded in a set, so a task that runs twice changes
 // nothing.
 //

@@ -91,6 +91,10 @@ type Handlers struct {
 	DeadlineCursor *store.Cursor
 	// overdueFrom is the in-memory deadline scan (EndOverdue).
 	overdueFrom time.Time
+	// FileErrors says whether a file that fails as a whole ends its
+	// operation (FileErrorsFail, the zero value) or only itself
+	// (FileErrorsContinue).
+	FileErrors FileErrors
 	// Metrics records pages, ranges, retries, the input cache and the
 	// janitor. If nil, nothing is recorded.
 	Metrics *metrics.Worker

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/folio-ocr/folio/metrics"
+	"github.com/folio-ocr/folio/rpcerr"
 	"github.com/folio-ocr/folio/store"
 )
 
@@ -23,8 +24,9 @@ const DefaultReapInterval = 30 * time.Second
 // when a worker dies during its last attempt (the lease recoverer archives
 // it), and the handler's own attempt to fail the operation can itself fail;
 // either way the operation would otherwise stay RUNNING until it expires.
-// Operations that already ended are left as they are. It returns how many
-// tasks it reaped.
+// Operations that already ended are left as they are. Under
+// FileErrorsContinue only the task's file (or range) fails, as in
+// handleError. It returns how many tasks it reaped.
 func (h *Handlers) ReapArchived(ctx context.Context, insp *asynq.Inspector, queue string) (int, error) {
 	n := 0
 	for {
@@ -72,7 +74,20 @@ func (h *Handlers) reap(ctx context.Context, t *asynq.TaskInfo) error {
 			return nil
 		}
 	}
+	if t.Type == TypePlanFile && h.FileErrors == FileErrorsContinue {
+		// The handler recorded the file as failed before asynq archived
+		// its task.
+		if failed, err := h.fileFailed(ctx, p.Operation, p.File); err != nil {
+			return fmt.Errorf("jobs: file of archived task %s: %w", t.ID, err)
+		} else if failed {
+			return nil
+		}
+	}
 	msg := p.failureMessage(t.Type)
+	log := h.Logger.With(zap.String("operation", p.Operation), zap.String("task_id", t.ID), zap.String("task_type", t.Type))
+	if h.continuePastFile(ctx, t.Type, p, &rpcerr.Error{Code: codes.Internal, Message: msg}, log) {
+		return nil
+	}
 	ended, err := h.Ops.Fail(ctx, p.Operation, int32(codes.Internal), msg)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("jobs: fail operation %s of archived task %s: %w", p.Operation, t.ID, err)

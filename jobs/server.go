@@ -60,7 +60,8 @@ func NewServer(c redis.UniversalClient, h *Handlers, opts ServerOptions) *asynq.
 
 // handleError records a task's failure. A failure that will not be retried
 // (permanent, or retries exhausted) ends the operation with an error that
-// names the file; a retryable one is only logged.
+// names the file, or, under FileErrorsContinue, only the file (see
+// FileErrors); a retryable one is only logged.
 func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
@@ -102,6 +103,9 @@ func (h *Handlers) handleError(ctx context.Context, t *asynq.Task, err error) {
 			code = codes.Internal
 		}
 		f = &rpcerr.Error{Code: code, Message: p.failureMessage(t.Type()), Err: err}
+	}
+	if h.continuePastFile(ctx, t.Type(), p, f, log) {
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

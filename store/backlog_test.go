@@ -165,6 +165,38 @@ func TestBacklog(t *testing.T) {
 					wantBacklog(t, ops, "after late work", 0, 0, 0)
 				})
 			}
+			t.Run("failed files", func(t *testing.T) {
+				ops, _, _ := backlogStore(t, slotted)
+				failFile := func(id string, file int, rg store.Range, want store.Completion) {
+					t.Helper()
+					for range 2 { // a repeat changes nothing
+						c, err := ops.FailFile(ctx, id, file, rg, 3, "bad file")
+						if err != nil {
+							t.Fatal(err)
+						}
+						if c != want {
+							t.Fatalf("FailFile(%d, %+v) = %v, want %v", file, rg, c, want)
+						}
+						if want == store.Finalized {
+							want = store.AlreadyFinished
+						}
+					}
+				}
+				id := create(t, ops, 3).ID
+				failFile(id, 1, store.Range{}, store.Recorded) // before any plan: RUNNING, no pages
+				wantBacklog(t, ops, "file 1 failed unplanned", 2, 0, 1)
+				plan(t, ops, id, 0, r(0, 1, 2), r(0, 3, 5))
+				wantBacklog(t, ops, "file 0 planned", 5+1, 0, 1)
+				failFile(id, 0, r(0, 3, 5), store.Recorded) // one range failed for good
+				wantBacklog(t, ops, "range 3-5 failed", 2+1, 0, 1)
+				plan(t, ops, id, 2, r(2, 1, 4))
+				complete(t, ops, id, r(0, 1, 2), store.Recorded)
+				wantBacklog(t, ops, "file 2 planned", 4, 0, 1)
+				failFile(id, 2, store.Range{}, store.Finalized) // a planned file failed whole
+				wantBacklog(t, ops, "done", 0, 0, 0)
+				complete(t, ops, id, r(2, 1, 4), store.AlreadyFinished)
+				wantBacklog(t, ops, "after late work", 0, 0, 0)
+			})
 			t.Run("concurrent redelivered completions", func(t *testing.T) {
 				ops, _, _ := backlogStore(t, slotted)
 				const files, ranges, deliveries = 2, 8, 3

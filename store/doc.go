@@ -20,7 +20,9 @@
 //	folio:op:{id}                       hash    name, version, state, done, times (created,
 //	                                            updated, started RUNNING), request, files,
 //	                                            error, pages, idempotency key, and
-//	                                            failed:<range> = failed pages of a done range
+//	                                            failed:<range> = failed pages of a done range,
+//	                                            ferr:<file>, femsg:<file> = code and message of
+//	                                            a file that failed as a whole (FailFile)
 //	folio:op:{id}:planned               set     indexes of files whose ranges are recorded
 //	folio:op:{id}:ranges                set     every expected range, "file:first-last"
 //	folio:op:{id}:done                  set     finished ranges (idempotent under redelivery)

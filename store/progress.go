@@ -24,6 +24,14 @@ type Progress struct {
 	// Ranges are the ranges of the planned files, ordered by file, then
 	// first page. Together a file's ranges cover its pages 1..N.
 	Ranges []RangeProgress
+	// FileErrors are the files recorded as failed by FailFile, by index.
+	FileErrors map[int]FileError
+}
+
+// FileError is the error a file failed with (Operations.FailFile).
+type FileError struct {
+	Code    int32  // a google.rpc code
+	Message string // names the file
 }
 
 // RangeProgress is one planned range and how far it is.
@@ -89,6 +97,7 @@ func (s *RedisOperations) Progress(ctx context.Context, id string) (*Progress, e
 		}
 		pr.Ranges = append(pr.Ranges, rp)
 	}
+	pr.FileErrors = fileErrors(m)
 	slices.SortFunc(pr.Ranges, func(a, b RangeProgress) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.First, b.First))
 	})
@@ -106,4 +115,25 @@ func parseRangeMember(m string) (Range, bool) {
 		return Range{}, false
 	}
 	return Range{File: f, First: a, Last: b}, true
+}
+
+// fileErrors reads the file errors FailFile recorded in an operation's
+// hash: "ferr:<file>" (the code) and "femsg:<file>" (the message).
+func fileErrors(m map[string]string) map[int]FileError {
+	var errs map[int]FileError
+	for f, v := range m {
+		file, ok := strings.CutPrefix(f, fileErrCodePrefix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(file)
+		if err != nil {
+			continue
+		}
+		if errs == nil {
+			errs = map[int]FileError{}
+		}
+		errs[n] = FileError{Code: int32(atoi(v)), Message: m[fileErrMsgPrefix+file]}
+	}
+	return errs
 }

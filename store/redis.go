@@ -141,6 +141,11 @@ const (
 	// failedPrefix starts the field of a completed range's failed pages,
 	// "failed:<range member>", written only when there are any.
 	failedPrefix = "failed:"
+	// fileErrCodePrefix and fileErrMsgPrefix start the fields of a file
+	// that failed as a whole (FailFile): "ferr:<file>" holds its google.rpc
+	// code, "femsg:<file>" its message.
+	fileErrCodePrefix = "ferr:"
+	fileErrMsgPrefix  = "femsg:"
 )
 
 // kindImages is fKind of an operation whose request is an
@@ -762,6 +767,65 @@ sync_backlog(KEYS[1], KEYS[5])
 return 0
 `)
 
+// failFileCmd records a file that failed as a whole (FailFile): the file
+// becomes planned if it was not (with no ranges, so no pages), the given
+// ranges not yet done become done with all their pages failed, the file's
+// error is recorded, and the operation finalizes if that was the last
+// work, as in completeRangeCmd.
+//
+// KEYS[1..5] as planFileCmd
+// KEYS[6..] -> the partKeys of the ranges in ARGV[10..]
+// ARGV[1] -> file index  ARGV[2] -> now (unix ns)  ARGV[3] -> ttl seconds
+// ARGV[4] -> state CREATED  ARGV[5] -> state RUNNING  ARGV[6] -> state DONE
+// ARGV[7] -> google.rpc code  ARGV[8] -> message
+// ARGV[9] -> "range" (fail the one range ARGV[10]) or "file" (ARGV[10..]
+// are all the file's ranges when KEYS were built)
+// ARGV[10..] -> range members "file:first-last"
+// Returns -1 if the operation is missing, -2 if the range was never
+// planned, -3 if the file's ranges changed since KEYS were built (nothing
+// changed: build them again), 2 if the operation is already finished, 1 if
+// this call finalized it, else 0.
+var failFileCmd = redis.NewScript(delKeysLua + backlogLua + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'done') == '1' then return 2 end
+if ARGV[9] == 'range' then
+  if redis.call('SISMEMBER', KEYS[3], ARGV[10]) == 0 then return -2 end
+else
+  local prefix = ARGV[1] .. ':'
+  local n = 0
+  for _, m in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+    if string.sub(m, 1, #prefix) == prefix then n = n + 1 end
+  end
+  if n ~= #ARGV - 9 then return -3 end
+end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'files_planned', redis.call('SCARD', KEYS[2]))
+end
+for i = 10, #ARGV do
+  if redis.call('SADD', KEYS[4], ARGV[i]) == 1 then
+    local a, b = string.match(ARGV[i], ':(%d+)-(%d+)$')
+    local pages = tonumber(b) - tonumber(a) + 1
+    redis.call('HINCRBY', KEYS[1], 'pages_done', pages)
+    redis.call('HSET', KEYS[1], 'failed:' .. ARGV[i], pages)
+  end
+end
+del_keys(6)
+redis.call('HSET', KEYS[1], 'ferr:' .. ARGV[1], ARGV[7], 'femsg:' .. ARGV[1], ARGV[8])
+if redis.call('HGET', KEYS[1], 'state') == ARGV[4] then
+  redis.call('HSET', KEYS[1], 'state', ARGV[5], 'stime', ARGV[2])
+end
+redis.call('HSET', KEYS[1], 'utime', ARGV[2])
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+local files = tonumber(redis.call('HGET', KEYS[1], 'files'))
+if redis.call('SCARD', KEYS[2]) >= files and redis.call('SCARD', KEYS[4]) >= redis.call('SCARD', KEYS[3]) then
+  redis.call('HSET', KEYS[1], 'done', 1, 'state', ARGV[6])
+  sync_backlog(KEYS[1], KEYS[5])
+  return 1
+end
+sync_backlog(KEYS[1], KEYS[5])
+return 0
+`)
+
 // finishCmd ends an unfinished operation with an error and drops the saved
 // units of all its ranges.
 //
@@ -847,6 +911,57 @@ func (s *RedisOperations) CompleteRange(ctx context.Context, id string, r Range,
 		return AlreadyFinished, nil
 	}
 	return Recorded, nil
+}
+
+// FailFile records that file failed as a whole (or, with r set, range r of
+// it) and completes its unfinished ranges as failed pages; see
+// Operations.FailFile. A whole-file call reads the file's ranges first, so
+// that the script can declare their part keys, and tries again if the file
+// was planned meanwhile.
+func (s *RedisOperations) FailFile(ctx context.Context, id string, file int, r Range, code int32, message string) (Completion, error) {
+	what := fmt.Sprintf("fail file %d of %s", file, id)
+	if r != (Range{}) && (r.File != file || r.First < 1 || r.Last < r.First) {
+		return 0, fmt.Errorf("store: %s: range %+v: %w", what, r, ErrInvalidArgument)
+	}
+	for range maxAttempts {
+		mode, members := "range", []string{rangeMember(r)}
+		if r == (Range{}) {
+			all, err := s.c.SMembers(ctx, s.rangesKey(id)).Result()
+			if err != nil {
+				return 0, wrapRedis(what, err)
+			}
+			mode, members = "file", nil
+			prefix := strconv.Itoa(file) + ":"
+			for _, m := range all {
+				if strings.HasPrefix(m, prefix) {
+					members = append(members, m)
+				}
+			}
+		}
+		keys := append(s.keys(id), s.allPartKeys(id, members)...)
+		args := []any{file, time.Now().UnixNano(), int64(s.ttl / time.Second),
+			int32(visionpb.OperationMetadata_CREATED), int32(visionpb.OperationMetadata_RUNNING),
+			int32(visionpb.OperationMetadata_DONE), code, message, mode}
+		args = append(args, toAny(members)...)
+		n, err := failFileCmd.Run(ctx, s.c, keys, args...).Int()
+		if err != nil {
+			return 0, wrapRedis(what, err)
+		}
+		switch n {
+		case -1:
+			return 0, fmt.Errorf("store: operation %s: %w", id, ErrNotFound)
+		case -2:
+			return 0, fmt.Errorf("store: %s: range %s was never planned: %w", what, members[0], ErrInvalidArgument)
+		case -3:
+			continue // the file was planned meanwhile
+		case 1:
+			return Finalized, nil
+		case 2:
+			return AlreadyFinished, nil
+		}
+		return Recorded, nil
+	}
+	return 0, fmt.Errorf("store: %s: its ranges changed %d times: %w", what, maxAttempts, ErrUnavailable)
 }
 
 // Fail ends the operation with a google.rpc code and message unless it has

@@ -192,6 +192,20 @@ type Operations interface {
 	// Part returns a saved unit, or an error wrapping ErrNotFound once the
 	// range is complete or the operation has ended.
 	Part(ctx context.Context, id string, r Range, unit int) ([]byte, error)
+	// FailFile records that file failed as a whole with a google.rpc code
+	// and message, for operations that go on past a failed file (the
+	// workers' FILE_ERRORS=continue), and returns Finalized when this call
+	// finished the operation, as CompleteRange does. With r the zero Range
+	// the whole file failed: a file not yet planned is recorded as planned
+	// with no ranges and no pages (so PagesTotal and the backlog stay
+	// exact), and every range of a planned file not yet completed is
+	// completed with all its pages failed. With r a planned range of file,
+	// only r is completed with all its pages failed (an unplanned r is an
+	// error). A range already completed is left as it is. Repeating a call
+	// changes nothing but the recorded error, which the last call sets. It
+	// reports AlreadyFinished when the operation is done, failed or
+	// cancelled.
+	FailFile(ctx context.Context, id string, file int, r Range, code int32, message string) (Completion, error)
 	// Fail ends the operation with a google.rpc code and message unless it is
 	// already finished; it reports whether this call ended it.
 	Fail(ctx context.Context, id string, code int32, message string) (bool, error)

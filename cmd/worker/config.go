@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/folio-ocr/folio/config"
+	"github.com/folio-ocr/folio/jobs"
 	"github.com/folio-ocr/folio/pipeline"
 )
 
@@ -48,6 +49,11 @@ type workerConfig struct {
 	// run from its creation before the janitor ends it DEADLINE_EXCEEDED;
 	// 0 turns it off. Default 72h.
 	OperationDeadline time.Duration
+	// FileErrors (FILE_ERRORS) is what a file that fails as a whole does
+	// to its operation: "fail" ends the operation with the file's error,
+	// "continue" writes the file's error into its output object and lets
+	// the other files complete (see jobs.FileErrors). Default fail.
+	FileErrors string
 	// Interrupt (PDFIUM_INTERRUPT) lets PAGE_TIMEOUT stop pdfium mid-page.
 	// Off, text extraction runs 3-5x faster but a hostile page can hold a
 	// worker forever: turn it off only for trusted input. Default true.
@@ -92,6 +98,7 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 		MaxFileBytes:      1 << 30,
 		PageTimeout:       time.Minute,
 		OperationDeadline: defaultOperationDeadline,
+		FileErrors:        "fail",
 		Interrupt:         true,
 		RecyclePages:      pipeline.DefaultRecyclePages,
 		OCREngines:        runtime.NumCPU(),
@@ -124,6 +131,7 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 	l.String(&cfg.MetricsAddr, "METRICS_ADDR", "listen address of /metrics (Prometheus), /healthz and /readyz (empty: off)")
 	l.Duration(&cfg.PageTimeout, "PAGE_TIMEOUT", "most time spent on one page")
 	l.Duration(&cfg.OperationDeadline, "OPERATION_DEADLINE", "an operation unfinished this long after its creation ends DEADLINE_EXCEEDED (0: never)")
+	l.String(&cfg.FileErrors, "FILE_ERRORS", "a file that fails as a whole: fail (ends its operation) or continue (its output carries the error; the other files complete)")
 	l.Duration(&cfg.SyntheticPageDelay, "FOLIO_SYNTHETIC_PAGE_DELAY", "benchmarking only: answer every page with fixed text after this sleep (0: off)")
 	l.FlagSet().BoolVar(&cfg.Warmup, "warmup", false, "compile pdfium into PDFIUM_CACHE_DIR and exit")
 	if err := l.Parse(args); err != nil {
@@ -170,6 +178,9 @@ func (c workerConfig) validate() error {
 	}
 	if _, err := pipeline.ParseTextLayerPolicy(c.TextLayer); err != nil {
 		errs = append(errs, fmt.Errorf("TEXT_LAYER must be auto, always or never, got %q", c.TextLayer))
+	}
+	if _, err := jobs.ParseFileErrors(c.FileErrors); err != nil {
+		errs = append(errs, fmt.Errorf("FILE_ERRORS must be fail or continue, got %q", c.FileErrors))
 	}
 	if c.MinTextChars < 1 {
 		errs = append(errs, fmt.Errorf("MIN_TEXT_CHARS must be at least 1, got %d", c.MinTextChars))

@@ -14,7 +14,8 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 	if defaults.RedisURL != "redis://127.0.0.1:6379/0" || defaults.ShutdownTimeout != 25*time.Second ||
-		defaults.MaxPages != 2000 || defaults.Concurrency < 1 || defaults.Queue != "folio" || defaults.KeyPrefix != "folio:" {
+		defaults.MaxPages != 2000 || defaults.Concurrency < 1 || defaults.Queue != "folio" || defaults.KeyPrefix != "folio:" ||
+		defaults.FileErrors != "fail" {
 		t.Errorf("unexpected defaults %+v", defaults)
 	}
 	tests := []struct {
@@ -53,6 +54,18 @@ func TestLoadConfig(t *testing.T) {
 			env:  map[string]string{"WORKER_CONCURRENCY": "7"},
 			want: func(c *workerConfig) { c.Concurrency, c.ShutdownTimeout, c.Warmup = 3, 2*time.Second, true },
 		},
+		{
+			name: "file errors",
+			env:  map[string]string{"FILE_ERRORS": "continue"},
+			want: func(c *workerConfig) { c.FileErrors = "continue" },
+		},
+		{
+			name: "file errors flag",
+			args: []string{"-file-errors", "fail"},
+			env:  map[string]string{"FILE_ERRORS": "continue"},
+			want: func(c *workerConfig) { c.FileErrors = "fail" },
+		},
+		{name: "bad file errors", env: map[string]string{"FILE_ERRORS": "skip"}, wantErr: `FILE_ERRORS must be fail or continue, got "skip"`},
 		{name: "bad concurrency", env: map[string]string{"WORKER_CONCURRENCY": "many"}, wantErr: `WORKER_CONCURRENCY must be an integer, got "many"`},
 		{name: "zero concurrency", args: []string{"-worker-concurrency", "0"}, wantErr: "WORKER_CONCURRENCY must be at least 1, got 0"},
 		{name: "bad duration", env: map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, wantErr: "SHUTDOWN_TIMEOUT must be a duration"},

@@ -129,6 +129,7 @@ func run() error {
 		}
 	}()
 	policy, _ := pipeline.ParseTextLayerPolicy(cfg.TextLayer) // validated
+	fileErrors, _ := jobs.ParseFileErrors(cfg.FileErrors)     // validated
 
 	client := jobs.NewClient(rdb, logger, &jobs.ClientOptions{Queue: cfg.Queue})
 	defer func() { _ = client.Close() }()
@@ -150,6 +151,7 @@ func run() error {
 		MaxFileBytes:      cfg.MaxFileBytes,
 		PageTimeout:       cfg.PageTimeout,
 		OperationDeadline: cfg.OperationDeadline,
+		FileErrors:        fileErrors,
 		DeadlineCursor:    store.NewCursor(rdb, cfg.KeyPrefix, "operation-deadline"),
 		OCR:               recognizer{pool: pool, maxPixels: cfg.MaxPagePixels},
 		Router:            pipeline.Router{Policy: policy, MinTextChars: cfg.MinTextChars},

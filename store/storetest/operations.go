@@ -44,6 +44,7 @@ func RunOperationsTests(t *testing.T, newOps func(t *testing.T) store.Operations
 		{"Progress", testProgress},
 		{"RangeDone", testRangeDone},
 		{"Unfinished", testUnfinished},
+		{"FailFile", testFailFile},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
