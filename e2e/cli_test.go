@@ -20,6 +20,7 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 
+	"github.com/folio-ocr/folio/internal/localrun"
 	"github.com/folio-ocr/folio/internal/pdfgen"
 )
 
@@ -526,4 +527,27 @@ func TestCLIInterrupt(t *testing.T) {
 		t.Errorf("annotate after a cancel: exit %d\n%s%s", code, stdout, stderr)
 	}
 	checkText(t, out, "again", 3)
+}
+
+// Against workers with FILE_ERRORS=continue, a corrupt file does not end
+// its operation: folio writes the good files from that one operation,
+// reports the corrupt one with the server's reason, and exits 3.
+func TestCLIFileErrorsContinue(t *testing.T) {
+	f := start(t, 1, func(o *localrun.Options) { o.Env = append(o.Env, "FILE_ERRORS=continue") })
+	in, out := t.TempDir(), t.TempDir()
+	good := pdfgen.Document(4)
+	writeFiles(t, in, map[string][]byte{"a.pdf": good, "bad.pdf": good[:len(good)/2], "c.pdf": pdfgen.Document(2)})
+	stdout, stderr, code := f.runFolio(nil, "annotate", in, "--out", out, "--poll-interval", "100ms")
+	if code != 3 {
+		t.Errorf("exit status %d, want 3\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "FAILED  bad") || strings.Count(stdout, "submitted operations/") != 1 {
+		t.Errorf("want bad reported failed from the one operation:\n%s", stdout)
+	}
+	checkText(t, out, "a", 4)
+	checkText(t, out, "c", 2)
+	report, err := os.ReadFile(filepath.Join(out, "folio-report.txt"))
+	if err != nil || !strings.Contains(string(report), "bad.pdf") {
+		t.Errorf("report %q (%v) does not name bad.pdf", report, err)
+	}
 }

@@ -421,6 +421,13 @@ func (r *run) finish(ctx context.Context, f *file, uris []string) error {
 	if err := results.Write(r.out, f.src.Name, merged); err != nil {
 		return err
 	}
+	if e := merged.GetError(); e != nil && len(merged.GetResponses()) == 0 {
+		// A file that failed as a whole on a FILE_ERRORS=continue worker:
+		// its output carries the error, and its operation went on.
+		r.fail(f, fmt.Sprintf("%s: %s", codes.Code(e.GetCode()), strings.ReplaceAll(e.GetMessage(), f.input, f.src.Origin())))
+		r.state.Files[f.src.Name] = resume.Entry{Key: f.key, Operation: f.op}
+		return r.state.Save(r.out)
+	}
 	failed := results.FailedPages(merged)
 	f.finished = true
 	f.pagesTotal, f.pagesDone, f.pagesFailed = len(merged.GetResponses()), len(merged.GetResponses()), len(failed)
@@ -433,6 +440,11 @@ func (r *run) finish(ctx context.Context, f *file, uris []string) error {
 	line := fmt.Sprintf("done    %s  %d %s", f.src.Name, f.pagesDone, plural(f.pagesDone, "page", "pages"))
 	for _, pe := range failed {
 		r.failures = append(r.failures, results.Failure{Name: f.src.Name, Input: f.src.Origin(), Page: pe.Page, Message: pe.Message})
+	}
+	if e := merged.GetError(); e != nil { // a range that failed whole (FILE_ERRORS=continue)
+		r.failures = append(r.failures, results.Failure{Name: f.src.Name, Input: f.src.Origin(),
+			Message: fmt.Sprintf("%s: %s", codes.Code(e.GetCode()), e.GetMessage())})
+		line += ", a range failed: " + e.GetMessage()
 	}
 	if len(failed) > 0 {
 		line += fmt.Sprintf(", %d failed", len(failed))
