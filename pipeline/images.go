@@ -45,21 +45,27 @@ type GIF struct {
 
 var _ Opener = GIF{}
 
-// Open decodes the GIF in r; its frames are composited on demand.
+// Open reads the GIF in r's header and counts its frames; frames are
+// decoded and composited when their page is asked for, from r, which must
+// stay readable until the Document is closed. Pages read in ascending
+// order decode each frame once.
 func (g GIF) Open(ctx context.Context, r io.ReadSeeker, size int64) (Document, error) {
 	max := g.MaxPixels
 	if max <= 0 {
 		max = DefaultMaxPixels
 	}
-	c, err := decodeGIF(r, max)
+	s, err := openGIFStream(r, max)
 	if err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
-	return &imageDoc{pages: c.frames(), raster: func(n int) (*Raster, error) {
+	return &imageDoc{pages: s.frames, raster: func(n int) (*Raster, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		src := c.page(n)
+		src, err := s.page(n)
+		if err != nil {
+			return nil, err
+		}
 		dst := image.NewGray(src.Rect)
 		copy(dst.Pix, src.Pix)
 		return &Raster{Gray: dst}, nil
