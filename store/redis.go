@@ -742,7 +742,7 @@ return 0
 // Returns -1 if the operation is missing, -2 if the range was never
 // planned, 2 if the operation is already finished, 1 if this call
 // finalized it, else 0.
-var completeRangeCmd = redis.NewScript(delKeysLua + backlogLua + `
+var completeRangeCmd = redis.NewScript(delKeysLua + backlogLua + finalizeLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'done') == '1' then return 2 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return -2 end
@@ -757,14 +757,7 @@ end
 del_keys(6)
 redis.call('HSET', KEYS[1], 'utime', ARGV[2])
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
-local files = tonumber(redis.call('HGET', KEYS[1], 'files'))
-if redis.call('SCARD', KEYS[2]) >= files and redis.call('SCARD', KEYS[4]) >= redis.call('SCARD', KEYS[3]) then
-  redis.call('HSET', KEYS[1], 'done', 1, 'state', ARGV[5])
-  sync_backlog(KEYS[1], KEYS[5])
-  return 1
-end
-sync_backlog(KEYS[1], KEYS[5])
-return 0
+return finalize_if_complete(ARGV[5])
 `)
 
 // failFileCmd records a file that failed as a whole (FailFile): the file
@@ -785,7 +778,7 @@ return 0
 // planned, -3 if the file's ranges changed since KEYS were built (nothing
 // changed: build them again), 2 if the operation is already finished, 1 if
 // this call finalized it, else 0.
-var failFileCmd = redis.NewScript(delKeysLua + backlogLua + `
+var failFileCmd = redis.NewScript(delKeysLua + backlogLua + finalizeLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'done') == '1' then return 2 end
 if ARGV[9] == 'range' then
@@ -816,14 +809,7 @@ if redis.call('HGET', KEYS[1], 'state') == ARGV[4] then
 end
 redis.call('HSET', KEYS[1], 'utime', ARGV[2])
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
-local files = tonumber(redis.call('HGET', KEYS[1], 'files'))
-if redis.call('SCARD', KEYS[2]) >= files and redis.call('SCARD', KEYS[4]) >= redis.call('SCARD', KEYS[3]) then
-  redis.call('HSET', KEYS[1], 'done', 1, 'state', ARGV[6])
-  sync_backlog(KEYS[1], KEYS[5])
-  return 1
-end
-sync_backlog(KEYS[1], KEYS[5])
-return 0
+return finalize_if_complete(ARGV[6])
 `)
 
 // finishCmd ends an unfinished operation with an error and drops the saved
@@ -847,6 +833,25 @@ del_keys(6)
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
 `)
+
+// finalizeLua defines finalize_if_complete(done_state), which a script
+// that records finished work calls last, with the operation's keys as
+// planFileCmd declares them (KEYS[1..5]): once every file is planned and
+// every planned range is done, it marks the operation done in done_state.
+// It syncs the backlog and returns 1 if it finished the operation (exactly
+// once: a finished operation's scripts return before calling it), else 0.
+const finalizeLua = `
+local function finalize_if_complete(done_state)
+  local files = tonumber(redis.call('HGET', KEYS[1], 'files'))
+  if redis.call('SCARD', KEYS[2]) >= files and redis.call('SCARD', KEYS[4]) >= redis.call('SCARD', KEYS[3]) then
+    redis.call('HSET', KEYS[1], 'done', 1, 'state', done_state)
+    sync_backlog(KEYS[1], KEYS[5])
+    return 1
+  end
+  sync_backlog(KEYS[1], KEYS[5])
+  return 0
+end
+`
 
 // delKeysLua defines del_keys(first), which deletes KEYS[first..], a
 // thousand at a time (unpack's stack is limited).
