@@ -78,12 +78,8 @@ func (h *Handlers) withHeartbeat(handle asynq.HandlerFunc) asynq.HandlerFunc {
 		close(stop)
 		beats.Wait()
 		if errors.Is(context.Cause(hctx), errTakenOver) {
-			var p AnnotateRangePayload // a superset of the other payloads' fields
-			_ = json.Unmarshal(t.Payload(), &p)
-			unit := p.unit()
-			h.Logger.Warn("dropped a task the janitor queued again while this worker was silent", zap.String("operation", p.Operation),
-				zap.Int("file", p.File), zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last),
-				zap.String("task_type", t.Type()), zap.String("task_id", id), zap.NamedError("stopped_with", err))
+			h.Logger.Warn("dropped a task the janitor queued again while this worker was silent", append(taskFields(t.Type(), t.Payload()),
+				zap.String("task_id", id), zap.NamedError("stopped_with", err))...)
 			return nil
 		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -131,13 +127,8 @@ func (h *Handlers) RescueStale(ctx context.Context, now time.Time) (int, error) 
 		}
 		n++
 		h.Metrics.JanitorAction(metrics.JanitorRescuedTask)
-		var p AnnotateRangePayload // a superset of the other payloads' fields
-		_ = json.Unmarshal(t.Payload, &p)
-		unit := p.unit()
-		h.Logger.Warn("queued again the task of a worker that stopped beating", zap.String("operation", p.Operation),
-			zap.Int("file", p.File), zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last),
-			zap.String("task_type", t.Type), zap.String("task_id", t.Key), zap.String("rescue_task_id", id),
-			zap.Duration("silent_for", now.Sub(time.UnixMilli(t.Beat))))
+		h.Logger.Warn("queued again the task of a worker that stopped beating", append(taskFields(t.Type, t.Payload),
+			zap.String("task_id", t.Key), zap.String("rescue_task_id", id), zap.Duration("silent_for", now.Sub(time.UnixMilli(t.Beat))))...)
 	}
 	return n, nil
 }
@@ -186,12 +177,8 @@ func (h *Handlers) RescueOrphans(ctx context.Context, insp *asynq.Inspector, que
 		}
 		n++
 		h.Metrics.JanitorAction(metrics.JanitorRescuedTask)
-		var p AnnotateRangePayload // a superset of the other payloads' fields
-		_ = json.Unmarshal(t.Payload, &p)
-		unit := p.unit()
-		h.Logger.Warn("queued again a task asynq handed out that no worker took", zap.String("operation", p.Operation),
-			zap.Int("file", p.File), zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last),
-			zap.String("task_type", t.Type), zap.String("task_id", t.ID), zap.String("rescue_task_id", id))
+		h.Logger.Warn("queued again a task asynq handed out that no worker took", append(taskFields(t.Type, t.Payload),
+			zap.String("task_id", t.ID), zap.String("rescue_task_id", id))...)
 	}
 	return n, nil
 }
@@ -212,4 +199,15 @@ func (h *Handlers) taskTimeout(t store.RunningTask) time.Duration {
 		u := p.unit()
 		return rangeDeadline(u.Last-u.First+1, h.pageTimeout())
 	}
+}
+
+// taskFields are the log fields of a task of taskType with payload: its
+// operation, file, pages (the unit's, for a unit of a split range) and
+// type, as a range logs them.
+func taskFields(taskType string, payload []byte) []zap.Field {
+	var p AnnotateRangePayload // a superset of the other payloads' fields
+	_ = json.Unmarshal(payload, &p)
+	unit := p.unit()
+	return []zap.Field{zap.String("operation", p.Operation), zap.Int("file", p.File),
+		zap.Int("first_page", unit.First), zap.Int("last_page", unit.Last), zap.String("task_type", taskType)}
 }
