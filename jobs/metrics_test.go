@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,13 +76,30 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 	return false
 }
 
-// wantMetrics checks series of reg: name, label pairs, value.
+// wantMetrics checks series of reg: name, label pairs, value. The
+// operation is done when its last range is recorded, a moment before that
+// range's task records its duration, so the series are read again for up
+// to 5 s until they all match.
 func wantMetrics(t *testing.T, reg prometheus.Gatherer, want []metricWant) {
 	t.Helper()
-	for _, w := range want {
-		if got := metricValue(t, reg, w.name, w.labels...); got != w.value {
-			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var wrong []string
+		for _, w := range want {
+			if got := metricValue(t, reg, w.name, w.labels...); got != w.value {
+				wrong = append(wrong, fmt.Sprintf("%s%v = %v, want %v", w.name, w.labels, got, w.value))
+			}
 		}
+		if len(wrong) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, w := range wrong {
+				t.Error(w)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
