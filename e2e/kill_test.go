@@ -196,7 +196,9 @@ func TestWorkersFrozen(t *testing.T) {
 		says   string // what the resumed worker logs about its tasks
 	}{
 		{f.StartWorker(), 20 * time.Second, "dropped a task the janitor queued again"},
-		{f.StartWorker(), 35 * time.Second, "its lease expired while this worker was silent"},
+		// Past asynq's lease either asynq stops the tasks or, when the
+		// worker's next beat comes first, the heartbeat does.
+		{f.StartWorker(), 35 * time.Second, "its lease expired while this worker was silent|dropped a task the janitor queued again"},
 	}
 	c := f.client()
 	ctx := testContext(t, 3*time.Minute)
@@ -258,7 +260,7 @@ func TestWorkersFrozen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(b), v.says) {
+		if !slices.ContainsFunc(strings.Split(v.says, "|"), func(s string) bool { return strings.Contains(string(b), s) }) {
 			t.Errorf("the worker resumed after %s does not log %q", v.freeze, v.says)
 		}
 		if strings.Contains(string(b), "task failed") {
