@@ -3,9 +3,12 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 
 	"go.uber.org/zap"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -52,6 +55,9 @@ func (h *rest) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 	body := errorBody{Error: errorStatus{Code: status, Message: pe.Message, Status: rpcerr.Name(pe.Code)}}
 	for _, m := range pe.Details {
+		if ri, ok := m.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))))
+		}
 		raw, err := marshalDetail(m)
 		if err != nil {
 			h.logger.Error("marshal error detail", zap.Error(err))

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/folio-ocr/folio/auth"
 	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/rpcerr"
 )
@@ -45,7 +46,9 @@ type GRPCOptions struct {
 // google.cloud.vision.v1p4beta1.ImageAnnotator, google.longrunning.Operations,
 // Folio's folio.v1.Progress, the gRPC health service (grpc.health.v1.Health)
 // and server reflection. A files:asyncBatchAnnotate call's idempotency-key
-// metadata reaches the Service ([WithIdempotencyKey]).
+// metadata reaches the Service ([WithIdempotencyKey]), and so does its API
+// key (x-goog-api-key or authorization: Bearer metadata). The health
+// service and reflection need no key.
 type GRPCServer struct {
 	g       *grpc.Server
 	maxRecv int
@@ -155,7 +158,7 @@ func (gs *GRPCServer) intercept(ctx context.Context, req any, info *grpc.UnarySe
 		err = &rpcerr.Error{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("request payload size exceeds the limit: %d bytes", gs.maxRecv)}
 	} else {
-		resp, err = handler(withIdempotencyMetadata(ctx), req)
+		resp, err = handler(auth.WithCredential(withIdempotencyMetadata(ctx), auth.FromMetadata(ctx)), req)
 	}
 	if err == nil {
 		return resp, nil

@@ -23,6 +23,10 @@ import (
 // The figures come from one read of the store, so they agree with each
 // other and every output listed exists.
 func (s *Service) GetProgress(ctx context.Context, req *progresspb.GetProgressRequest) (*progresspb.OperationProgress, error) {
+	ctx, k, err := s.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
 	id, err := operationID(req.GetName())
 	if err != nil {
 		return nil, err
@@ -30,6 +34,9 @@ func (s *Service) GetProgress(ctx context.Context, req *progresspb.GetProgressRe
 	p, err := s.ops.Progress(ctx, id)
 	if err != nil {
 		return nil, notFound(req.GetName(), err)
+	}
+	if !owns(k, p.Operation) {
+		return nil, notFound(req.GetName(), store.ErrNotFound)
 	}
 	return progressProto(p, s.now()), nil
 }

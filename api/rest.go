@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/folio-ocr/folio/auth"
 	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/rpcerr"
 )
@@ -70,10 +71,12 @@ type rest struct {
 //	GET    /healthz, /readyz
 //
 // A files:asyncBatchAnnotate call's Idempotency-Key header reaches the
-// Service ([WithIdempotencyKey]). The operation routes are served under
+// Service ([WithIdempotencyKey]), and so does its API key (the key query
+// parameter, the x-goog-api-key header or Authorization: Bearer), which
+// the Service checks when authentication is on. The operation routes are served under
 // /v1p4beta1/ too. Any other path
 // answers NOT_FOUND; every error has Google's shape. Standard system query
-// parameters ($alt, key, prettyPrint, fields, ...) are ignored, except that
+// parameters ($alt, prettyPrint, fields, ...) are ignored, except that
 // enum-encoding=int in $alt makes responses carry enums as numbers, as
 // Google's do. A nil opts is the zero value.
 func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
@@ -108,7 +111,15 @@ func NewHandler(s *Service, opts *HTTPOptions) http.Handler {
 
 	// Google's clients escape the ';' in "$alt=json;enum-encoding=int", but
 	// others send it raw; accept it without net/http's warning per request.
-	return http.AllowQuerySemicolons(h.instrument(h.recoverPanics(withIdempotencyHeader(mux))))
+	return http.AllowQuerySemicolons(h.instrument(h.recoverPanics(withCredential(withIdempotencyHeader(mux)))))
+}
+
+// withCredential passes the API key or bearer token of every request to
+// next as a context value, for the Service to check (see [Service.admit]).
+func withCredential(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(auth.WithCredential(r.Context(), auth.FromHTTP(r))))
+	})
 }
 
 // parented is a request with a parent field, which may come from the URL.

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/folio-ocr/folio/auth"
 	"github.com/folio-ocr/folio/lang"
 	"github.com/folio-ocr/folio/rpcerr"
 	"github.com/folio-ocr/folio/store"
@@ -71,6 +72,12 @@ type Config struct {
 	// Sync runs the synchronous calls (files:annotate, images:annotate). If
 	// nil, they answer UNIMPLEMENTED.
 	Sync SyncAnnotator
+	// Keys, when not nil, turns authentication on: every call must carry
+	// one of its API keys, whose policy applies (see [auth.Key]), and each
+	// key sees only its own operations.
+	Keys *auth.Source
+	// Quotas counts what keys use, for their quotas; nil enforces none.
+	Quotas store.Quotas
 }
 
 // Service is Folio's API, independent of transport: it implements
@@ -89,6 +96,8 @@ type Service struct {
 	queue  Queue
 	sync   SyncAnnotator
 	models lang.Models
+	keys   *auth.Source
+	quotas store.Quotas
 	logger *zap.Logger
 	now    func() time.Time
 	newID  func() string
@@ -105,7 +114,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Ops == nil || cfg.Queue == nil {
 		return nil, errors.New("api: Config.Ops and Config.Queue are required")
 	}
-	s := &Service{ops: cfg.Ops, queue: cfg.Queue, sync: cfg.Sync, models: cfg.Models, logger: cfg.Logger, now: cfg.Now, newID: cfg.NewID}
+	s := &Service{ops: cfg.Ops, queue: cfg.Queue, sync: cfg.Sync, models: cfg.Models, keys: cfg.Keys, quotas: cfg.Quotas,
+		logger: cfg.Logger, now: cfg.Now, newID: cfg.NewID}
 	if s.logger == nil {
 		s.logger = zap.NewNop()
 	}
@@ -141,10 +151,17 @@ func (s *Service) AsyncBatchAnnotateFiles(ctx context.Context, req *visionpb.Asy
 // submit is AsyncBatchAnnotateFiles for API version v, whose @type names
 // the operation's JSON carries.
 func (s *Service) submit(ctx context.Context, v string, req *visionpb.AsyncBatchAnnotateFilesRequest) (*longrunningpb.Operation, error) {
+	ctx, k, err := s.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := validateRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	return s.start(ctx, v, &store.Operation{Request: req}, req.GetParent(), len(req.GetRequests()))
+	if err := s.authorizeFiles(ctx, k, req.GetRequests()); err != nil {
+		return nil, err
+	}
+	return s.start(ctx, v, &store.Operation{Request: req, Owner: ownerOf(k)}, req.GetParent(), len(req.GetRequests()))
 }
 
 // AsyncBatchAnnotateImages validates req and starts an operation that
@@ -159,10 +176,17 @@ func (s *Service) AsyncBatchAnnotateImages(ctx context.Context, req *visionpb.As
 
 // submitImages is AsyncBatchAnnotateImages for API version v.
 func (s *Service) submitImages(ctx context.Context, v string, req *visionpb.AsyncBatchAnnotateImagesRequest) (*longrunningpb.Operation, error) {
+	ctx, k, err := s.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := validateAsyncImagesRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	return s.start(ctx, v, &store.Operation{Images: req}, req.GetParent(), len(req.GetRequests()))
+	if err := s.authorizeImages(ctx, k, req.GetRequests(), req.GetOutputConfig().GetGcsDestination().GetUri()); err != nil {
+		return nil, err
+	}
+	return s.start(ctx, v, &store.Operation{Images: req, Owner: ownerOf(k)}, req.GetParent(), len(req.GetRequests()))
 }
 
 // start records a CREATED operation of API version v under parent for the
@@ -173,6 +197,7 @@ func (s *Service) start(ctx context.Context, v string, tmpl *store.Operation, pa
 	if err != nil {
 		return nil, err
 	}
+	key = scopedIdempotencyKey(tmpl.Owner, key)
 	// Detached: see writeTimeout. The caller's values (its idempotency key)
 	// are kept.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
@@ -195,7 +220,7 @@ func (s *Service) start(ctx context.Context, v string, tmpl *store.Operation, pa
 			Err:     fmt.Errorf("api: enqueue operation %s: %w", op.Name, err),
 		}
 	}
-	s.logger.Info("operation created", zap.String("operation", op.Name),
+	s.logger.Info("operation created", zap.String("operation", op.Name), zap.String("key", op.Owner),
 		zap.String("api_version", v), zap.Int("items", items), zap.Bool("images", tmpl.Images != nil))
 	return toProto(op)
 }
@@ -222,6 +247,7 @@ func (s *Service) createOperation(ctx context.Context, v string, tmpl *store.Ope
 			UpdateTime: now,
 			Request:    tmpl.Request,
 			Images:     tmpl.Images,
+			Owner:      tmpl.Owner,
 
 			IdempotencyKey: key,
 		}
@@ -243,15 +269,33 @@ func unimplemented(method string) error {
 // GetOperation returns the named operation. Any name form of it resolves
 // (it is looked up by id); the answer carries the name it was created with.
 func (s *Service) GetOperation(ctx context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
-	id, err := operationID(req.GetName())
+	op, err := s.operation(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return toProto(op)
+}
+
+// operation admits the caller and returns the operation called name, if
+// the caller may see it: another key's operation is NOT_FOUND, as an
+// unknown one is.
+func (s *Service) operation(ctx context.Context, name string) (*store.Operation, error) {
+	ctx, k, err := s.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := operationID(name)
 	if err != nil {
 		return nil, err
 	}
 	op, err := s.ops.Get(ctx, id)
 	if err != nil {
-		return nil, notFound(req.GetName(), err)
+		return nil, notFound(name, err)
 	}
-	return toProto(op)
+	if !owns(k, op) {
+		return nil, notFound(name, store.ErrNotFound)
+	}
+	return op, nil
 }
 
 // ListOperations returns operations newest first. pageSize defaults to
@@ -261,6 +305,10 @@ func (s *Service) GetOperation(ctx context.Context, req *longrunningpb.GetOperat
 // nextPageToken is still set. Every operation is listed whatever req.name
 // ("operations", or a parent's collection).
 func (s *Service) ListOperations(ctx context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
+	ctx, k, err := s.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
 	size := int(req.GetPageSize())
 	switch {
 	case size < 0:
@@ -275,6 +323,7 @@ func (s *Service) ListOperations(ctx context.Context, req *longrunningpb.ListOpe
 	if err != nil {
 		return nil, err
 	}
+	f.Owner = ownerOf(k)
 	ops, next, err := s.ops.List(ctx, size, req.GetPageToken(), f)
 	if err != nil {
 		if errors.Is(err, store.ErrInvalidArgument) {
@@ -350,7 +399,7 @@ func parseFilter(f string) (store.ListFilter, error) {
 // queued ranges are skipped and running ones stop at the next page.
 // Cancelling a finished operation changes nothing.
 func (s *Service) CancelOperation(ctx context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
-	id, err := operationID(req.GetName())
+	id, err := s.visibleID(ctx, req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +414,7 @@ func (s *Service) CancelOperation(ctx context.Context, req *longrunningpb.Cancel
 // DeleteOperation forgets the operation; workers still holding its ranges
 // drop them.
 func (s *Service) DeleteOperation(ctx context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
-	id, err := operationID(req.GetName())
+	id, err := s.visibleID(ctx, req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +429,10 @@ func (s *Service) DeleteOperation(ctx context.Context, req *longrunningpb.Delete
 // most a minute; a minute when unset) has passed, whichever is first, as
 // google.longrunning documents; the caller's deadline ends it sooner.
 func (s *Service) WaitOperation(ctx context.Context, req *longrunningpb.WaitOperationRequest) (*longrunningpb.Operation, error) {
+	ctx, _, err := s.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
 	wait := maxWait
 	if d := req.GetTimeout(); d != nil && d.AsDuration() > 0 && d.AsDuration() < wait {
 		wait = d.AsDuration()
@@ -401,6 +454,20 @@ func (s *Service) WaitOperation(ctx context.Context, req *longrunningpb.WaitOper
 		case <-tick.C:
 		}
 	}
+}
+
+// visibleID admits the caller and returns the id of the operation called
+// name. With authentication on, the operation is read first: another key's
+// operation is NOT_FOUND. Without, nothing is read.
+func (s *Service) visibleID(ctx context.Context, name string) (string, error) {
+	if s.keys == nil {
+		return operationID(name)
+	}
+	op, err := s.operation(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return op.ID, nil
 }
 
 // operationID returns the id of an operation name: operations/{id},

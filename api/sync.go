@@ -39,11 +39,27 @@ type SyncAnnotator interface {
 // annotated and answered at once, with totalPages. The call waits for a
 // worker until ctx's deadline.
 func (s *Service) BatchAnnotateFiles(ctx context.Context, req *visionpb.BatchAnnotateFilesRequest) (*visionpb.BatchAnnotateFilesResponse, error) {
+	ctx, k, err := s.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if s.sync == nil {
 		return nil, unimplemented("files:annotate")
 	}
 	if err := validateFilesRequest(req, s.models); err != nil {
 		return nil, err
+	}
+	if k != nil {
+		for i, fr := range req.GetRequests() {
+			if uri := fr.GetInputConfig().GetGcsSource().GetUri(); uri != "" {
+				if err := mayRead(k, fmt.Sprintf("requests[%d].inputConfig.gcsSource.uri", i), uri); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err := s.checkPages(ctx, k); err != nil {
+			return nil, err
+		}
 	}
 	return s.sync.AnnotateFiles(ctx, req)
 }
@@ -55,10 +71,17 @@ func (s *Service) BatchAnnotateFiles(ctx context.Context, req *visionpb.BatchAnn
 // then one per word) and fullTextAnnotation; DOCUMENT_TEXT_DETECTION fills
 // fullTextAnnotation; other features are answered per image with code 12.
 func (s *Service) BatchAnnotateImages(ctx context.Context, req *visionpb.BatchAnnotateImagesRequest) (*visionpb.BatchAnnotateImagesResponse, error) {
+	ctx, k, err := s.admit(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if s.sync == nil {
 		return nil, unimplemented("images:annotate")
 	}
 	if err := validateImagesRequest(req, s.models); err != nil {
+		return nil, err
+	}
+	if err := s.authorizeImages(ctx, k, req.GetRequests(), ""); err != nil {
 		return nil, err
 	}
 	return s.sync.AnnotateImages(ctx, req)

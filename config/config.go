@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/folio-ocr/folio/auth"
 	"github.com/folio-ocr/folio/jobs"
 	"github.com/folio-ocr/folio/store"
 )
@@ -54,6 +55,26 @@ func (l *Loader) String(dst *string, env, usage string) {
 		*dst = v
 	}
 	l.fs.StringVar(dst, FlagName(env), *dst, usage+" ("+env+")")
+}
+
+// Secret binds *dst to env and its flag as String does, but the usage
+// never shows its value.
+func (l *Loader) Secret(dst *string, env, usage string) {
+	if v := l.getenv(env); v != "" {
+		*dst = v
+	}
+	l.fs.Var(secretValue{dst}, FlagName(env), usage+" ("+env+")")
+}
+
+// secretValue is a string flag whose String is empty, so that usage prints
+// no default.
+type secretValue struct{ p *string }
+
+func (v secretValue) String() string { return "" }
+
+func (v secretValue) Set(s string) error {
+	*v.p = s
+	return nil
 }
 
 // Int binds *dst to env and its flag; *dst holds the default.
@@ -148,6 +169,12 @@ type Common struct {
 	// ShutdownTimeout bounds the drain on SIGINT or SIGTERM
 	// (SHUTDOWN_TIMEOUT). Its default is the command's: set it before Bind.
 	ShutdownTimeout time.Duration
+	// APIKeys (API_KEYS) and APIKeysFile (API_KEYS_FILE) configure API keys
+	// (see package auth): setting either turns authentication on, in the
+	// api (every call needs a key) and in the worker (which checks each
+	// task's files against its key's policy again). The file is reloaded
+	// when it changes. Default: both empty, off.
+	APIKeys, APIKeysFile string
 }
 
 // DefaultCommon returns the shared settings' defaults, with the given
@@ -171,6 +198,8 @@ func (c *Common) Bind(l *Loader) {
 	l.Duration(&c.OperationTTL, "OPERATION_TTL", "how long operations are kept after their last change")
 	l.String(&c.LogLevel, "LOG_LEVEL", "log level: debug, info, warn or error")
 	l.Duration(&c.ShutdownTimeout, "SHUTDOWN_TIMEOUT", "drain time on SIGTERM")
+	l.Secret(&c.APIKeys, "API_KEYS", "API keys, as name:secret,... or JSON (turns authentication on)")
+	l.String(&c.APIKeysFile, "API_KEYS_FILE", "JSON file of API keys and their policies, reloaded when it changes (turns authentication on)")
 }
 
 // Validate returns one full sentence per invalid field.
@@ -193,7 +222,16 @@ func (c Common) Validate() []error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout))
 	}
+	if _, err := c.Keys(); err != nil {
+		errs = append(errs, err)
+	}
 	return errs
+}
+
+// Keys returns the API keys that API_KEYS or API_KEYS_FILE configure, or
+// nil when authentication is off.
+func (c Common) Keys() (*auth.Source, error) {
+	return auth.Load(c.APIKeys, c.APIKeysFile)
 }
 
 // Redis returns the configuration of RedisURL, which Validate checked;

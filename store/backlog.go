@@ -65,9 +65,39 @@ func (s *RedisOperations) Backlog(ctx context.Context) (Backlog, error) {
 const (
 	bPages     = "pages_pending" // backlog: pages planned, not completed
 	bOpsPrefix = "ops:"          // backlog: "ops:<state number>" = unfinished operations in that state
-	fBPages    = "bl_pages"      // operation: what it adds to pages_pending
-	fBState    = "bl_state"      // operation: the ops:<state> field it adds 1 to
+	// bOwnerPrefix starts the backlog's field of one API key's pending
+	// pages, "owner:<name>" (see OwnerPagesPending); the operation's hash
+	// records its contribution in "bl_owner".
+	bOwnerPrefix = "owner:"
+	fBPages      = "bl_pages" // operation: what it adds to pages_pending
+	fBState      = "bl_state" // operation: the ops:<state> field it adds 1 to
 )
+
+// OwnerPagesPending returns the pages of the unfinished operations of API
+// key owner: pages planned and not completed, plus one for each file not
+// yet planned (counted from the moment the operation is created, so that a
+// burst of submissions counts before any is planned). It is kept exactly,
+// as PagesPending is, in the backlog hash's field "owner:<name>", and read
+// with one HGET (one per hash slot on Redis Cluster).
+func (s *RedisOperations) OwnerPagesPending(ctx context.Context, owner string) (int64, error) {
+	keys := s.backlogKeys()
+	vals := make([]*redis.StringCmd, len(keys))
+	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			vals[i] = p.HGet(ctx, k, bOwnerPrefix+owner)
+		}
+		return nil
+	})
+	if err := pipeErr(cmds); err != nil {
+		return 0, wrapRedis("read pages in flight of "+owner, err)
+	}
+	var n int64
+	for _, v := range vals {
+		x, _ := v.Int64()
+		n += x
+	}
+	return n, nil
+}
 
 // backlogLua defines sync_backlog(op, backlog), which every script that
 // changes an operation calls after the change. The operation's hash
@@ -93,7 +123,7 @@ local function bump(backlog, field, delta)
   end
 end
 local function sync_backlog(op, backlog)
-  local v = redis.call('HMGET', op, 'done', 'state', 'pages_total', 'pages_done', 'bl_pages', 'bl_state', 'files', 'files_planned')
+  local v = redis.call('HMGET', op, 'done', 'state', 'pages_total', 'pages_done', 'bl_pages', 'bl_state', 'files', 'files_planned', 'owner', 'bl_owner')
   local pages, state = 0, false
   if v[1] ~= '1' then
     pages = (tonumber(v[3]) or 0) - (tonumber(v[4]) or 0)
@@ -116,6 +146,17 @@ local function sync_backlog(op, backlog)
       redis.call('HDEL', op, 'bl_state')
     end
   end
+  if v[9] then
+    local own = 0
+    if v[1] ~= '1' then
+      own = (tonumber(v[3]) or 0) - (tonumber(v[4]) or 0) + math.max(0, (tonumber(v[7]) or 0) - (tonumber(v[8]) or 0))
+    end
+    local had = tonumber(v[10]) or 0
+    if own ~= had then
+      bump(backlog, 'owner:' .. v[9], own - had)
+      if own == 0 then redis.call('HDEL', op, 'bl_owner') else redis.call('HSET', op, 'bl_owner', own) end
+    end
+  end
 end
 `
 
@@ -125,9 +166,10 @@ end
 // KEYS[1] -> <prefix>op:{<id>}  KEYS[2] -> its backlog key (backlogKey)
 // Returns 1 if the hash existed, else 0.
 var deleteCmd = redis.NewScript(backlogLua + `
-local v = redis.call('HMGET', KEYS[1], 'bl_pages', 'bl_state')
+local v = redis.call('HMGET', KEYS[1], 'bl_pages', 'bl_state', 'owner', 'bl_owner')
 bump(KEYS[2], 'pages_pending', -(tonumber(v[1]) or 0))
 if v[2] then bump(KEYS[2], 'ops:' .. v[2], -1) end
+if v[3] then bump(KEYS[2], 'owner:' .. v[3], -(tonumber(v[4]) or 0)) end
 return redis.call('DEL', KEYS[1])
 `)
 

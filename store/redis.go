@@ -138,6 +138,7 @@ const (
 	fPagesDone  = "pages_done"
 	fIdemKey    = "idem"  // the idempotency key, so that Delete can drop its mapping
 	fStart      = "stime" // when PlanFile moved the operation to RUNNING (unix ns)
+	fOwner      = "owner" // the API key that created the operation
 	// failedPrefix starts the field of a completed range's failed pages,
 	// "failed:<range member>", written only when there are any.
 	failedPrefix = "failed:"
@@ -207,6 +208,9 @@ func (s *RedisOperations) Create(ctx context.Context, op *Operation) error {
 	}
 	if op.Images != nil {
 		args = append(args, fKind, kindImages)
+	}
+	if op.Owner != "" {
+		args = append(args, fOwner, op.Owner)
 	}
 	created, err := createCmd.Run(ctx, s.c, []string{s.opKey(op.ID), s.backlogKey(op.ID)}, args...).Int()
 	if err != nil {
@@ -356,6 +360,7 @@ func decodeOp(id string, m map[string]string) (*Operation, error) {
 		PagesDone:      atoi(m[fPagesDone]),
 		PagesTotal:     atoi(m[fPagesTotal]),
 		IdempotencyKey: m[fIdemKey],
+		Owner:          m[fOwner],
 	}
 	if ns := atoi64(m[fStart]); ns != 0 {
 		op.StartTime = time.Unix(0, ns).UTC()
@@ -593,7 +598,7 @@ func (s *RedisOperations) listFiltered(ctx context.Context, entries []indexEntry
 	fields := make([]*redis.SliceCmd, len(entries))
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, e := range entries {
-			fields[i] = p.HMGet(ctx, s.opKey(e.id), fState, fDone, fErrCode)
+			fields[i] = p.HMGet(ctx, s.opKey(e.id), fState, fDone, fErrCode, fOwner)
 		}
 		return nil
 	})
@@ -614,7 +619,8 @@ func (s *RedisOperations) listFiltered(ctx context.Context, entries []indexEntry
 			continue
 		}
 		code, _ := v[2].(string)
-		if !f.Match(&Operation{State: State(atoi(state)), Done: done == "1", ErrorCode: int32(atoi(code))}) {
+		owner, _ := v[3].(string)
+		if !f.Match(&Operation{State: State(atoi(state)), Done: done == "1", ErrorCode: int32(atoi(code)), Owner: owner}) {
 			continue
 		}
 		if len(matches) == pageSize {

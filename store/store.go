@@ -70,6 +70,9 @@ type Operation struct {
 	// operation, and Get returns it, but it is no part of the operation's
 	// answer to clients.
 	IdempotencyKey string
+	// Owner is the name of the API key that created the operation, empty
+	// when authentication is off. Only that key sees the operation.
+	Owner string
 }
 
 // DuplicateError is returned by Create when an operation with the same idempotency key exists; ID is that operation's id.
@@ -90,15 +93,20 @@ type ListFilter struct {
 	Done *bool
 	// States, when not empty, keeps only operations in one of these states.
 	States []State
+	// Owner, when not empty, keeps only the operations of that API key.
+	Owner string
 }
 
 // IsZero reports whether f selects every operation.
-func (f ListFilter) IsZero() bool { return f.Done == nil && len(f.States) == 0 }
+func (f ListFilter) IsZero() bool { return f.Done == nil && len(f.States) == 0 && f.Owner == "" }
 
 // Match reports whether f selects op. Implementations of Operations filter
 // with it, so that they all agree on what "finished" means: Done set, an
 // error code, or state DONE or CANCELLED.
 func (f ListFilter) Match(op *Operation) bool {
+	if f.Owner != "" && op.Owner != f.Owner {
+		return false
+	}
 	if f.Done != nil {
 		finished := op.Done || op.ErrorCode != 0 ||
 			op.State == visionpb.OperationMetadata_DONE || op.State == visionpb.OperationMetadata_CANCELLED

@@ -96,12 +96,22 @@ func run() error {
 	reg := metrics.NewRegistry()
 	calls := metrics.NewAPI(reg)
 	reg.MustRegister(metrics.NewBacklogCollector(ops, 0, logger.Named("metrics")))
+	keys, err := cfg.Keys()
+	if err != nil {
+		return err
+	}
+	if keys != nil {
+		logger.Info("authentication on: every call needs an API key", zap.Int("keys", keys.Keyring().Len()))
+		go keys.Watch(ctx, 0, logger)
+	}
 	svc, err := api.New(api.Config{
 		Ops:    ops,
 		Queue:  queue,
 		Models: installedModels(cfg.TessdataPrefix, logger),
 		Logger: logger,
 		Sync:   jobs.NewSyncClient(queue, store.NewRedisResults(rdb, cfg.KeyPrefix), cfg.SyncTimeout),
+		Keys:   keys,
+		Quotas: ops,
 	})
 	if err != nil {
 		return err

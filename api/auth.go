@@ -1,0 +1,191 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/folio-ocr/folio/auth"
+	"github.com/folio-ocr/folio/rpcerr"
+	"github.com/folio-ocr/folio/store"
+)
+
+// pagesRetryDelay is the retry hint of a submission refused for its key's
+// pages in flight: how soon some of them are likely to have finished.
+const pagesRetryDelay = 30 * time.Second
+
+// admit identifies the caller of a call when authentication is on, and
+// counts the call against its key's requests-per-minute quota. It returns
+// ctx carrying the key, so that a method calling another (WaitOperation
+// calls GetOperation) admits once, and the key; with authentication off,
+// ctx and a nil key. Errors are the client's: UNAUTHENTICATED without a
+// credential or with a bearer token that is no key, INVALID_ARGUMENT with
+// an unknown API key (as Google answers), RESOURCE_EXHAUSTED over the
+// quota.
+func (s *Service) admit(ctx context.Context) (context.Context, *auth.Key, error) {
+	if s.keys == nil {
+		return ctx, nil, nil
+	}
+	if k := auth.KeyFrom(ctx); k != nil {
+		return ctx, k, nil
+	}
+	cred := auth.CredentialFrom(ctx)
+	if cred.Kind == auth.None {
+		return ctx, nil, rpcerr.Errorf(codes.Unauthenticated,
+			"the request has no API key: pass one as the key query parameter, the x-goog-api-key header or Authorization: Bearer")
+	}
+	k, ok := s.keys.Keyring().Lookup(cred.Secret)
+	if !ok {
+		if cred.Kind == auth.Bearer {
+			return ctx, nil, rpcerr.Errorf(codes.Unauthenticated,
+				"the request had invalid authentication credentials: the bearer token is not a valid API key")
+		}
+		return ctx, nil, &rpcerr.Error{Code: codes.InvalidArgument,
+			Message: "API key not valid. Please pass a valid API key.",
+			Details: []proto.Message{&errdetails.ErrorInfo{Reason: "API_KEY_INVALID", Domain: "googleapis.com"}}}
+	}
+	if err := s.countCall(ctx, k); err != nil {
+		return ctx, nil, err
+	}
+	return auth.WithKey(ctx, k), k, nil
+}
+
+// countCall applies k's requests-per-minute quota.
+func (s *Service) countCall(ctx context.Context, k *auth.Key) error {
+	if k.RequestsPerMinute <= 0 || s.quotas == nil {
+		return nil
+	}
+	now := s.now()
+	n, err := s.quotas.CountCall(ctx, k.Name, now)
+	if err != nil {
+		return fmt.Errorf("api: count call: %w", err)
+	}
+	if n <= k.RequestsPerMinute {
+		return nil
+	}
+	retry := time.Duration(60-now.Unix()%60) * time.Second
+	return quotaError(k, fmt.Sprintf("API key %q made %d requests this minute, over its quota of %d requests per minute; retry in %d s",
+		k.Name, n, k.RequestsPerMinute, int(retry.Seconds())), "requests per minute", retry)
+}
+
+// checkPages refuses a submission while k's unfinished operations hold its
+// quota of pages in flight.
+func (s *Service) checkPages(ctx context.Context, k *auth.Key) error {
+	if k == nil || k.PagesInFlight <= 0 || s.quotas == nil {
+		return nil
+	}
+	n, err := s.quotas.OwnerPagesPending(ctx, k.Name)
+	if err != nil {
+		return fmt.Errorf("api: pages in flight: %w", err)
+	}
+	if n < k.PagesInFlight {
+		return nil
+	}
+	return quotaError(k, fmt.Sprintf("API key %q has %d pages in flight, at its quota of %d; retry when some have finished",
+		k.Name, n, k.PagesInFlight), "pages in flight", pagesRetryDelay)
+}
+
+// quotaError is RESOURCE_EXHAUSTED with Google's details: which quota
+// (QuotaFailure, ErrorInfo) and when to retry (RetryInfo, which the REST
+// surface also sends as Retry-After).
+func quotaError(k *auth.Key, msg, quota string, retry time.Duration) error {
+	return &rpcerr.Error{Code: codes.ResourceExhausted, Message: "Quota exceeded: " + msg + ".",
+		Details: []proto.Message{
+			&errdetails.ErrorInfo{Reason: "RATE_LIMIT_EXCEEDED", Domain: "folio",
+				Metadata: map[string]string{"key": k.Name, "quota": quota}},
+			&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
+				Subject: "key:" + k.Name, Description: msg}}},
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(retry)},
+		}}
+}
+
+// mayRead and mayWrite are PERMISSION_DENIED unless k (nil: off) may read
+// or write uri; field names where the request gave it.
+func mayRead(k *auth.Key, field, uri string) error {
+	if k == nil || k.MayRead(uri) {
+		return nil
+	}
+	return rpcerr.Errorf(codes.PermissionDenied, "%s: API key %q may not read %s (it may read %s)",
+		field, k.Name, uri, auth.Describe(k.Inputs))
+}
+
+func mayWrite(k *auth.Key, field, uri string) error {
+	if k == nil || k.MayWrite(uri) {
+		return nil
+	}
+	return rpcerr.Errorf(codes.PermissionDenied, "%s: API key %q may not write to %s (it may write to %s)",
+		field, k.Name, uri, auth.Describe(k.Outputs))
+}
+
+// authorizeFiles checks every input and output of a files request against
+// k's policy and its pages in flight.
+func (s *Service) authorizeFiles(ctx context.Context, k *auth.Key, reqs []*visionpb.AsyncAnnotateFileRequest) error {
+	if k == nil {
+		return nil
+	}
+	for i, r := range reqs {
+		f := fmt.Sprintf("requests[%d]", i)
+		if err := mayRead(k, f+".inputConfig.gcsSource.uri", r.GetInputConfig().GetGcsSource().GetUri()); err != nil {
+			return err
+		}
+		if err := mayWrite(k, f+".outputConfig.gcsDestination.uri", r.GetOutputConfig().GetGcsDestination().GetUri()); err != nil {
+			return err
+		}
+	}
+	return s.checkPages(ctx, k)
+}
+
+// authorizeImages checks the gs:// images of an images request (inline
+// content needs no permission) and, when out is not empty, its output.
+func (s *Service) authorizeImages(ctx context.Context, k *auth.Key, reqs []*visionpb.AnnotateImageRequest, out string) error {
+	if k == nil {
+		return nil
+	}
+	for i, r := range reqs {
+		src := r.GetImage().GetSource()
+		for field, uri := range map[string]string{"gcsImageUri": src.GetGcsImageUri(), "imageUri": src.GetImageUri()} {
+			if uri == "" {
+				continue
+			}
+			if err := mayRead(k, fmt.Sprintf("requests[%d].image.source.%s", i, field), uri); err != nil {
+				return err
+			}
+		}
+	}
+	if out != "" {
+		if err := mayWrite(k, "outputConfig.gcsDestination.uri", out); err != nil {
+			return err
+		}
+	}
+	return s.checkPages(ctx, k)
+}
+
+// owns reports whether the caller k (nil: authentication off) may see op:
+// only the key that created an operation sees it.
+func owns(k *auth.Key, op *store.Operation) bool {
+	return k == nil || op.Owner == k.Name
+}
+
+// ownerOf is the Owner recorded for an operation k creates.
+func ownerOf(k *auth.Key) string {
+	if k == nil {
+		return ""
+	}
+	return k.Name
+}
+
+// scopedIdempotencyKey namespaces an idempotency key by the API key that
+// uses it (owner, "" when authentication is off), so that two callers
+// choosing the same key neither collide nor see each other's operation.
+func scopedIdempotencyKey(owner, key string) string {
+	if owner == "" || key == "" {
+		return key
+	}
+	return "key:" + owner + "/" + key
+}

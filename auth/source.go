@@ -1,0 +1,112 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// ReloadInterval is how often [Source.Watch] reads the keys file.
+const ReloadInterval = 2 * time.Second
+
+// Source holds the current keyring, from the environment or from a file it
+// reloads when the file changes: editing the file adds, removes or changes
+// keys without a restart. A file that no longer parses keeps the last good
+// keyring (and is logged).
+type Source struct {
+	cur  atomic.Pointer[Keyring]
+	path string
+	raw  []byte // the file's contents behind cur
+}
+
+// Load returns the keys configured by API_KEYS (inline, the forms of
+// [ParseEnv]) or API_KEYS_FILE (a path, the form of [Parse]), or nil when
+// both are empty: authentication is off. Setting both is an error.
+func Load(inline, path string) (*Source, error) {
+	switch {
+	case inline != "" && path != "":
+		return nil, errors.New("auth: set API_KEYS or API_KEYS_FILE, not both")
+	case inline != "":
+		kr, err := ParseEnv(inline)
+		if err != nil {
+			return nil, err
+		}
+		s := &Source{}
+		s.cur.Store(kr)
+		return s, nil
+	case path != "":
+		s := &Source{path: path}
+		if _, err := s.reload(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	return nil, nil
+}
+
+// Static returns a Source that always holds kr (for tests and embedding).
+func Static(kr *Keyring) *Source {
+	s := &Source{}
+	s.cur.Store(kr)
+	return s
+}
+
+// Keyring returns the current keys.
+func (s *Source) Keyring() *Keyring { return s.cur.Load() }
+
+// reload reads the file and, if it changed and parses, makes it current;
+// it reports whether the keyring changed.
+func (s *Source) reload() (bool, error) {
+	raw, err := os.ReadFile(s.path)
+	if err != nil {
+		return false, fmt.Errorf("auth: read API_KEYS_FILE: %w", err)
+	}
+	if s.cur.Load() != nil && bytes.Equal(raw, s.raw) {
+		return false, nil
+	}
+	kr, err := Parse(raw)
+	if err != nil {
+		return false, fmt.Errorf("API_KEYS_FILE %s: %w", s.path, err)
+	}
+	s.raw = raw
+	s.cur.Store(kr)
+	return true, nil
+}
+
+// Watch reloads the keys file every interval (0 means [ReloadInterval])
+// until ctx ends, logging each change and each file that does not parse
+// (once per distinct content). A Source from the environment has nothing to
+// watch, and Watch returns at once.
+func (s *Source) Watch(ctx context.Context, interval time.Duration, log *zap.Logger) {
+	if s.path == "" {
+		return
+	}
+	if interval <= 0 {
+		interval = ReloadInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed, err := s.reload()
+		switch {
+		case err != nil && err.Error() != lastErr:
+			lastErr = err.Error()
+			log.Error("API keys not reloaded: keeping the previous keys", zap.Error(err))
+		case changed:
+			lastErr = ""
+			log.Info("API keys reloaded", zap.Int("keys", s.Keyring().Len()))
+		}
+	}
+}
