@@ -42,6 +42,11 @@ func (s *Service) admit(ctx context.Context) (context.Context, *auth.Key, error)
 	}
 	k, ok := s.keys.Keyring().Lookup(cred.Secret)
 	if !ok {
+		// Another api process may have seen an edit of the keys file
+		// first: read it again (at most once a second) before refusing.
+		k, ok = s.keys.Refresh().Lookup(cred.Secret)
+	}
+	if !ok {
 		if cred.Kind == auth.Bearer {
 			return ctx, nil, rpcerr.Errorf(codes.Unauthenticated,
 				"the request had invalid authentication credentials: the bearer token is not a valid API key")

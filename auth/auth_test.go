@@ -204,6 +204,16 @@ func TestLoad(t *testing.T) {
 	if changed, _ := s.reload(); changed {
 		t.Error("reload of the same content reports a change")
 	}
+	// Refresh reads an edited file at once.
+	if err := os.WriteFile(path, []byte(`{"keys":[{"name":"b","key":"b-`+secret+`"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Refresh().Lookup("b-" + secret); !ok {
+		t.Error("Refresh did not read the edited file")
+	}
+	if _, ok := s.Refresh().Lookup(secret); ok {
+		t.Error("a removed key is still found")
+	}
 }
 
 // BenchmarkLookup is the cost a key check adds to every call.

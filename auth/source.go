@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +23,9 @@ const ReloadInterval = 2 * time.Second
 type Source struct {
 	cur  atomic.Pointer[Keyring]
 	path string
-	raw  []byte // the file's contents behind cur
+	mu   sync.Mutex  // serializes reloads
+	raw  []byte      // the file's contents behind cur
+	stat os.FileInfo // the file's when it was last read
 }
 
 // Load returns the keys configured by API_KEYS (inline, the forms of
@@ -60,9 +63,30 @@ func Static(kr *Keyring) *Source {
 // Keyring returns the current keys.
 func (s *Source) Keyring() *Keyring { return s.cur.Load() }
 
+// Refresh reads the keys file again if it changed (its modification time
+// or size) since it was last read, so that a process about to refuse a key
+// it does not know (or a URI its policy does not allow) first sees an edit
+// that another process already acted on. It costs a stat when nothing
+// changed. It returns the current keys; a file that does not parse keeps
+// the last good ones.
+func (s *Source) Refresh() *Keyring {
+	if s.path == "" {
+		return s.Keyring()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fi, err := os.Stat(s.path); err == nil && (s.stat == nil || !fi.ModTime().Equal(s.stat.ModTime()) || fi.Size() != s.stat.Size()) {
+		_, _ = s.reload() // Watch logs a broken file
+	}
+	return s.Keyring()
+}
+
 // reload reads the file and, if it changed and parses, makes it current;
 // it reports whether the keyring changed.
 func (s *Source) reload() (bool, error) {
+	if fi, err := os.Stat(s.path); err == nil {
+		s.stat = fi
+	}
 	raw, err := os.ReadFile(s.path)
 	if err != nil {
 		return false, fmt.Errorf("auth: read API_KEYS_FILE: %w", err)
@@ -99,7 +123,9 @@ func (s *Source) Watch(ctx context.Context, interval time.Duration, log *zap.Log
 			return
 		case <-t.C:
 		}
+		s.mu.Lock()
 		changed, err := s.reload()
+		s.mu.Unlock()
 		switch {
 		case err != nil && err.Error() != lastErr:
 			lastErr = err.Error()
