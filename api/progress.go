@@ -94,6 +94,11 @@ func progressProto(p *store.Progress, now time.Time) *progresspb.OperationProgre
 			PagesFailed: int32(r.FailedPages),
 		})
 	}
+	for i, fe := range p.FileErrors {
+		if i >= 0 && i < len(out.Files) {
+			out.Files[i].Error = &progresspb.FileError{Code: fe.Code, Message: fe.Message}
+		}
+	}
 	for _, f := range out.Files {
 		out.PagesTotal += f.PagesTotal
 		out.PagesDone += f.PagesDone

@@ -296,3 +296,22 @@ func TestProgressProtoEstimates(t *testing.T) {
 		}
 	}
 }
+
+// A file that failed as a whole (FILE_ERRORS=continue) carries its error;
+// the others none, and an index outside the request is ignored.
+func TestProgressFileError(t *testing.T) {
+	t.Parallel()
+	p := &store.Progress{
+		Operation: &store.Operation{ID: "1", Name: "operations/1", State: visionpb.OperationMetadata_RUNNING,
+			CreateTime: testNow, UpdateTime: testNow, Request: validRequest()},
+		Planned:    []int{0, 1},
+		FileErrors: map[int]store.FileError{1: {Code: 3, Message: "gs://bucket/dir/b.pdf: truncated"}, 9: {Code: 5}},
+	}
+	got := progressProto(p, testNow)
+	if e := got.GetFiles()[0].GetError(); e != nil {
+		t.Errorf("file 0 error = %v, want none", e)
+	}
+	if e := got.GetFiles()[1].GetError(); e.GetCode() != 3 || e.GetMessage() != "gs://bucket/dir/b.pdf: truncated" {
+		t.Errorf("file 1 error = %v", e)
+	}
+}

@@ -330,7 +330,11 @@ type FileProgress struct {
 	OutputsTotal int32 `protobuf:"varint,7,opt,name=outputs_total,json=outputsTotal,proto3" json:"outputs_total,omitempty"`
 	// The output objects written so far, by first page. Each is complete
 	// and can be read now (a range run again replaces its object whole).
-	Outputs       []*OutputObject `protobuf:"bytes,8,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	Outputs []*OutputObject `protobuf:"bytes,8,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	// Set when the file failed as a whole and its operation went on without
+	// it (the workers' FILE_ERRORS=continue): the error its output object
+	// carries. Unset otherwise; page errors are counted in pages_failed.
+	Error         *FileError `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +425,69 @@ func (x *FileProgress) GetOutputs() []*OutputObject {
 	return nil
 }
 
+func (x *FileProgress) GetError() *FileError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// FileError is why a file failed as a whole: a google.rpc code and the
+// message naming the file, as in AnnotateFileResponse.error.
+type FileError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The google.rpc code, e.g. 3 (INVALID_ARGUMENT) for a corrupt file.
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// What went wrong, naming the file.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileError) Reset() {
+	*x = FileError{}
+	mi := &file_folio_v1_progress_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileError) ProtoMessage() {}
+
+func (x *FileError) ProtoReflect() protoreflect.Message {
+	mi := &file_folio_v1_progress_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileError.ProtoReflect.Descriptor instead.
+func (*FileError) Descriptor() ([]byte, []int) {
+	return file_folio_v1_progress_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FileError) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *FileError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // OutputObject is one output object written: an AnnotateFileResponse
 // covering pages first_page..last_page of its file.
 type OutputObject struct {
@@ -439,7 +506,7 @@ type OutputObject struct {
 
 func (x *OutputObject) Reset() {
 	*x = OutputObject{}
-	mi := &file_folio_v1_progress_proto_msgTypes[3]
+	mi := &file_folio_v1_progress_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +518,7 @@ func (x *OutputObject) String() string {
 func (*OutputObject) ProtoMessage() {}
 
 func (x *OutputObject) ProtoReflect() protoreflect.Message {
-	mi := &file_folio_v1_progress_proto_msgTypes[3]
+	mi := &file_folio_v1_progress_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +531,7 @@ func (x *OutputObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputObject.ProtoReflect.Descriptor instead.
 func (*OutputObject) Descriptor() ([]byte, []int) {
-	return file_folio_v1_progress_proto_rawDescGZIP(), []int{3}
+	return file_folio_v1_progress_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OutputObject) GetUri() string {
@@ -529,7 +596,7 @@ const file_folio_v1_progress_proto_rawDesc = "" +
 	"\aCREATED\x10\x01\x12\v\n" +
 	"\aRUNNING\x10\x02\x12\b\n" +
 	"\x04DONE\x10\x03\x12\r\n" +
-	"\tCANCELLED\x10\x04\"\xab\x02\n" +
+	"\tCANCELLED\x10\x04\"\xd6\x02\n" +
 	"\fFileProgress\x12\x1b\n" +
 	"\tinput_uri\x18\x01 \x01(\tR\binputUri\x12*\n" +
 	"\x11output_uri_prefix\x18\x02 \x01(\tR\x0foutputUriPrefix\x12\x18\n" +
@@ -540,7 +607,11 @@ const file_folio_v1_progress_proto_rawDesc = "" +
 	"pages_done\x18\x05 \x01(\x05R\tpagesDone\x12!\n" +
 	"\fpages_failed\x18\x06 \x01(\x05R\vpagesFailed\x12#\n" +
 	"\routputs_total\x18\a \x01(\x05R\foutputsTotal\x120\n" +
-	"\aoutputs\x18\b \x03(\v2\x16.folio.v1.OutputObjectR\aoutputs\"\x7f\n" +
+	"\aoutputs\x18\b \x03(\v2\x16.folio.v1.OutputObjectR\aoutputs\x12)\n" +
+	"\x05error\x18\t \x01(\v2\x13.folio.v1.FileErrorR\x05error\"9\n" +
+	"\tFileError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x7f\n" +
 	"\fOutputObject\x12\x10\n" +
 	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x1d\n" +
 	"\n" +
@@ -563,31 +634,33 @@ func file_folio_v1_progress_proto_rawDescGZIP() []byte {
 }
 
 var file_folio_v1_progress_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_folio_v1_progress_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_folio_v1_progress_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_folio_v1_progress_proto_goTypes = []any{
 	(OperationProgress_State)(0),  // 0: folio.v1.OperationProgress.State
 	(*GetProgressRequest)(nil),    // 1: folio.v1.GetProgressRequest
 	(*OperationProgress)(nil),     // 2: folio.v1.OperationProgress
 	(*FileProgress)(nil),          // 3: folio.v1.FileProgress
-	(*OutputObject)(nil),          // 4: folio.v1.OutputObject
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
+	(*FileError)(nil),             // 4: folio.v1.FileError
+	(*OutputObject)(nil),          // 5: folio.v1.OutputObject
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
 }
 var file_folio_v1_progress_proto_depIdxs = []int32{
 	0, // 0: folio.v1.OperationProgress.state:type_name -> folio.v1.OperationProgress.State
-	5, // 1: folio.v1.OperationProgress.create_time:type_name -> google.protobuf.Timestamp
-	5, // 2: folio.v1.OperationProgress.start_time:type_name -> google.protobuf.Timestamp
-	5, // 3: folio.v1.OperationProgress.update_time:type_name -> google.protobuf.Timestamp
-	6, // 4: folio.v1.OperationProgress.eta:type_name -> google.protobuf.Duration
+	6, // 1: folio.v1.OperationProgress.create_time:type_name -> google.protobuf.Timestamp
+	6, // 2: folio.v1.OperationProgress.start_time:type_name -> google.protobuf.Timestamp
+	6, // 3: folio.v1.OperationProgress.update_time:type_name -> google.protobuf.Timestamp
+	7, // 4: folio.v1.OperationProgress.eta:type_name -> google.protobuf.Duration
 	3, // 5: folio.v1.OperationProgress.files:type_name -> folio.v1.FileProgress
-	4, // 6: folio.v1.FileProgress.outputs:type_name -> folio.v1.OutputObject
-	1, // 7: folio.v1.Progress.GetProgress:input_type -> folio.v1.GetProgressRequest
-	2, // 8: folio.v1.Progress.GetProgress:output_type -> folio.v1.OperationProgress
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	5, // 6: folio.v1.FileProgress.outputs:type_name -> folio.v1.OutputObject
+	4, // 7: folio.v1.FileProgress.error:type_name -> folio.v1.FileError
+	1, // 8: folio.v1.Progress.GetProgress:input_type -> folio.v1.GetProgressRequest
+	2, // 9: folio.v1.Progress.GetProgress:output_type -> folio.v1.OperationProgress
+	9, // [9:10] is the sub-list for method output_type
+	8, // [8:9] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_folio_v1_progress_proto_init() }
@@ -601,7 +674,7 @@ func file_folio_v1_progress_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_folio_v1_progress_proto_rawDesc), len(file_folio_v1_progress_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
