@@ -24,10 +24,12 @@ const pagesRetryDelay = 30 * time.Second
 // counts the call against its key's requests-per-minute quota. It returns
 // ctx carrying the key, so that a method calling another (WaitOperation
 // calls GetOperation) admits once, and the key; with authentication off,
-// ctx and a nil key. Errors are the client's: UNAUTHENTICATED without a
-// credential or with a bearer token that is no key, INVALID_ARGUMENT with
-// an unknown API key (as Google answers), RESOURCE_EXHAUSTED over the
-// quota.
+// ctx and a nil key. Errors are the client's, as Google answers them:
+// PERMISSION_DENIED without a credential, INVALID_ARGUMENT with an unknown
+// API key, UNAUTHENTICATED with a bearer token that is no key;
+// RESOURCE_EXHAUSTED over the quota. The transports call it before they
+// read a request, so that a caller without a key learns that first and
+// cannot make the server parse large bodies.
 func (s *Service) admit(ctx context.Context) (context.Context, *auth.Key, error) {
 	if s.keys == nil {
 		return ctx, nil, nil
@@ -37,13 +39,14 @@ func (s *Service) admit(ctx context.Context) (context.Context, *auth.Key, error)
 	}
 	cred := auth.CredentialFrom(ctx)
 	if cred.Kind == auth.None {
-		return ctx, nil, rpcerr.Errorf(codes.Unauthenticated,
-			"the request has no API key: pass one as the key query parameter, the x-goog-api-key header or Authorization: Bearer")
+		return ctx, nil, &rpcerr.Error{Code: codes.PermissionDenied,
+			Message: "The request is missing a valid API key: pass one as the key query parameter, the x-goog-api-key header or Authorization: Bearer.",
+			Details: []proto.Message{&errdetails.ErrorInfo{Reason: "CREDENTIALS_MISSING", Domain: "googleapis.com"}}}
 	}
 	k, ok := s.keys.Keyring().Lookup(cred.Secret)
 	if !ok {
 		// Another api process may have seen an edit of the keys file
-		// first: read it again (at most once a second) before refusing.
+		// first: look at it again (a stat, at most every 100 ms).
 		k, ok = s.keys.Refresh().Lookup(cred.Secret)
 	}
 	if !ok {
@@ -79,9 +82,12 @@ func (s *Service) countCall(ctx context.Context, k *auth.Key) error {
 		k.Name, n, k.RequestsPerMinute, int(retry.Seconds())), "requests per minute", retry)
 }
 
-// checkPages refuses a submission while k's unfinished operations hold its
-// quota of pages in flight.
-func (s *Service) checkPages(ctx context.Context, k *auth.Key) error {
+// checkPages refuses a call while k's unfinished operations, other than
+// the own pages the call's just-created operation adds (0 for a call that
+// creates none), hold its quota of pages in flight. An operation is
+// created before it is checked, so that submissions racing each other see
+// each other.
+func (s *Service) checkPages(ctx context.Context, k *auth.Key, own int64) error {
 	if k == nil || k.PagesInFlight <= 0 || s.quotas == nil {
 		return nil
 	}
@@ -89,7 +95,7 @@ func (s *Service) checkPages(ctx context.Context, k *auth.Key) error {
 	if err != nil {
 		return fmt.Errorf("api: pages in flight: %w", err)
 	}
-	if n < k.PagesInFlight {
+	if n -= own; n < k.PagesInFlight {
 		return nil
 	}
 	return quotaError(k, fmt.Sprintf("API key %q has %d pages in flight, at its quota of %d; retry when some have finished",
@@ -129,8 +135,8 @@ func mayWrite(k *auth.Key, field, uri string) error {
 }
 
 // authorizeFiles checks every input and output of a files request against
-// k's policy and its pages in flight.
-func (s *Service) authorizeFiles(ctx context.Context, k *auth.Key, reqs []*visionpb.AsyncAnnotateFileRequest) error {
+// k's policy.
+func (s *Service) authorizeFiles(k *auth.Key, reqs []*visionpb.AsyncAnnotateFileRequest) error {
 	if k == nil {
 		return nil
 	}
@@ -143,22 +149,22 @@ func (s *Service) authorizeFiles(ctx context.Context, k *auth.Key, reqs []*visio
 			return err
 		}
 	}
-	return s.checkPages(ctx, k)
+	return nil
 }
 
 // authorizeImages checks the gs:// images of an images request (inline
 // content needs no permission) and, when out is not empty, its output.
-func (s *Service) authorizeImages(ctx context.Context, k *auth.Key, reqs []*visionpb.AnnotateImageRequest, out string) error {
+func (s *Service) authorizeImages(k *auth.Key, reqs []*visionpb.AnnotateImageRequest, out string) error {
 	if k == nil {
 		return nil
 	}
 	for i, r := range reqs {
 		src := r.GetImage().GetSource()
-		for field, uri := range map[string]string{"gcsImageUri": src.GetGcsImageUri(), "imageUri": src.GetImageUri()} {
-			if uri == "" {
+		for _, f := range [...]struct{ name, uri string }{{"gcsImageUri", src.GetGcsImageUri()}, {"imageUri", src.GetImageUri()}} {
+			if f.uri == "" {
 				continue
 			}
-			if err := mayRead(k, fmt.Sprintf("requests[%d].image.source.%s", i, field), uri); err != nil {
+			if err := mayRead(k, fmt.Sprintf("requests[%d].image.source.%s", i, f.name), f.uri); err != nil {
 				return err
 			}
 		}
@@ -168,7 +174,7 @@ func (s *Service) authorizeImages(ctx context.Context, k *auth.Key, reqs []*visi
 			return err
 		}
 	}
-	return s.checkPages(ctx, k)
+	return nil
 }
 
 // owns reports whether the caller k (nil: authentication off) may see op:

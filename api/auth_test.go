@@ -45,11 +45,11 @@ const (
 
 // authKeys is the keys file of the auth tests: billing may read
 // gs://bucket/ and write gs://bucket/out/; legal only gs://legal/; limited
-// has a quota of 3 requests per minute and 1 page in flight.
+// has a quota of 6 requests per minute and 1 page in flight.
 const authKeys = `{"keys": [
   {"name": "billing", "key": "` + billingSecret + `", "inputs": ["gs://bucket"], "outputs": ["gs://bucket/out/"]},
   {"name": "legal", "sha256": "%s", "inputs": ["gs://legal/"], "outputs": ["gs://legal/out/"]},
-  {"name": "limited", "key": "` + limitedSecret + `", "requestsPerMinute": 3, "pagesInFlight": 1}
+  {"name": "limited", "key": "` + limitedSecret + `", "requestsPerMinute": 6, "pagesInFlight": 1}
 ]}`
 
 // authServer is a Service with authentication on over the real Redis
@@ -187,7 +187,7 @@ func testAuth(t *testing.T, as *authServer, transport string) {
 
 	anon, _ := as.clients(t, transport, "")
 	_, err := anon.AsyncBatchAnnotateFiles(ctx, validRequest())
-	wantAPIError(t, "submit without a key", err, codes.Unauthenticated, "x-goog-api-key")
+	wantAPIError(t, "submit without a key", err, codes.PermissionDenied, "missing a valid API key")
 
 	wrong, _ := as.clients(t, transport, "not-a-key-0123456789")
 	_, err = wrong.AsyncBatchAnnotateFiles(ctx, validRequest())
@@ -284,9 +284,16 @@ func TestAuthQuotas(t *testing.T) {
 	// One page in flight: the first submission (two files, unplanned)
 	// holds two; the next is refused until it finishes.
 	limited, limitedLRO := as.clients(t, "grpc", limitedSecret)
-	op, err := limited.AsyncBatchAnnotateFiles(ctx, validRequest())
+	idem := metadata.AppendToOutgoingContext(ctx, "idempotency-key", "batch-1")
+	op, err := limited.AsyncBatchAnnotateFiles(idem, validRequest())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A retry of the accepted submission is answered with it, not refused
+	// for the pages it holds itself.
+	again, err := limited.AsyncBatchAnnotateFiles(idem, validRequest())
+	if err != nil || again.Name() != op.Name() {
+		t.Fatalf("retry with the idempotency key: %v, %v; want %s", again, err, op.Name())
 	}
 	_, err = limited.AsyncBatchAnnotateFiles(ctx, validRequest())
 	if ae := wantAPIError(t, "second submission", err, codes.ResourceExhausted, `"limited" has 2 pages in flight, at its quota of 1`); ae != nil {
@@ -294,14 +301,17 @@ func TestAuthQuotas(t *testing.T) {
 			t.Errorf("RetryInfo = %v, want %v", ri, pagesRetryDelay)
 		}
 	}
+	if names := listNames(t, limitedLRO); len(names) != 1 {
+		t.Errorf("operations after a refused submission: %v, want only %s", names, op.Name())
+	}
 	if err := limitedLRO.CancelOperation(ctx, &longrunningpb.CancelOperationRequest{Name: op.Name()}); err != nil {
 		t.Fatal(err)
 	}
-	// Three calls a minute, counted in Redis across transports: the REST
-	// call that follows is the fourth (unless the minute turned; then it
-	// is the first of the new one, and two more go over).
+	// Six calls a minute, counted in Redis across transports: five gRPC
+	// calls so far, so the second REST call is over (unless the minute
+	// turned; then the seventh of the new one is).
 	var resp *http.Response
-	for range 4 {
+	for range 10 {
 		r, err := http.Get(as.restURL + "/v1/operations?key=" + limitedSecret)
 		if err != nil {
 			t.Fatal(err)
@@ -350,8 +360,8 @@ func TestAuthCredentialForms(t *testing.T) {
 		{"header", func(r *http.Request) { r.Header.Set("x-goog-api-key", billingSecret) }, 200},
 		{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+billingSecret) }, 200},
 		{"bad bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope") }, 401},
-		{"basic", func(r *http.Request) { r.SetBasicAuth("u", billingSecret) }, 401},
-		{"none", func(*http.Request) {}, 401},
+		{"basic", func(r *http.Request) { r.SetBasicAuth("u", billingSecret) }, 403},
+		{"none", func(*http.Request) {}, 403},
 		{"bad key", func(r *http.Request) { r.URL.RawQuery = "key=nope" }, 400},
 	} {
 		if got := get(tc.mut); got != tc.want {
@@ -376,7 +386,7 @@ func TestAuthCredentialForms(t *testing.T) {
 	}{
 		{"x-goog-api-key", []string{"x-goog-api-key", billingSecret}, codes.OK},
 		{"bearer", []string{"authorization", "Bearer " + billingSecret}, codes.OK},
-		{"none", nil, codes.Unauthenticated},
+		{"none", nil, codes.PermissionDenied},
 	} {
 		ctx := metadata.AppendToOutgoingContext(context.Background(), tc.md...)
 		_, err := lc.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: "operations"})

@@ -51,6 +51,7 @@ type GRPCOptions struct {
 // service and reflection need no key.
 type GRPCServer struct {
 	g       *grpc.Server
+	s       *Service
 	maxRecv int
 	health  *health.Server
 	ready   func(context.Context) error
@@ -73,6 +74,7 @@ func NewGRPCServer(s *Service, opts *GRPCOptions) *GRPCServer {
 		max = DefaultMaxRequestBytes
 	}
 	gs := &GRPCServer{
+		s:       s,
 		maxRecv: max,
 		health:  health.NewServer(),
 		ready:   opts.Ready,
@@ -154,11 +156,16 @@ func (gs *GRPCServer) intercept(ctx context.Context, req any, info *grpc.UnarySe
 	if strings.HasPrefix(info.FullMethod, "/grpc.") { // health, reflection: their own statuses
 		return handler(ctx, req)
 	}
-	if m, ok := req.(proto.Message); ok && proto.Size(m) > gs.maxRecv {
+	// The key first (Service.admit; the methods' own admit then finds it
+	// in ctx): a caller without one learns that before anything else.
+	ctx, _, err = gs.s.admit(auth.WithCredential(withIdempotencyMetadata(ctx), auth.FromMetadata(ctx)))
+	switch m, ok := req.(proto.Message); {
+	case err != nil:
+	case ok && proto.Size(m) > gs.maxRecv:
 		err = &rpcerr.Error{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("request payload size exceeds the limit: %d bytes", gs.maxRecv)}
-	} else {
-		resp, err = handler(auth.WithCredential(withIdempotencyMetadata(ctx), auth.FromMetadata(ctx)), req)
+	default:
+		resp, err = handler(ctx, req)
 	}
 	if err == nil {
 		return resp, nil

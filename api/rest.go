@@ -134,9 +134,16 @@ type parented interface {
 // numbers), the URL's parent merged in, and call's answer written.
 func handleCall[Req parented, Resp proto.Message](h *rest, v string, call func(context.Context, Req) (Resp, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The key first: no body is read for a caller without one.
+		ctx, _, err := h.s.admit(r.Context())
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		r = r.WithContext(ctx)
 		var req Req
 		req = req.ProtoReflect().New().Interface().(Req)
-		err := h.decodeVersioned(w, r, v, req)
+		err = h.decodeVersioned(w, r, v, req)
 		if err == nil {
 			err = mergeParentField(r, req)
 		}

@@ -158,7 +158,7 @@ func (s *Service) submit(ctx context.Context, v string, req *visionpb.AsyncBatch
 	if err := validateRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeFiles(ctx, k, req.GetRequests()); err != nil {
+	if err := s.authorizeFiles(k, req.GetRequests()); err != nil {
 		return nil, err
 	}
 	return s.start(ctx, v, &store.Operation{Request: req, Owner: ownerOf(k)}, req.GetParent(), len(req.GetRequests()))
@@ -183,7 +183,7 @@ func (s *Service) submitImages(ctx context.Context, v string, req *visionpb.Asyn
 	if err := validateAsyncImagesRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeImages(ctx, k, req.GetRequests(), req.GetOutputConfig().GetGcsDestination().GetUri()); err != nil {
+	if err := s.authorizeImages(k, req.GetRequests(), req.GetOutputConfig().GetGcsDestination().GetUri()); err != nil {
 		return nil, err
 	}
 	return s.start(ctx, v, &store.Operation{Images: req, Owner: ownerOf(k)}, req.GetParent(), len(req.GetRequests()))
@@ -205,6 +205,13 @@ func (s *Service) start(ctx context.Context, v string, tmpl *store.Operation, pa
 	op, first, err := s.create(wctx, v, tmpl, parent, key)
 	if err != nil || first != nil { // a duplicate's work is queued already
 		return first, err
+	}
+	if err := s.checkPages(wctx, auth.KeyFrom(ctx), int64(max(1, len(op.Request.GetRequests())))); err != nil {
+		// Not queued: forget it (which frees its idempotency key).
+		if derr := s.ops.Delete(wctx, op.ID); derr != nil {
+			s.logger.Error("delete operation over quota", zap.String("operation", op.Name), zap.Error(derr))
+		}
+		return nil, err
 	}
 	if err := s.queue.EnqueueOperation(wctx, op); err != nil {
 		s.logger.Error("enqueue operation", zap.String("operation", op.Name), zap.Error(err))

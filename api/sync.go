@@ -57,7 +57,7 @@ func (s *Service) BatchAnnotateFiles(ctx context.Context, req *visionpb.BatchAnn
 				}
 			}
 		}
-		if err := s.checkPages(ctx, k); err != nil {
+		if err := s.checkPages(ctx, k, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -81,7 +81,10 @@ func (s *Service) BatchAnnotateImages(ctx context.Context, req *visionpb.BatchAn
 	if err := validateImagesRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeImages(ctx, k, req.GetRequests(), ""); err != nil {
+	if err := s.authorizeImages(k, req.GetRequests(), ""); err != nil {
+		return nil, err
+	}
+	if err := s.checkPages(ctx, k, 0); err != nil {
 		return nil, err
 	}
 	return s.sync.AnnotateImages(ctx, req)

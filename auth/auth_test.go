@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 )
@@ -37,6 +38,8 @@ func TestParse(t *testing.T) {
 		{"bad prefix", `{"keys":[{"name":"a","key":"` + secret + `","inputs":["s3://x/"]}]}`, "not gs://bucket/"},
 		{"bad bucket", `{"keys":[{"name":"a","key":"` + secret + `","outputs":["gs://B/"]}]}`, "not gs://bucket/"},
 		{"empty list", `{"keys":[{"name":"a","key":"` + secret + `","inputs":[]}]}`, "inputs is empty"},
+		{"null list", `{"keys":[{"name":"a","key":"` + secret + `","outputs":null}]}`, "outputs must be a list"},
+		{"not a list", `{"keys":[{"name":"a","key":"` + secret + `","inputs":"gs://bkt/"}]}`, "inputs must be a list"},
 		{"star not alone", `{"keys":[{"name":"a","key":"` + secret + `","inputs":["*","gs://x/"]}]}`, "only entry"},
 		{"negative quota", `{"keys":[{"name":"a","key":"` + secret + `","pagesInFlight":-1}]}`, "negative"},
 		{"trailing data", `{"keys":[{"name":"a","key":"` + secret + `"}]} {}`, "after the JSON"},
@@ -211,8 +214,28 @@ func TestLoad(t *testing.T) {
 	if _, ok := s.Refresh().Lookup("b-" + secret); !ok {
 		t.Error("Refresh did not read the edited file")
 	}
+	time.Sleep(minRefresh)
 	if _, ok := s.Refresh().Lookup(secret); ok {
 		t.Error("a removed key is still found")
+	}
+	// Removing the last key, or the file, revokes every key.
+	if err := os.WriteFile(path, []byte(`{"keys":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := s.reload(); !changed || err != nil || s.Keyring().Len() != 0 {
+		t.Errorf("reload of an empty list = %v, %v, %d keys; want no keys", changed, err, s.Keyring().Len())
+	}
+	if err := os.WriteFile(path, []byte(`{"keys":[{"name":"b","key":"b-`+secret+`"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.reload(); err != nil || s.Keyring().Len() != 1 {
+		t.Fatalf("reload: %v", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := s.reload(); !changed || err == nil || s.Keyring().Len() != 0 {
+		t.Errorf("reload of a removed file = %v, %v, %d keys; want no keys and an error", changed, err, s.Keyring().Len())
 	}
 }
 

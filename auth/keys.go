@@ -113,13 +113,13 @@ func (kr *Keyring) Named(name string) (*Key, bool) {
 
 // keyJSON is one key of the configuration.
 type keyJSON struct {
-	Name              string   `json:"name"`
-	Key               string   `json:"key"`
-	SHA256            string   `json:"sha256"`
-	Inputs            []string `json:"inputs"`
-	Outputs           []string `json:"outputs"`
-	RequestsPerMinute int64    `json:"requestsPerMinute"`
-	PagesInFlight     int64    `json:"pagesInFlight"`
+	Name              string          `json:"name"`
+	Key               string          `json:"key"`
+	SHA256            string          `json:"sha256"`
+	Inputs            json.RawMessage `json:"inputs"`  // absent: any bucket; null is an error
+	Outputs           json.RawMessage `json:"outputs"` // (a generator's "none" must not grant all)
+	RequestsPerMinute int64           `json:"requestsPerMinute"`
+	PagesInFlight     int64           `json:"pagesInFlight"`
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -137,10 +137,24 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 //	}]}
 //
 // A prefix "gs://bucket" (no slash after the bucket) means the whole
-// bucket, "gs://bucket/". Unknown fields are errors, so that a misspelt
+// bucket, "gs://bucket/"; any other prefix is a plain string prefix of the
+// URI, as Cloud Storage prefixes are: "gs://b/scans" also matches
+// "gs://b/scans-old/x", so end a folder with "/". An explicit null for
+// inputs or outputs is an error. A key's name is its operations' owner:
+// give a name to one holder only, ever. Unknown fields are errors, so that a misspelt
 // limit is not silently ignored. Every problem is reported with the key's
 // position and name; the secret is never part of an error.
 func Parse(data []byte) (*Keyring, error) {
+	kr, err := parse(data)
+	if err == nil && kr.Len() == 0 {
+		return nil, errors.New("auth: no keys: an empty key list would refuse every call")
+	}
+	return kr, err
+}
+
+// parse is Parse allowing an empty key list, which refuses every call: what
+// a reload makes of a file whose last key was removed.
+func parse(data []byte) (*Keyring, error) {
 	var doc struct {
 		Keys []keyJSON `json:"keys"`
 	}
@@ -168,6 +182,9 @@ func Parse(data []byte) (*Keyring, error) {
 	return newKeyring(keys)
 }
 
+// Empty is the keyring without keys: every call is refused.
+func Empty() *Keyring { return &Keyring{byName: map[string]*Key{}} }
+
 // ParseEnv reads a keyring from the API_KEYS form: the JSON of [Parse], or
 // name:secret pairs separated by commas, each key allowed every bucket
 // without quotas.
@@ -194,15 +211,14 @@ func ParseEnv(s string) (*Keyring, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("auth: API_KEYS: %w", err)
 	}
+	if len(keys) == 0 {
+		return nil, errors.New("auth: API_KEYS: no keys")
+	}
 	return newKeyring(keys)
 }
 
-// newKeyring indexes keys, refusing an empty set, repeated names and
-// repeated secrets.
+// newKeyring indexes keys, refusing repeated names and repeated secrets.
 func newKeyring(keys []*Key) (*Keyring, error) {
-	if len(keys) == 0 {
-		return nil, errors.New("auth: no keys: an empty key list would refuse every call")
-	}
 	kr := &Keyring{keys: keys, byName: map[string]*Key{}}
 	digests := map[[sha256.Size]byte]string{}
 	for _, k := range keys {
@@ -263,9 +279,13 @@ func (kj keyJSON) key() (*Key, error) {
 var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$`)
 
 // prefixes validates and normalizes a list of gs:// prefixes.
-func prefixes(field string, in []string) ([]string, error) {
-	if in == nil {
+func prefixes(field string, raw json.RawMessage) ([]string, error) {
+	if raw == nil {
 		return nil, nil
+	}
+	var in []string
+	if err := json.Unmarshal(raw, &in); err != nil || in == nil {
+		return nil, fmt.Errorf("%s must be a list of gs:// prefixes (omit it to allow every bucket)", field)
 	}
 	if len(in) == 0 {
 		return nil, fmt.Errorf("%s is empty: omit it to allow every bucket, or list gs:// prefixes", field)

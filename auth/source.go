@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -18,15 +19,22 @@ const ReloadInterval = 2 * time.Second
 
 // Source holds the current keyring, from the environment or from a file it
 // reloads when the file changes: editing the file adds, removes or changes
-// keys without a restart. A file that no longer parses keeps the last good
-// keyring (and is logged).
+// keys without a restart. A file whose last key was removed, or that was
+// deleted, refuses every call; one that no longer parses keeps the last
+// good keyring (and is logged).
 type Source struct {
 	cur  atomic.Pointer[Keyring]
 	path string
 	mu   sync.Mutex  // serializes reloads
 	raw  []byte      // the file's contents behind cur
 	stat os.FileInfo // the file's when it was last read
+	// refreshed is when Refresh last looked at the file (unix ns), so that
+	// callers presenting wrong keys make it stat at most every minRefresh.
+	refreshed atomic.Int64
 }
+
+// minRefresh is the least time between two looks of Refresh at the file.
+const minRefresh = 100 * time.Millisecond
 
 // Load returns the keys configured by API_KEYS (inline, the forms of
 // [ParseEnv]) or API_KEYS_FILE (a path, the form of [Parse]), or nil when
@@ -67,13 +75,18 @@ func (s *Source) Keyring() *Keyring { return s.cur.Load() }
 // or size) since it was last read, so that a process about to refuse a key
 // it does not know (or a URI its policy does not allow) first sees an edit
 // that another process already acted on. It costs a stat when nothing
-// changed. It returns the current keys; a file that does not parse keeps
+// changed, and happens at most every 100 ms; a reload under way is not
+// waited for. It returns the current keys; a file that does not parse keeps
 // the last good ones.
 func (s *Source) Refresh() *Keyring {
-	if s.path == "" {
+	now := time.Now().UnixNano()
+	last := s.refreshed.Load()
+	if s.path == "" || now-last < int64(minRefresh) || !s.refreshed.CompareAndSwap(last, now) {
 		return s.Keyring()
 	}
-	s.mu.Lock()
+	if !s.mu.TryLock() { // a reload is under way
+		return s.Keyring()
+	}
 	defer s.mu.Unlock()
 	if fi, err := os.Stat(s.path); err == nil && (s.stat == nil || !fi.ModTime().Equal(s.stat.ModTime()) || fi.Size() != s.stat.Size()) {
 		_, _ = s.reload() // Watch logs a broken file
@@ -87,14 +100,25 @@ func (s *Source) reload() (bool, error) {
 	if fi, err := os.Stat(s.path); err == nil {
 		s.stat = fi
 	}
+	started := s.cur.Load() != nil
 	raw, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) && started {
+		// Deleted: no key is valid any more (fail closed).
+		s.raw = nil
+		s.cur.Store(Empty())
+		return true, fmt.Errorf("auth: API_KEYS_FILE %s was removed: every call is refused until it is back", s.path)
+	}
 	if err != nil {
 		return false, fmt.Errorf("auth: read API_KEYS_FILE: %w", err)
 	}
-	if s.cur.Load() != nil && bytes.Equal(raw, s.raw) {
+	if started && s.raw != nil && bytes.Equal(raw, s.raw) {
 		return false, nil
 	}
-	kr, err := Parse(raw)
+	parseFn := Parse
+	if started {
+		parseFn = parse // removing the last key revokes it
+	}
+	kr, err := parseFn(raw)
 	if err != nil {
 		return false, fmt.Errorf("API_KEYS_FILE %s: %w", s.path, err)
 	}
@@ -127,9 +151,16 @@ func (s *Source) Watch(ctx context.Context, interval time.Duration, log *zap.Log
 		changed, err := s.reload()
 		s.mu.Unlock()
 		switch {
-		case err != nil && err.Error() != lastErr:
+		case err != nil && err.Error() == lastErr:
+		case err != nil && changed: // the file is gone
+			lastErr = err.Error()
+			log.Error("API keys revoked", zap.Error(err))
+		case err != nil:
 			lastErr = err.Error()
 			log.Error("API keys not reloaded: keeping the previous keys", zap.Error(err))
+		case changed && s.Keyring().Len() == 0:
+			lastErr = ""
+			log.Warn("API keys reloaded: the file has no keys, every call is refused")
 		case changed:
 			lastErr = ""
 			log.Info("API keys reloaded", zap.Int("keys", s.Keyring().Len()))

@@ -91,7 +91,7 @@ func TestAPIKeys(t *testing.T) {
 		wantStatus(t, tr+": outside the key's inputs", err, codes.PermissionDenied, "gs://"+bucket+"/private/x.pdf")
 		_, err = f.clientOver(tr).AsyncBatchAnnotateFiles(ctx, &visionpb.AsyncBatchAnnotateFilesRequest{
 			Requests: []*visionpb.AsyncAnnotateFileRequest{request(doc, out, 2)}})
-		wantStatus(t, tr+": without a key", err, codes.Unauthenticated, "API key")
+		wantStatus(t, tr+": without a key", err, codes.PermissionDenied, "missing a valid API key")
 	}
 
 	// The folio command with FOLIO_API_KEY, over both transports: in the

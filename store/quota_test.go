@@ -87,6 +87,42 @@ func TestListOwner(t *testing.T) {
 	if op := mustGet(t, ops, a.ID); op.Owner != "a" {
 		t.Errorf("Get: owner %q", op.Owner)
 	}
+	// A key pages through its own operations only: with many of another
+	// key's operations in between, every page is full and no token
+	// names another key's operation.
+	var mine []string
+	for i := range 12 {
+		if i%4 == 0 {
+			mine = append(mine, createOwned(t, ops, 1, "c").ID)
+		}
+		createOwned(t, ops, 1, "d")
+	}
+	var listed []string
+	token := ""
+	for {
+		page, next, err := ops.List(ctx, 2, token, store.ListFilter{Owner: "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next != "" && len(page) != 2 {
+			t.Errorf("a page of %d operations before the end", len(page))
+		}
+		for _, op := range page {
+			listed = append(listed, op.ID)
+		}
+		if token = next; token == "" {
+			break
+		}
+	}
+	if len(listed) != len(mine) {
+		t.Errorf("listed %v, want %v (newest first)", listed, mine)
+	}
+	if err := ops.Delete(ctx, mine[0]); err != nil {
+		t.Fatal(err)
+	}
+	if page, _, _ := ops.List(ctx, 10, "", store.ListFilter{Owner: "c"}); len(page) != len(mine)-1 {
+		t.Errorf("after a delete: %d operations, want %d", len(page), len(mine)-1)
+	}
 }
 
 // CountCall counts per key and minute.

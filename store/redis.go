@@ -68,6 +68,11 @@ func (s *RedisOperations) rangesKey(id string) string  { return s.opKey(id) + ":
 func (s *RedisOperations) doneKey(id string) string    { return s.opKey(id) + ":done" }
 func (s *RedisOperations) indexKey() string            { return s.prefix + "ops" }
 
+// ownerIndexKey is the index of one API key's operations, which List reads
+// for a filter with an owner, so that a key pages through its own
+// operations only, never past (or with page tokens naming) other keys'.
+func (s *RedisOperations) ownerIndexKey(owner string) string { return s.prefix + "ops:owner:" + owner }
+
 // unitsKey is the set of the saved units of one range; member is
 // rangeMember's.
 func (s *RedisOperations) unitsKey(id, member string) string {
@@ -223,8 +228,14 @@ func (s *RedisOperations) Create(ctx context.Context, op *Operation) error {
 	// whose operation is gone is dropped when List meets it. Operations live
 	// TTL after their last change, so entries are kept twice as long.
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, s.indexKey(), redis.Z{Score: float64(now.UnixMicro()), Member: op.ID})
-		p.ZRemRangeByScore(ctx, s.indexKey(), "-inf", strconv.FormatInt(now.Add(-2*s.ttl).UnixMicro(), 10))
+		indexes := []string{s.indexKey()}
+		if op.Owner != "" {
+			indexes = append(indexes, s.ownerIndexKey(op.Owner))
+		}
+		for _, index := range indexes {
+			p.ZAdd(ctx, index, redis.Z{Score: float64(now.UnixMicro()), Member: op.ID})
+			p.ZRemRangeByScore(ctx, index, "-inf", strconv.FormatInt(now.Add(-2*s.ttl).UnixMicro(), 10))
+		}
 		return nil
 	})
 	if err != nil {
@@ -381,8 +392,8 @@ func decodeOp(id string, m map[string]string) (*Operation, error) {
 
 // fetch returns the operations with the given ids, in order, with one
 // pipelined HGETALL; an operation that does not exist is nil. The same
-// round trip removes the ids in unindex from the index.
-func (s *RedisOperations) fetch(ctx context.Context, ids, unindex []string) ([]*Operation, error) {
+// round trip removes the ids in unindex from the index key index.
+func (s *RedisOperations) fetch(ctx context.Context, index string, ids, unindex []string) ([]*Operation, error) {
 	if len(ids) == 0 && len(unindex) == 0 {
 		return nil, nil
 	}
@@ -392,7 +403,7 @@ func (s *RedisOperations) fetch(ctx context.Context, ids, unindex []string) ([]*
 			hashes[i] = p.HGetAll(ctx, s.opKey(id))
 		}
 		if len(unindex) > 0 {
-			p.ZRem(ctx, s.indexKey(), toAny(unindex)...)
+			p.ZRem(ctx, index, toAny(unindex)...)
 		}
 		return nil
 	})
@@ -488,7 +499,9 @@ func parseToken(token string) (*indexEntry, error) {
 // many operations f skips (TestListRoundTrips counts them):
 //
 //  1. the next index entries after the cursor: pageSize of them without a
-//     filter, else up to max(10*pageSize, 1000);
+//     filter of done or state, else up to max(10*pageSize, 1000); with an
+//     owner, of that key's own index, so its pages and tokens never touch
+//     other keys' operations;
 //  2. without a filter, one pipelined HGETALL of those operations; with
 //     one, a pipelined HMGET of the fields f needs (state, done, error
 //     code) of every entry, walked until pageSize match;
@@ -509,34 +522,38 @@ func (s *RedisOperations) List(ctx context.Context, pageSize int, pageToken stri
 	if err != nil {
 		return nil, "", err
 	}
+	index := s.indexKey()
+	if f.Owner != "" {
+		index = s.ownerIndexKey(f.Owner)
+	}
 	scan := pageSize
-	if !f.IsZero() {
+	if f.Done != nil || len(f.States) > 0 {
 		scan = max(listScanPerPage*pageSize, listScanMin)
 	}
-	entries, more, err := s.window(ctx, after, scan)
+	entries, more, err := s.window(ctx, index, after, scan)
 	if err != nil {
 		return nil, "", err
 	}
 	if f.IsZero() {
-		return s.listAll(ctx, entries, more)
+		return s.listAll(ctx, index, entries, more)
 	}
-	return s.listFiltered(ctx, entries, more, pageSize, f)
+	return s.listFiltered(ctx, index, entries, more, pageSize, f)
 }
 
 // window returns up to n index entries after the cursor after (nil: from
 // the newest), newest first, in one round trip, and whether more follow.
 // Entries with the cursor's score come in reverse id order; those up to
 // and including the cursor's id were seen.
-func (s *RedisOperations) window(ctx context.Context, after *indexEntry, n int) ([]indexEntry, bool, error) {
+func (s *RedisOperations) window(ctx context.Context, index string, after *indexEntry, n int) ([]indexEntry, bool, error) {
 	var ties, older *redis.ZSliceCmd
 	maxScore := "+inf"
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if after != nil {
 			sc := strconv.FormatInt(after.score, 10)
-			ties = p.ZRevRangeByScoreWithScores(ctx, s.indexKey(), &redis.ZRangeBy{Max: sc, Min: sc})
+			ties = p.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{Max: sc, Min: sc})
 			maxScore = "(" + sc
 		}
-		older = p.ZRevRangeByScoreWithScores(ctx, s.indexKey(), &redis.ZRangeBy{
+		older = p.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{
 			Max: maxScore, Min: "-inf", Count: int64(n + 1),
 		})
 		return nil
@@ -562,12 +579,12 @@ func (s *RedisOperations) window(ctx context.Context, after *indexEntry, n int) 
 }
 
 // listAll is List without a filter: the operations of entries.
-func (s *RedisOperations) listAll(ctx context.Context, entries []indexEntry, more bool) ([]*Operation, string, error) {
+func (s *RedisOperations) listAll(ctx context.Context, index string, entries []indexEntry, more bool) ([]*Operation, string, error) {
 	ids := make([]string, len(entries))
 	for i, e := range entries {
 		ids[i] = e.id
 	}
-	got, err := s.fetch(ctx, ids, nil)
+	got, err := s.fetch(ctx, index, ids, nil)
 	if err != nil {
 		return nil, "", err
 	}
@@ -583,7 +600,7 @@ func (s *RedisOperations) listAll(ctx context.Context, entries []indexEntry, mor
 	if len(stale) > 0 {
 		// Best effort: the page is right either way, and the next List
 		// that meets these entries drops them.
-		_ = s.c.ZRem(ctx, s.indexKey(), toAny(stale)...).Err()
+		_ = s.c.ZRem(ctx, index, toAny(stale)...).Err()
 	}
 	next := ""
 	if more {
@@ -594,7 +611,7 @@ func (s *RedisOperations) listAll(ctx context.Context, entries []indexEntry, mor
 
 // listFiltered is List with a filter: it reads the fields f needs of every
 // entry, then the operations of up to pageSize matches.
-func (s *RedisOperations) listFiltered(ctx context.Context, entries []indexEntry, more bool, pageSize int, f ListFilter) ([]*Operation, string, error) {
+func (s *RedisOperations) listFiltered(ctx context.Context, index string, entries []indexEntry, more bool, pageSize int, f ListFilter) ([]*Operation, string, error) {
 	fields := make([]*redis.SliceCmd, len(entries))
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, e := range entries {
@@ -630,7 +647,7 @@ func (s *RedisOperations) listFiltered(ctx context.Context, entries []indexEntry
 		}
 		matches = append(matches, e.id)
 	}
-	got, err := s.fetch(ctx, matches, stale)
+	got, err := s.fetch(ctx, index, matches, stale)
 	if err != nil {
 		return nil, "", err
 	}
@@ -692,7 +709,7 @@ func (s *RedisOperations) createdWhere(ctx context.Context, what string, from, t
 			kept = append(kept, id)
 		}
 	}
-	got, err := s.fetch(ctx, kept, nil)
+	got, err := s.fetch(ctx, s.indexKey(), kept, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -1029,11 +1046,12 @@ func (s *RedisOperations) finish(ctx context.Context, id string, state State, co
 // hash, which freezes the operation (the scripts that add ranges and parts
 // find it missing), and then reads its ranges; the second deletes the rest.
 func (s *RedisOperations) Delete(ctx context.Context, id string) error {
-	var key *redis.StringCmd
+	var key, owner *redis.StringCmd
 	var del *redis.Cmd
 	var ranges *redis.StringSliceCmd
 	cmds, _ := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		key = p.HGet(ctx, s.opKey(id), fIdemKey)
+		owner = p.HGet(ctx, s.opKey(id), fOwner)
 		// deleteCmd takes the operation out of the backlog as it deletes
 		// the hash.
 		del = deleteCmd.Eval(ctx, p, []string{s.opKey(id), s.backlogKey(id)})
@@ -1047,6 +1065,9 @@ func (s *RedisOperations) Delete(ctx context.Context, id string) error {
 	cmds, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, keys...)
 		p.ZRem(ctx, s.indexKey(), id)
+		if o := owner.Val(); o != "" {
+			p.ZRem(ctx, s.ownerIndexKey(o), id)
+		}
 		if k := key.Val(); k != "" {
 			releaseCmd.Eval(ctx, p, []string{s.idemKey(k)}, id) // EVALSHA cannot fall back inside a pipeline
 		}
