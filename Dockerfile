@@ -6,10 +6,10 @@
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
-# The worker is cgo over Tesseract and Leptonica (ocr/); the api is pure Go. go-pdfium runs in
+# The worker is cgo over Tesseract, Leptonica and libtiff (ocr/); the api is pure Go. go-pdfium runs in
 # WebAssembly and needs no C library.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libtesseract-dev libleptonica-dev pkg-config \
+    && apt-get install -y --no-install-recommends libtesseract-dev libleptonica-dev libtiff-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod \
@@ -25,7 +25,7 @@ FROM debian:bookworm-slim
 # the orientation/script model (osd). Add more with tesseract-ocr-<model> (chi-sim, jpn, ...);
 # the api accepts language hints for the models installed here.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates libtesseract5 liblept5 \
+    && apt-get install -y --no-install-recommends ca-certificates libtesseract5 liblept5 libtiff6 \
        tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-ita \
        tesseract-ocr-por tesseract-ocr-osd \
     && rm -rf /var/lib/apt/lists/*

@@ -13,9 +13,10 @@
 //
 // An [Image] is a page held in Leptonica memory: made with [FromGray],
 // [Decode] (JPEG, PNG, PNM, BMP, GIF, WebP, first TIFF page) or
-// [ReadTIFFPage] (any page of a TIFF file, every compression libtiff
-// reads). Sizes are checked against a pixel limit from the header, before
-// decoding. Leptonica's own messages are switched off and failures come
+// [ReadTIFFPage] (any page of a TIFF file as a viewer shows it: every
+// codec and layout libtiff reads, the Orientation tag applied; libtiff is
+// called directly for what Leptonica does not read). Sizes are checked
+// against a pixel limit from the header, before decoding. Leptonica's own messages are switched off and failures come
 // back as errors wrapping [ErrFormat] or [ErrTooLarge]; the codecs under
 // it (libpng, libjpeg) may still print a line on stderr for corrupt input.
 // Callers must Close images.

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"os"
 	"sync"
 	"unsafe"
 )
@@ -120,56 +119,6 @@ func Decode(data []byte, maxPixels int) (*Image, error) {
 		return nil, fmt.Errorf("%w: cannot decode %s data", ErrFormat, formatName(int(format)))
 	}
 	return newImage(pix, int(w), int(h))
-}
-
-// ReadTIFFPage decodes page index (0-based) of the TIFF file at path;
-// libtiff reads every compression it supports (none, CCITT G3 and G4, LZW,
-// Deflate, PackBits, JPEG) and BigTIFF. The page's header is read first, and
-// a page with more than maxPixels pixels (0 or less means
-// [DefaultMaxPixels]) is refused with an error wrapping [ErrTooLarge] before
-// it is decoded. An index past the last page, or a corrupt file, gives an
-// error wrapping [ErrFormat]; a missing file gives one wrapping
-// [os.ErrNotExist]. The errors wrapping ErrFormat or ErrTooLarge describe
-// the page without naming path, which is a local file that callers may
-// not want to show (Folio's input cache).
-func ReadTIFFPage(path string, index int, maxPixels int) (*Image, error) {
-	quietLeptonica()
-	if index < 0 {
-		return nil, fmt.Errorf("ocr: TIFF page index %d is negative", index)
-	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("ocr: %w", err)
-	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	var w, h, bps, spp, res, cmap, format C.l_int32
-	if C.readHeaderTiff(cpath, C.l_int32(index), &w, &h, &bps, &spp, &res, &cmap, &format) != 0 {
-		return nil, fmt.Errorf("%w: no readable TIFF page %d%s", ErrFormat, index, tiffPageCount(cpath))
-	}
-	if err := checkSize(int(w), int(h), maxPixels); err != nil {
-		return nil, fmt.Errorf("TIFF page %d: %w", index, err)
-	}
-	pix := C.pixReadTiff(cpath, C.l_int32(index))
-	if pix == nil {
-		return nil, fmt.Errorf("%w: cannot decode TIFF page %d", ErrFormat, index)
-	}
-	return newImage(pix, int(w), int(h))
-}
-
-// tiffPageCount describes the file's page count for an error message.
-func tiffPageCount(cpath *C.char) string {
-	mode := C.CString("rb")
-	defer C.free(unsafe.Pointer(mode))
-	fp := C.fopen(cpath, mode)
-	if fp == nil {
-		return ""
-	}
-	defer C.fclose(fp)
-	var n C.l_int32
-	if C.tiffGetCount(fp, &n) != 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (the file has %d)", int(n))
 }
 
 // checkSize applies the pixel limit to a header's size.
@@ -301,4 +250,20 @@ func (im *Image) grayAt(x, y int) uint8 {
 	var v C.l_uint32
 	C.pixGetPixel(im.pix, C.l_int32(x), C.l_int32(y), &v)
 	return uint8(v)
+}
+
+// gray8 returns the image converted to 8-bpp gray, row by row (tests use
+// it).
+func (im *Image) gray8() []byte {
+	p8 := C.pixConvertTo8(im.pix, 0) // luminance of RGB
+	defer C.pixDestroy(&p8)
+	out := make([]byte, 0, im.w*im.h)
+	for y := 0; y < im.h; y++ {
+		for x := 0; x < im.w; x++ {
+			var v C.l_uint32
+			C.pixGetPixel(p8, C.l_int32(x), C.l_int32(y), &v)
+			out = append(out, uint8(v))
+		}
+	}
+	return out
 }

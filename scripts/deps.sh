@@ -4,13 +4,15 @@
 # `scripts/deps.sh test`.
 #
 # Usage: scripts/deps.sh [run|test] [--check]
-#   run     what building and running Folio needs: Redis, and Tesseract and Leptonica with
-#           pkg-config for the worker's cgo OCR engine, with the models the Docker image
-#           ships (eng deu fra spa ita por, and osd for orientation)
+#   run     what building and running Folio needs: Redis, and Tesseract, Leptonica and libtiff
+#           (the worker reads TIFF pages through it) with pkg-config for the worker's cgo OCR
+#           engine, with the models the Docker image ships (eng deu fra spa ita por, and osd
+#           for orientation)
 #   test    run's, plus what the tests use: pdftotext/pdfinfo (poppler-utils, the
 #           text-layer reference), qpdf (building encrypted and broken PDFs), redis-sentinel
 #           (config.TestRedisSentinel), r-doc-pdf (real-world PDFs for the end-to-end
-#           tests), ImageMagick (the ocr tests make TIFFs with it), and Node.js with npm
+#           tests), ImageMagick and libtiff-tools (tiffcp, tiffset: the ocr tests make TIFFs
+#           of every compression, layout and orientation with them), and Node.js with npm
 #           (e2e.TestNodeClient runs Google's Node.js client) unless a node and an npm are
 #           already on PATH (NodeSource's nodejs bundles npm and conflicts with Debian's npm)
 #   --check only print the packages that are missing (exit 1 if any)
@@ -23,10 +25,10 @@ set_name=${1:-run}
 check=false
 [ "${2:-}" = --check ] && check=true
 
-run_pkgs=(redis-server libtesseract-dev libleptonica-dev pkg-config
+run_pkgs=(redis-server libtesseract-dev libleptonica-dev libtiff-dev pkg-config
 	tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa
 	tesseract-ocr-ita tesseract-ocr-por)
-test_pkgs=(poppler-utils qpdf redis-sentinel r-doc-pdf imagemagick)
+test_pkgs=(poppler-utils qpdf redis-sentinel r-doc-pdf imagemagick libtiff-tools)
 
 case $set_name in
 run) pkgs=("${run_pkgs[@]}") ;;

@@ -64,9 +64,10 @@ files in the image under `/usr/share/doc/<package>/copyright`:
 |---|---|
 | `libtesseract5` (Tesseract OCR) | Apache-2.0 |
 | `liblept5` (Leptonica) | BSD-2-Clause (Leptonica's license) |
+| `libtiff6` (libtiff) | libtiff (Sam Leffler's and Silicon Graphics' BSD-style license) |
 | `tesseract-ocr-eng`, `-osd`, `-deu`, `-fra`, `-spa`, `-ita`, `-por` (trained models) | Apache-2.0 |
 | `ca-certificates` | MPL-2.0 |
-| their dependencies (`libarchive13`, `libcurl4`, `libgif7`, `libjpeg62-turbo`, `libopenjp2-7`, `libpng16-16`, `libtiff6`, `libwebp7`, `zlib1g`, …) | each as its copyright file says |
+| their dependencies (`libarchive13`, `libcurl4`, `libgif7`, `libjpeg62-turbo`, `libopenjp2-7`, `libpng16-16`, `libwebp7`, `zlib1g`, …) | each as its copyright file says |
 
 ## Go modules
 
