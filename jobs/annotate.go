@@ -52,6 +52,9 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 		}
 		return err
 	}
+	if err := h.authorize(p.Owner, []string{uri}, []string{req.GetOutputConfig().GetGcsDestination().GetUri()}); err != nil {
+		return err
+	}
 	langs, err := h.languages(req)
 	if err != nil {
 		return err
@@ -111,11 +114,16 @@ type annotator struct {
 func (a *annotator) writeRange(ctx context.Context) error {
 	return a.writeOutput(ctx, "annotated range", func(fw *pipeline.FileWriter, dest string) (int, bool, error) {
 		failed := 0 // entries with an error, as failedPage counts them in merged units
+		var enc []byte
 		err := a.annotate(ctx, func(n int, r *visionpb.AnnotateImageResponse) error {
+			var err error
+			if enc, r, err = a.encode(enc[:0], n, r); err != nil {
+				return writeErr(dest, fmt.Errorf("page %d: %w", n, err))
+			}
 			if r.GetError() != nil {
 				failed++
 			}
-			if err := fw.WritePage(r); err != nil {
+			if err := fw.WriteEncodedPage(enc); err != nil {
 				return writeErr(dest, fmt.Errorf("page %d: %w", n, err))
 			}
 			return nil
@@ -219,7 +227,7 @@ func (a *annotator) writeUnit(ctx context.Context) error {
 		var enc []byte
 		var lenBuf [binary.MaxVarintLen64]byte
 		err = a.annotate(ctx, func(n int, r *visionpb.AnnotateImageResponse) error {
-			enc, err = pipeline.EncodePage(enc[:0], r)
+			enc, _, err = a.encode(enc[:0], n, r)
 			if err != nil {
 				return fmt.Errorf("jobs: page %d of %s: %w", n, a.uri, err)
 			}
@@ -359,15 +367,25 @@ func (a *annotator) annotate(ctx context.Context, emit func(n int, r *visionpb.A
 	defer wg.Wait() // no goroutine outlives the task, nor uses the document after it closes
 	defer cancel()
 
+	// fatal receives the error of a panic in produce outside a page's
+	// work (opening the document, say), which fails the task.
+	fatal := make(chan error, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer func() {
+			if v := recover(); v != nil {
+				fatal <- taskPanic(a.log, v, a.uri)
+			}
+		}()
 		a.produce(ctx, pages, slots, &wg)
 	}()
 	for i, slot := range slots {
 		var r pageResult
 		select {
 		case r = <-slot:
+		case err := <-fatal:
+			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -451,7 +469,7 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			lastCheck = time.Now()
 		}
 		pageStart := time.Now()
-		page, err := step(a, ctx, &doc, n, func(ctx context.Context) (*pipeline.Page, error) { return doc.Page(ctx, n) })
+		page, err := step(a, ctx, &doc, n, "extracting text", func(ctx context.Context) (*pipeline.Page, error) { return doc.Page(ctx, n) })
 		if err != nil {
 			out := a.pageOutcome(n, metrics.RouteNone, err)
 			slots[i] <- out
@@ -460,12 +478,25 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			}
 			continue
 		}
-		route, why := h.Router.Route(page)
-		if route == pipeline.RouteText || h.OCR == nil || !pipeline.WantsText(a.req.GetFeatures()) {
+		var why string
+		// resp is the page's text-layer response, nil if it goes to OCR.
+		resp, err := protect("annotating the text layer", func() (*visionpb.AnnotateImageResponse, error) {
+			var route pipeline.Route
+			route, why = h.Router.Route(page)
+			if route == pipeline.RouteText || h.OCR == nil || !pipeline.WantsText(a.req.GetFeatures()) {
+				return pipeline.AnnotatePage(page, a.req.GetFeatures(), a.uri), nil
+			}
+			return nil, nil
+		})
+		if err != nil { // a panic: the page's error entry
+			slots[i] <- a.pageOutcome(n, metrics.RouteNone, err)
+			continue
+		}
+		if resp != nil {
 			a.textPages++
 			h.Metrics.PageRouted(pipeline.RouteText.String())
 			a.log.Debug("page", zap.Int("page", n), zap.Stringer("route", pipeline.RouteText), zap.String("reason", why))
-			slots[i] <- pageResult{resp: pipeline.AnnotatePage(page, a.req.GetFeatures(), a.uri)}
+			slots[i] <- pageResult{resp: resp}
 			h.Metrics.PageTook(pipeline.RouteText.String(), time.Since(pageStart))
 			continue
 		}
@@ -477,7 +508,7 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			return
 		}
 		rasterStart := time.Now()
-		raster, err := step(a, ctx, &doc, n, func(ctx context.Context) (*pipeline.Raster, error) {
+		raster, err := step(a, ctx, &doc, n, "rasterizing", func(ctx context.Context) (*pipeline.Raster, error) {
 			return doc.Raster(ctx, n, h.Raster)
 		})
 		if err != nil {
@@ -501,7 +532,10 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			defer ocrs.Done()
 			defer func() { <-sem }()
 			ocrStart := time.Now()
-			res := a.recognize(ctx, page, raster)
+			res, err := protect("recognizing text", func() (pageResult, error) { return a.recognize(ctx, page, raster), nil })
+			if err != nil { // a panic: the page's error entry
+				res = a.pageOutcome(n, pipeline.RouteOCR.String(), err)
+			}
 			if res.err == nil {
 				h.Metrics.PageTook(pipeline.RouteOCR.String(), prep+time.Since(ocrStart))
 			}
@@ -510,14 +544,16 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 	}
 }
 
-// step runs f on the document with the page timeout. A page that times out
-// leaves the document unusable: it is reopened for the next page and f's
-// error is DEADLINE_EXCEEDED. (The OCR goroutines still running keep their
+// step runs f, which does what to page n of the document, with the page
+// timeout. A page that times out leaves the document unusable: it is
+// reopened for the next page and f's error is DEADLINE_EXCEEDED. A page
+// that panics (protect) may leave it in any state: it is reopened too, and
+// f's error is INTERNAL. (The OCR goroutines still running keep their
 // rasters: only a TIFF page's is read from the file, and TIFF pages, counted
 // when the file was opened, never time out here.)
-func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n int, f func(context.Context) (T, error)) (T, error) {
+func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n int, what string, f func(context.Context) (T, error)) (T, error) {
 	pageCtx, cancel := context.WithTimeout(ctx, a.h.pageTimeout())
-	v, err := f(pageCtx)
+	v, err := protect(what, func() (T, error) { return f(pageCtx) })
 	timedOut := errors.Is(pageCtx.Err(), context.DeadlineExceeded)
 	cancel()
 	if err == nil {
@@ -526,17 +562,69 @@ func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n in
 	if ctx.Err() != nil {
 		return v, ctx.Err()
 	}
-	if timedOut {
-		a.log.Warn("page timed out", zap.Int("page", n), zap.Duration("timeout", a.h.pageTimeout()))
-		_ = (*doc).Close()
-		d, err := a.open(ctx)
-		if err != nil {
-			return v, err
+	panicked := errors.Is(err, rpcerr.ErrPanic)
+	if timedOut || panicked {
+		if timedOut {
+			a.log.Warn("page timed out", zap.Int("page", n), zap.Duration("timeout", a.h.pageTimeout()))
+			err = &rpcerr.Error{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("took longer than %s", a.h.pageTimeout())}
+		}
+		_, _ = protect("closing the document", func() (struct{}, error) { return struct{}{}, (*doc).Close() })
+		d, oerr := a.open(ctx)
+		if oerr != nil {
+			return v, oerr
 		}
 		*doc = d
-		return v, &rpcerr.Error{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("took longer than %s", a.h.pageTimeout())}
 	}
 	return v, err
+}
+
+// protect runs f, one step of one page's work, and turns a panic in it into
+// the INTERNAL error of rpcerr.Recovered, "internal error while <what>",
+// which the page's error entry carries (pageOutcome): the other pages, and
+// the worker, go on. A panic recovered further down (pdfium's guard) gets
+// the same message.
+func protect[T any](what string, f func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = rpcerr.Recovered(r, "internal error while %s", what)
+		}
+	}()
+	v, err = f()
+	if errors.Is(err, rpcerr.ErrPanic) {
+		err = &rpcerr.Error{Code: codes.Internal, Message: "internal error while " + what, Err: err}
+	}
+	return v, err
+}
+
+// taskPanic is the error of a task whose work panicked with v outside any
+// one page's (protect): INTERNAL, naming subject (the file), and permanent,
+// since a retry would panic again. It logs the panic's value and stack.
+func taskPanic(log *zap.Logger, v any, subject string) error {
+	f := rpcerr.Recovered(v, "internal error while processing %s", subject)
+	log.Error("task panicked; failing it without retries", append(panicFields(f), zap.String("subject", subject))...)
+	return permanent(f)
+}
+
+// panicFields are the log fields of a recovered panic in err's chain: its
+// value and stack; none if err holds no panic.
+func panicFields(err error) []zap.Field {
+	var pe *rpcerr.PanicError
+	if !errors.As(err, &pe) {
+		return nil
+	}
+	return []zap.Field{zap.String("panic", fmt.Sprint(pe.Value)), zap.ByteString("stack", pe.Stack)}
+}
+
+// encode appends the output entry of page n, whose response is r, to buf
+// and returns it with the response it encodes: r, or, if encoding r
+// panicked, the page's INTERNAL error entry.
+func (a *annotator) encode(buf []byte, n int, r *visionpb.AnnotateImageResponse) ([]byte, *visionpb.AnnotateImageResponse, error) {
+	b, err := protect("encoding", func() ([]byte, error) { return pipeline.EncodePage(buf, r) })
+	if errors.Is(err, rpcerr.ErrPanic) {
+		r = a.pageOutcome(n, metrics.RouteNone, err).resp
+		b, err = pipeline.EncodePage(buf, r)
+	}
+	return b, r, err
 }
 
 // pageOutcome turns a page's error into its output entry when the page
@@ -547,7 +635,11 @@ func (a *annotator) pageOutcome(n int, route string, err error) pageResult {
 	if errors.As(err, &f) && f.Code == codes.DeadlineExceeded || rpcerr.Permanent(err) {
 		a.failedPages.Add(1)
 		a.h.Metrics.PageFailed(route)
-		a.log.Warn("page failed", zap.Int("page", n), zap.Error(err))
+		if pf := panicFields(err); pf != nil {
+			a.log.Error("page panicked; its output entry carries INTERNAL", append(pf, zap.Int("page", n), zap.Error(err))...)
+		} else {
+			a.log.Warn("page failed", zap.Int("page", n), zap.Error(err))
+		}
 		return pageResult{resp: pageError(a.uri, n, a.req.GetFeatures(), err)}
 	}
 	return pageResult{err: fmt.Errorf("jobs: page %d of %s: %w", n, a.uri, err)}

@@ -56,7 +56,7 @@ func (c *Client) EnqueueOperation(ctx context.Context, op *store.Operation) erro
 		if err != nil {
 			return err
 		}
-		t, err := newPlanFileTask(PlanFilePayload{FileTask{Operation: op.ID, File: i, Request: req}}, c.queue)
+		t, err := newPlanFileTask(PlanFilePayload{FileTask{Operation: op.ID, File: i, Request: req, Owner: op.Owner}}, c.queue)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
@@ -14,6 +15,7 @@ import (
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 
+	"github.com/folio-ocr/folio/auth"
 	"github.com/folio-ocr/folio/filecache"
 	"github.com/folio-ocr/folio/metrics"
 	"github.com/folio-ocr/folio/pipeline"
@@ -98,6 +100,12 @@ type Handlers struct {
 	// Metrics records pages, ranges, retries, the input cache and the
 	// janitor. If nil, nothing is recorded.
 	Metrics *metrics.Worker
+	// Keys, when set (API_KEYS, API_KEYS_FILE), makes every task check its
+	// files against the policy of the API key that created its operation
+	// (see authorize); nil checks nothing.
+	Keys *auth.Source
+	// warnNoKeys logs once that tasks carry keys this worker lacks.
+	warnNoKeys sync.Once
 }
 
 func (h *Handlers) pageTimeout() time.Duration {
@@ -109,13 +117,38 @@ func (h *Handlers) pageTimeout() time.Duration {
 
 // Register adds the handlers to mux.
 func (h *Handlers) Register(mux *asynq.ServeMux) {
-	mux.HandleFunc(TypePlanFile, h.withHeartbeat(h.planFile))
-	mux.HandleFunc(TypeAnnotateRange, h.withHeartbeat(h.annotateRange))
-	mux.HandleFunc(TypeAnnotateSync, h.annotateSync)
-	mux.HandleFunc(TypePlanImages, h.planImages)
-	mux.HandleFunc(TypeAnnotateImages, h.withHeartbeat(h.annotateImages))
+	mux.HandleFunc(TypePlanFile, h.withHeartbeat(h.recovering(h.planFile)))
+	mux.HandleFunc(TypeAnnotateRange, h.withHeartbeat(h.recovering(h.annotateRange)))
+	mux.HandleFunc(TypeAnnotateSync, h.recovering(h.annotateSync))
+	mux.HandleFunc(TypePlanImages, h.recovering(h.planImages))
+	mux.HandleFunc(TypeAnnotateImages, h.withHeartbeat(h.recovering(h.annotateImages)))
 	h.Metrics.Init([]string{pipeline.RouteText.String(), pipeline.RouteOCR.String()},
 		[]string{TypePlanFile, TypeAnnotateRange, TypeAnnotateSync, TypePlanImages, TypeAnnotateImages})
+}
+
+// recovering runs handle and turns a panic that escapes it (planning a
+// file, writing an output; a page's panic is that page's error entry, see
+// protect) into the task's permanent INTERNAL failure naming its file.
+// asynq would recover the panic too, but retry the task, which would only
+// panic again.
+func (h *Handlers) recovering(handle asynq.HandlerFunc) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				var p AnnotateRangePayload // a superset of the file and images payloads
+				_ = json.Unmarshal(t.Payload(), &p)
+				subject := fmt.Sprintf("task %s", t.Type())
+				if req, rerr := p.request(); rerr == nil && req.GetInputConfig().GetGcsSource().GetUri() != "" {
+					subject = req.GetInputConfig().GetGcsSource().GetUri()
+				} else if t.Type() == TypeAnnotateImages {
+					subject = fmt.Sprintf("images %d-%d", p.First, p.Last)
+				}
+				err = taskPanic(h.Logger.With(zap.String("operation", p.Operation), zap.String("task_type", t.Type()),
+					zap.Int("file", p.File)), v, subject)
+			}
+		}()
+		return handle(ctx, t)
+	}
 }
 
 func (h *Handlers) maxPages() int {
@@ -142,6 +175,9 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	uri := req.GetInputConfig().GetGcsSource().GetUri()
 	log := h.Logger.With(zap.String("operation", p.Operation), zap.Int("file", p.File), zap.String("uri", uri))
 	if done, err := h.finished(ctx, p.Operation); done || err != nil {
+		return err
+	}
+	if err := h.authorize(p.Owner, []string{uri}, []string{req.GetOutputConfig().GetGcsDestination().GetUri()}); err != nil {
 		return err
 	}
 	if _, err := h.opener(req); err != nil {
@@ -379,9 +415,15 @@ func (h *Handlers) storeErr(err error) error {
 // pageError is the output entry of page n of the file at uri, which failed
 // with err, for a request of features: shaped as Vision's failed pages (see
 // pipeline.FailedPage).
+// A panic's entry says what was being done, not the panic's value, which is
+// for logs.
 func pageError(uri string, n int, features []*visionpb.Feature, err error) *visionpb.AnnotateImageResponse {
+	msg := detail(err)
+	if errors.Is(err, rpcerr.ErrPanic) {
+		msg = rpcerr.Public(err).Message
+	}
 	return pipeline.FailedPage(n, features, uri,
-		&statuspb.Status{Code: int32(rpcerr.Code(err)), Message: fmt.Sprintf("page %d of %s: %s", n, uri, detail(err))})
+		&statuspb.Status{Code: int32(rpcerr.Code(err)), Message: fmt.Sprintf("page %d of %s: %s", n, uri, msg)})
 }
 
 // permanent marks f as not worth retrying.

@@ -46,6 +46,8 @@ type AnnotateImagesPayload struct {
 	Requests json.RawMessage `json:"requests"`
 	// Dest is the output object, <gcsDestination.uri>output-First-to-Last.json.
 	Dest string `json:"dest"`
+	// Owner is the API key that created the operation (see FileTask.Owner).
+	Owner string `json:"owner,omitempty"`
 }
 
 func newPlanImagesTask(p PlanImagesPayload, queue string) (*asynq.Task, error) {
@@ -88,6 +90,9 @@ func (h *Handlers) planImages(ctx context.Context, t *asynq.Task) error {
 	}
 	req := op.Images
 	dest := req.GetOutputConfig().GetGcsDestination().GetUri()
+	if err := h.authorize(op.Owner, imageURIs(req.GetRequests()), []string{dest}); err != nil {
+		return err
+	}
 	if err := h.Blobs.BucketExists(ctx, dest); err != nil {
 		return fileFailure(dest, err)
 	}
@@ -110,6 +115,7 @@ func (h *Handlers) planImages(ctx context.Context, t *asynq.Task) error {
 		}
 		t, err := newAnnotateImagesTask(AnnotateImagesPayload{
 			Operation: p.Operation, First: r.First, Last: r.Last, Requests: batch, Dest: pipeline.OutputName(dest, r),
+			Owner: op.Owner,
 		}, h.Client.queue, h.pageTimeout())
 		if err != nil {
 			return err
@@ -141,6 +147,9 @@ func (h *Handlers) annotateImages(ctx context.Context, t *asynq.Task) error {
 		if done {
 			log.Info("skipping images: already done, or their operation finished")
 		}
+		return err
+	}
+	if err := h.authorize(p.Owner, imageURIs(req.GetRequests()), []string{p.Dest}); err != nil {
 		return err
 	}
 	start := time.Now()

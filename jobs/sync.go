@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/folio-ocr/folio/auth"
 	"github.com/folio-ocr/folio/pipeline"
 	"github.com/folio-ocr/folio/rpcerr"
 	"github.com/folio-ocr/folio/store"
@@ -64,6 +65,8 @@ type SyncPayload struct {
 	Files json.RawMessage `json:"files,omitempty"`
 	// Images is a protojson BatchAnnotateImagesRequest.
 	Images json.RawMessage `json:"images,omitempty"`
+	// Owner is the API key of the call (see FileTask.Owner).
+	Owner string `json:"owner,omitempty"`
 }
 
 // syncResult is what a worker delivers for a call: the response as
@@ -121,7 +124,7 @@ func (s *SyncClient) run(ctx context.Context, set func(*SyncPayload, json.RawMes
 	}
 	var id [12]byte
 	_, _ = rand.Read(id[:])
-	p := SyncPayload{ID: hex.EncodeToString(id[:])}
+	p := SyncPayload{ID: hex.EncodeToString(id[:]), Owner: auth.OwnerFrom(ctx)}
 	set(&p, body)
 	payload, err := json.Marshal(p)
 	if err != nil {
@@ -174,32 +177,43 @@ func (h *Handlers) annotateSync(ctx context.Context, t *asynq.Task) error {
 	}
 	log := h.Logger.With(zap.String("call", p.ID), zap.String("task_type", t.Type()))
 	start := time.Now()
-	var (
-		resp proto.Message
-		err  error
-	)
-	switch {
-	case p.Files != nil:
-		req := &visionpb.BatchAnnotateFilesRequest{}
-		if err = protojson.Unmarshal(p.Files, req); err == nil {
-			resp, err = h.syncFiles(ctx, req, log)
+	// A panic outside a file's or image's work (which syncFile and
+	// syncImage answer) is the call's INTERNAL error; the caller gets it.
+	body, err := protect("answering the call", func() ([]byte, error) {
+		var (
+			resp proto.Message
+			err  error
+		)
+		switch {
+		case p.Files != nil:
+			req := &visionpb.BatchAnnotateFilesRequest{}
+			if err = protojson.Unmarshal(p.Files, req); err == nil {
+				err = h.authorize(p.Owner, fileURIs(req.GetRequests()), nil)
+			}
+			if err == nil {
+				resp, err = h.syncFiles(ctx, req, log)
+			}
+		case p.Images != nil:
+			req := &visionpb.BatchAnnotateImagesRequest{}
+			if err = protojson.Unmarshal(p.Images, req); err == nil {
+				err = h.authorize(p.Owner, imageURIs(req.GetRequests()), nil)
+			}
+			if err == nil {
+				resp, err = h.syncImages(ctx, req, log)
+			}
+		default:
+			err = errors.New("jobs: call has neither files nor images")
 		}
-	case p.Images != nil:
-		req := &visionpb.BatchAnnotateImagesRequest{}
-		if err = protojson.Unmarshal(p.Images, req); err == nil {
-			resp, err = h.syncImages(ctx, req, log)
+		if err != nil {
+			return nil, err
 		}
-	default:
-		err = errors.New("jobs: call has neither files nor images")
-	}
-	var r syncResult
-	if err == nil {
-		r.Response, err = protojson.Marshal(resp)
-	}
+		return protojson.Marshal(resp)
+	})
+	r := syncResult{Response: body}
 	if err != nil {
 		pe := rpcerr.Public(err)
 		r.Code, r.Message = pe.Code, pe.Message
-		log.Warn("call failed", zap.String("code", rpcerr.Name(pe.Code)), zap.Error(err))
+		log.Warn("call failed", append(panicFields(err), zap.String("code", rpcerr.Name(pe.Code)), zap.Error(err))...)
 	}
 	data, err := json.Marshal(r)
 	if err != nil {
@@ -229,9 +243,9 @@ func (h *Handlers) syncFiles(ctx context.Context, req *visionpb.BatchAnnotateFil
 }
 
 // syncFile annotates the chosen pages of one file. Errors of the file
-// (missing, corrupt, a page out of range) go into the response; only the
-// end of ctx is returned.
-func (h *Handlers) syncFile(ctx context.Context, r *visionpb.AnnotateFileRequest, log *zap.Logger) (*visionpb.AnnotateFileResponse, error) {
+// (missing, corrupt, a page out of range, a panic outside a page's work)
+// go into the response; only the end of ctx is returned.
+func (h *Handlers) syncFile(ctx context.Context, r *visionpb.AnnotateFileRequest, log *zap.Logger) (res *visionpb.AnnotateFileResponse, err error) {
 	in := r.GetInputConfig()
 	echo := &visionpb.InputConfig{GcsSource: in.GetGcsSource(), MimeType: in.GetMimeType()}
 	out := &visionpb.AnnotateFileResponse{InputConfig: echo}
@@ -248,6 +262,13 @@ func (h *Handlers) syncFile(ctx context.Context, r *visionpb.AnnotateFileRequest
 	if uri == "" {
 		name = "the inline content"
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			f := rpcerr.Recovered(v, "internal error while reading %s", name)
+			log.Error("file panicked; its response carries INTERNAL", panicFields(f)...)
+			res, err = fail(f)
+		}
+	}()
 	open := func(ctx context.Context) (pipeline.Document, error) {
 		return h.openContent(ctx, in.GetContent(), in.GetMimeType(), name)
 	}
@@ -329,7 +350,7 @@ func (h *Handlers) syncImages(ctx context.Context, req *visionpb.BatchAnnotateIm
 
 // syncImage annotates one image: a still image, a GIF's first frame, a PDF's
 // or TIFF's first page.
-func (h *Handlers) syncImage(ctx context.Context, i int, r *visionpb.AnnotateImageRequest, log *zap.Logger) (*visionpb.AnnotateImageResponse, error) {
+func (h *Handlers) syncImage(ctx context.Context, i int, r *visionpb.AnnotateImageRequest, log *zap.Logger) (resp *visionpb.AnnotateImageResponse, err error) {
 	fail := func(err error) (*visionpb.AnnotateImageResponse, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -339,6 +360,15 @@ func (h *Handlers) syncImage(ctx context.Context, i int, r *visionpb.AnnotateIma
 	}
 	img := r.GetImage()
 	name := fmt.Sprintf("requests[%d].image.content", i)
+	// A panic outside the page's work (which gets its own error entry) is
+	// the image's INTERNAL error.
+	defer func() {
+		if v := recover(); v != nil {
+			f := rpcerr.Recovered(v, "internal error while reading %s", name)
+			log.Error("image panicked; its response carries INTERNAL", panicFields(f)...)
+			resp, err = fail(f)
+		}
+	}()
 	data := img.GetContent()
 	if len(data) == 0 {
 		name = img.GetSource().GetGcsImageUri()
@@ -366,7 +396,7 @@ func (h *Handlers) syncImage(ctx context.Context, i int, r *visionpb.AnnotateIma
 	if err != nil {
 		return fail(err)
 	}
-	resp := resps[0]
+	resp = resps[0]
 	resp.Context = nil        // images have no file context,
 	pipeline.PixelBoxes(resp) // and boxes in pixels
 	return resp, nil

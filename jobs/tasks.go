@@ -33,6 +33,9 @@ type FileTask struct {
 	Operation string          `json:"operation"` // operation id
 	File      int             `json:"file"`      // index in the request's requests[]
 	Request   json.RawMessage `json:"request"`   // protojson AsyncAnnotateFileRequest
+	// Owner is the API key that created the operation (empty when
+	// authentication is off), whose policy the worker checks again.
+	Owner string `json:"owner,omitempty"`
 }
 
 // PlanFilePayload is the payload of TypePlanFile.

@@ -21,6 +21,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/folio-ocr/folio/rpcerr"
 )
 
 // DefaultMaxPageChars is the text-layer size above which [PDF] rejects a page
@@ -60,6 +62,11 @@ type PDFConfig struct {
 	// memory without bound. Zero means DefaultRecyclePages, negative means
 	// never.
 	RecyclePages int
+	// MaxMemory bounds the WebAssembly memory of one instance, in bytes;
+	// a page that needs more fails with ErrInvalidInput, and the document
+	// moves to a fresh instance. Zero means DefaultMaxMemory; at most 2 GB,
+	// the module's own limit.
+	MaxMemory int64
 	// Log receives whatever PDFium prints on its stdout and stderr. Nil
 	// discards it.
 	Log io.Writer
@@ -94,6 +101,7 @@ type PDF struct {
 	cache    wazero.CompilationCache
 	maxChars int
 	recycle  int
+	mem      *memoryLimit
 
 	mu     sync.Mutex
 	closed bool
@@ -129,7 +137,14 @@ func NewPDF(cfg PDFConfig) (*PDF, error) {
 	if maxChars == 0 {
 		maxChars = DefaultMaxPageChars
 	}
+	if cfg.MaxMemory <= 0 {
+		cfg.MaxMemory = DefaultMaxMemory
+	}
+	mem := &memoryLimit{max: uint64(cfg.MaxMemory)}
 	pool, err := webassembly.Init(webassembly.Config{
+		// Instances are created with this context: it carries the
+		// allocator that caps their memory.
+		Context:  experimental.WithMemoryAllocator(context.Background(), mem),
 		MinIdle:  0,
 		MaxIdle:  cfg.Instances,
 		MaxTotal: cfg.Instances,
@@ -154,7 +169,7 @@ func NewPDF(cfg PDFConfig) (*PDF, error) {
 	if recycle == 0 {
 		recycle = DefaultRecyclePages
 	}
-	return &PDF{pool: pool, cache: cache, maxChars: maxChars, recycle: recycle}, nil
+	return &PDF{pool: pool, cache: cache, maxChars: maxChars, recycle: recycle, mem: mem}, nil
 }
 
 // Close stops the pool, closing any documents still open, and releases the
@@ -195,7 +210,7 @@ func (p *PDF) Open(ctx context.Context, r io.ReadSeeker, size int64) (Document, 
 	if size <= 0 {
 		return nil, fmt.Errorf("pipeline: open pdf: empty file: %w", ErrInvalidInput)
 	}
-	d := &pdfDoc{pool: p.pool, maxChars: p.maxChars, recycleAfter: p.recycle, reader: &recordingReader{r: r}, size: size}
+	d := &pdfDoc{pool: p.pool, maxChars: p.maxChars, recycleAfter: p.recycle, reader: &recordingReader{r: r}, size: size, mem: p.mem}
 	if err := d.load(ctx); err != nil {
 		return nil, err
 	}
@@ -217,7 +232,7 @@ func (d *pdfDoc) load(ctx context.Context) (err error) {
 		}
 		return fmt.Errorf("pipeline: acquire pdfium instance: %w", err)
 	}
-	d.inst, d.hasInst, d.visits, d.lastPage = inst, true, 0, 0
+	d.inst, d.hasInst, d.visits, d.lastPage, d.broken = inst, true, 0, 0, false
 	defer func() {
 		if err != nil {
 			d.discard()
@@ -262,9 +277,11 @@ func (d *pdfDoc) load(ctx context.Context) (err error) {
 // classify maps go-pdfium's errors onto the package's sentinels. Every error
 // PDFium reports while parsing is a fault of the file; errors from the
 // WebAssembly runtime itself (a trap on hostile input) are treated the same,
-// since retrying cannot help.
+// since retrying cannot help. A panic that guard recovered stays INTERNAL.
 func classify(err error) error {
 	switch {
+	case errors.Is(err, rpcerr.ErrPanic):
+		return err
 	case errors.Is(err, pdfiumerrors.ErrPassword), errors.Is(err, pdfiumerrors.ErrSecurity):
 		return fmt.Errorf("%w: %w", ErrEncrypted, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -280,12 +297,13 @@ func classify(err error) error {
 	}
 }
 
-// guard runs f and turns a panic into an error: go-pdfium should return
-// errors, but a document must never take the process down.
+// guard runs f and turns a panic into an INTERNAL error (rpcerr.Recovered)
+// that carries the panic's value and stack: go-pdfium should return errors,
+// but a document must never take the process down.
 func guard(f func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("pdfium panicked: %v", v)
+			err = rpcerr.Recovered(v, "internal error in pdfium")
 		}
 	}()
 	return f()
@@ -348,6 +366,11 @@ type pdfDoc struct {
 
 	killed atomic.Bool // the instance was killed because a ctx ended mid-call
 	closed bool
+	// broken is set when a call on the instance failed: PDFium may have
+	// trapped midway (out of memory, say), leaving the instance in any
+	// state, so the next call moves to a fresh one.
+	broken bool
+	mem    *memoryLimit
 }
 
 func (d *pdfDoc) PageCount() int { return d.pages }
@@ -379,6 +402,11 @@ func (d *pdfDoc) call(ctx context.Context, n int, what string, f func() error) e
 	if n < 1 || n > d.pages {
 		return fmt.Errorf("pipeline: %s pdf page %d: out of range 1..%d", what, n, d.pages)
 	}
+	if d.broken {
+		if err := d.renew(ctx); err != nil {
+			return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, err)
+		}
+	}
 	if n != d.lastPage {
 		if d.recycleAfter > 0 && d.visits >= d.recycleAfter {
 			if err := d.recycle(ctx); err != nil {
@@ -387,14 +415,22 @@ func (d *pdfDoc) call(ctx context.Context, n int, what string, f func() error) e
 		}
 		d.visits, d.lastPage = d.visits+1, n
 	}
+	var unmap func() // the killed instance's memory, unmapped once f has returned
+	killed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(killed)
 		d.killed.Store(true)
-		_ = guard(func() error { return d.inst.Kill() })
+		unmap = d.mem.kill(func() { _ = guard(d.inst.Kill) })
 	})
+	refused := d.mem.refused.Load()
 	err := guard(f)
-	if !stop() || d.killed.Load() {
-		// The instance was killed (or is being killed); whatever the call
-		// returned is void.
+	stopped := stop()
+	if !stopped {
+		<-killed
+		unmap()
+	}
+	if !stopped || d.killed.Load() {
+		// The instance was killed; whatever the call returned is void.
 		cerr := ctx.Err()
 		if cerr == nil {
 			cerr = context.Canceled
@@ -402,10 +438,31 @@ func (d *pdfDoc) call(ctx context.Context, n int, what string, f func() error) e
 		return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, cerr)
 	}
 	if err != nil {
+		d.broken = true
 		if rerr := d.reader.Err(); rerr != nil {
 			return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, rerr)
 		}
+		if d.mem.refused.Load() != refused {
+			// Some instance was refused memory during the call: most
+			// likely this one (another document's page failing at the same
+			// moment would be named here too).
+			return fmt.Errorf("pipeline: %s pdf page %d: page needs more than %d MB of memory: %w",
+				what, n, d.mem.max>>20, ErrInvalidInput)
+		}
 		return fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, classify(err))
+	}
+	return nil
+}
+
+// renew discards the instance, which may be broken, without calling into
+// it, and opens the file again on a fresh one. On error the Document is
+// closed.
+func (d *pdfDoc) renew(ctx context.Context) error {
+	_ = guard(d.inst.Kill)
+	d.hasInst, d.hasDoc = false, false
+	if err := d.load(ctx); err != nil {
+		d.closed = true
+		return err
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -92,14 +93,44 @@ func Code(err error) codes.Code {
 }
 
 // Permanent reports whether retrying cannot fix err: its code says the
-// input, its location or the caller's rights are at fault.
+// input, its location or the caller's rights are at fault, or it is a
+// recovered panic ([Recovered]), which the same input raises again.
 func Permanent(err error) bool {
+	if errors.Is(err, ErrPanic) {
+		return true
+	}
 	switch Code(err) {
 	case codes.InvalidArgument, codes.NotFound, codes.PermissionDenied, codes.Unimplemented,
 		codes.FailedPrecondition, codes.AlreadyExists, codes.OutOfRange:
 		return true
 	}
 	return false
+}
+
+// ErrPanic is in the chain of every error [Recovered] returns; its code is
+// INTERNAL.
+var ErrPanic = Sentinel(codes.Internal, "panic")
+
+// PanicError is a recovered panic, for logs: the value and the stack of
+// the goroutine that panicked. It wraps [ErrPanic].
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
+
+// Unwrap returns ErrPanic.
+func (p *PanicError) Unwrap() error { return ErrPanic }
+
+// Recovered returns the error of v, a value recovered from a panic: code
+// INTERNAL, the client's message formatted from format and args (what was
+// being done, naming the page or file; never v, which is for logs), and a
+// [*PanicError] with v and the stack as its cause. Call it in the deferred
+// function that recovered v, so that the stack is the panicking one.
+func Recovered(v any, format string, args ...any) *Error {
+	return &Error{Code: codes.Internal, Message: fmt.Sprintf(format, args...),
+		Err: &PanicError{Value: v, Stack: debug.Stack()}}
 }
 
 // Public returns the error a client is answered with for err: an [*Error]

@@ -1,6 +1,7 @@
 package rpcerr
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ func TestCode(t *testing.T) {
 		{"deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), codes.DeadlineExceeded, false},
 		{"cancelled", fmt.Errorf("get: %w", context.Canceled), codes.Canceled, false},
 		{"unclassified", errors.New("boom"), codes.Internal, false},
+		{"recovered panic", fmt.Errorf("page 2: %w", Recovered("boom", "internal error")), codes.Internal, true},
 	}
 	for _, tt := range tests {
 		if got := Code(tt.err); got != tt.want {
@@ -66,6 +68,7 @@ func TestPublic(t *testing.T) {
 		{"body limit", &http.MaxBytesError{Limit: 10}, codes.InvalidArgument, "request payload size exceeds the limit: 10 bytes"},
 		{"sentinel hides its text", fmt.Errorf("redis 10.0.0.7:6379: %w", errTestDown), codes.Unavailable, "the service is temporarily unavailable; try again"},
 		{"internal hides its text", errors.New("open /var/lib/secret: denied"), codes.Internal, "internal error"},
+		{"panic hides its value", fmt.Errorf("x: %w", Recovered("secret", "internal error while reading page 2")), codes.Internal, "internal error while reading page 2"},
 	}
 	for _, tt := range tests {
 		got := Public(tt.err)
@@ -77,6 +80,29 @@ func TestPublic(t *testing.T) {
 		t.Error("Public(nil) != nil")
 	}
 }
+
+// A recovered panic keeps its value and the panicking stack for logs, and
+// its message, not the value, for clients.
+func TestRecovered(t *testing.T) {
+	t.Parallel()
+	var err error
+	func() {
+		defer func() { err = Recovered(recover(), "internal error while reading page %d", 7) }()
+		panicHere()
+	}()
+	var pe *PanicError
+	if !errors.As(err, &pe) || pe.Value != "boom" || !errors.Is(err, ErrPanic) {
+		t.Fatalf("Recovered = %#v; want a *PanicError of \"boom\" wrapping ErrPanic", err)
+	}
+	if !bytes.Contains(pe.Stack, []byte("panicHere")) {
+		t.Errorf("stack does not name the panicking function:\n%s", pe.Stack)
+	}
+	if got := Public(err).Message; got != "internal error while reading page 7" {
+		t.Errorf("Public message %q", got)
+	}
+}
+
+func panicHere() { panic("boom") }
 
 // TestNamesAndHTTP checks every code against google/rpc/code.proto: the enum
 // name and the HTTP mapping its comments give.

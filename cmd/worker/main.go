@@ -163,6 +163,13 @@ func run() error {
 		Metrics: metrics.NewWorker(reg, metrics.WorkerGauges{
 			OCREngines: pool.Size(), OCRBusy: pool.Busy, CacheBytes: files.Size}),
 	}
+	if h.Keys, err = cfg.Keys(); err != nil {
+		return err
+	}
+	if h.Keys != nil {
+		logger.Info("authentication on: tasks are checked against their API key's policy", zap.Int("keys", h.Keys.Keyring().Len()))
+		go h.Keys.Watch(ctx, 0, logger)
+	}
 	if cfg.SyntheticPageDelay > 0 {
 		h.Openers = syntheticOpeners(h.Openers, cfg.SyntheticPageDelay)
 		logger.Warn("synthetic pages: every page is answered with fixed text (a benchmarking aid)",
