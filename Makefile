@@ -1,6 +1,6 @@
 # Folio developer commands. `make` alone prints this list.
 .DEFAULT_GOAL := help
-.PHONY: help build test run bench lint tidy proto notices clean
+.PHONY: help build test fuzz run bench lint tidy proto notices clean
 
 GO ?= go
 # Debian's Tesseract uses OpenMP: one thread per OCR call, parallelism comes from pages.
@@ -15,6 +15,9 @@ build: ## Build bin/api, bin/worker and the pinned GCS emulator bin/fake-gcs-ser
 
 test: ## Run all tests with -race (needs Redis on 127.0.0.1:6379; .ci/run starts one)
 	$(GO) test -race -timeout 30m ./...
+
+fuzz: ## Fuzz every Fuzz target for FUZZTIME (default 20s) each, FUZZ_PARALLEL workers (scripts/fuzz.sh)
+	GO=$(GO) ./scripts/fuzz.sh
 
 run: ## Run Folio without Docker: Redis, GCS emulator, api and one worker (scripts/run-local.sh)
 	./scripts/run-local.sh

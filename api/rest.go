@@ -321,6 +321,9 @@ func splitVerb(path string) (name, verb string, ok bool) {
 	if i := strings.LastIndexByte(path, '/'); i >= 0 {
 		if j := strings.LastIndexByte(path[i:], ':'); j >= 0 {
 			name, verb = path[:i+j], path[i+j+1:]
+			if verb == "" { // "operations/1:" names no method
+				return "", "", false
+			}
 		}
 	}
 	if _, err := operationID(name); err != nil || strings.ContainsRune(name[strings.LastIndexByte(name, '/')+1:], ':') {

@@ -10,7 +10,11 @@
 // prefix, with forward slashes. The extension is then dropped (scan.pdf
 // becomes scan), unless two inputs would share the name, in which case
 // those inputs keep their extension (scan.pdf and scan.tif stay apart). Two
-// different inputs that still share a name are an error. Sources are
+// different inputs that still share a name are an error. A name also keeps
+// its extension when dropping it would leave nothing (.pdf) or the name of
+// the run's own files (.folio-state.pdf); one that would still put results
+// outside the output folder (an object "../x.pdf" under a prefix) is an
+// error. Sources are
 // returned sorted by name, so the same arguments give the same list.
 package inputs
 
@@ -24,6 +28,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/folio-ocr/folio/internal/cli/results"
+	"github.com/folio-ocr/folio/internal/cli/resume"
 )
 
 // mimeTypes maps the extensions Folio reads to the mimeType of their
@@ -192,8 +199,11 @@ func name(all []Source) ([]Source, error) {
 	byName := map[string]Source{}
 	for i, s := range srcs {
 		n := stripExt(s.full)
-		if short[n] > 1 {
+		if short[n] > 1 || !writable(n) {
 			n = s.full
+		}
+		if !writable(n) {
+			return nil, fmt.Errorf("input %s would be written as %s, outside the output folder: name it on its own", s.Origin(), n)
 		}
 		if prev, dup := byName[n]; dup {
 			return nil, fmt.Errorf("inputs %s and %s would both be written as %s: run them separately or with different --out",
@@ -204,6 +214,15 @@ func name(all []Source) ([]Source, error) {
 	}
 	slices.SortFunc(srcs, func(a, b Source) int { return strings.Compare(a.Name, b.Name) })
 	return srcs, nil
+}
+
+// writable reports whether results named name stay inside the output
+// folder, apart from the run's own files: a bucket listing may hold names
+// such as "../x.pdf", ".pdf" (no name left) or ".folio-state.pdf".
+func writable(name string) bool {
+	p := filepath.FromSlash(name)
+	return filepath.IsLocal(p) && filepath.Clean(p) != "." &&
+		name+".json" != resume.StateFile && name+".txt" != results.ReportFile
 }
 
 // Origin returns the local path or gs:// URI of s, for messages.

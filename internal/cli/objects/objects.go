@@ -191,10 +191,10 @@ func (s *Store) Read(ctx context.Context, target string) ([]byte, error) {
 }
 
 // IsOutputName reports whether uri names an output object,
-// output-A-to-B.json.
+// output-A-to-B.json with pages 1 <= A <= B, as the server names them.
 func IsOutputName(uri string) bool {
 	base := path.Base(uri)
 	var a, b int
 	n, err := fmt.Sscanf(base, "output-%d-to-%d.json", &a, &b)
-	return err == nil && n == 2 && base == fmt.Sprintf("output-%d-to-%d.json", a, b)
+	return err == nil && n == 2 && 1 <= a && a <= b && base == fmt.Sprintf("output-%d-to-%d.json", a, b)
 }
