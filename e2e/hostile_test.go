@@ -314,13 +314,7 @@ func neverEnds(content string) []byte {
 			b.WriteString("\nendobj\n")
 		}
 	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offsets)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offsets)+1, xref)
-	return b.Bytes()
+	return pdfgen.Trailer(&b, offsets)
 }
 
 // garbageStream is a stream of n pseudo-random bytes.

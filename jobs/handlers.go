@@ -207,8 +207,10 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	pages := doc.PageCount()
-	_ = doc.Close()
+	pages := func() int {
+		defer func() { _ = doc.Close() }() // even if counting panics
+		return doc.PageCount()
+	}()
 	if pages > h.maxPages() {
 		return permanent(&rpcerr.Error{Code: codes.InvalidArgument,
 			Message: fmt.Sprintf("%s has %d pages, over the limit of %d pages", uri, pages, h.maxPages())})

@@ -62,6 +62,10 @@ type workerConfig struct {
 	// on one pdfium instance before moving to a fresh one, which bounds
 	// pdfium's memory on long ranges; 0 = never. Default 50.
 	RecyclePages int
+	// PDFMaxMemory (PDFIUM_MAX_MEMORY) bounds one pdfium instance's memory in
+	// bytes: a page that needs more fails INVALID_ARGUMENT naming it. Default
+	// pipeline.DefaultMaxMemory (1 GiB); at most 2 GiB, the module's limit.
+	PDFMaxMemory int64
 	// OCR.
 	OCREngines    int    // OCR_ENGINES: Tesseract instances (pages OCR'd at once). Default runtime.NumCPU().
 	OCRDPI        int    // OCR_DPI: resolution of rendered PDF pages. Default 300.
@@ -101,6 +105,7 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 		FileErrors:        "fail",
 		Interrupt:         true,
 		RecyclePages:      pipeline.DefaultRecyclePages,
+		PDFMaxMemory:      pipeline.DefaultMaxMemory,
 		OCREngines:        runtime.NumCPU(),
 		OCRDPI:            pipeline.DefaultDPI,
 		MaxPagePixels:     pipeline.DefaultMaxPixels,
@@ -120,6 +125,7 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 	l.Int64(&cfg.MaxFileBytes, "MAX_FILE_BYTES", "largest input file in bytes")
 	l.Bool(&cfg.Interrupt, "PDFIUM_INTERRUPT", "let PAGE_TIMEOUT interrupt pdfium mid-page")
 	l.Int(&cfg.RecyclePages, "PDFIUM_RECYCLE_PAGES", "pages a document reads on one pdfium instance before a fresh one (0: never)")
+	l.Int64(&cfg.PDFMaxMemory, "PDFIUM_MAX_MEMORY", "most memory of one pdfium instance, in bytes; a page needing more fails")
 	l.Int(&cfg.OCREngines, "OCR_ENGINES", "Tesseract instances, pages OCR'd at once")
 	l.Int(&cfg.OCRDPI, "OCR_DPI", "resolution of PDF pages rendered for OCR")
 	l.Int(&cfg.MaxPagePixels, "MAX_PAGE_PIXELS", "most pixels of one page image")
@@ -190,6 +196,9 @@ func (c workerConfig) validate() error {
 	}
 	if c.SyntheticPageDelay < 0 {
 		errs = append(errs, fmt.Errorf("FOLIO_SYNTHETIC_PAGE_DELAY must not be negative, got %s", c.SyntheticPageDelay))
+	}
+	if c.PDFMaxMemory < 64<<20 || c.PDFMaxMemory > 2<<30 {
+		errs = append(errs, fmt.Errorf("PDFIUM_MAX_MEMORY must be between 67108864 (64 MiB) and 2147483648 (2 GiB), got %d", c.PDFMaxMemory))
 	}
 	if c.RecyclePages < 0 {
 		errs = append(errs, fmt.Errorf("PDFIUM_RECYCLE_PAGES must not be negative, got %d", c.RecyclePages))

@@ -29,13 +29,13 @@ func TestLoadConfig(t *testing.T) {
 			name: "environment",
 			env: map[string]string{"REDIS_URL": "redis://r:6379/3", "WORKER_CONCURRENCY": "7", "SHUTDOWN_TIMEOUT": "5s",
 				"CACHE_DIR": "/c", "CACHE_MAX_BYTES": "100", "PDFIUM_CACHE_DIR": "/w", "MAX_PAGES": "10",
-				"MAX_FILE_BYTES": "1000", "PAGE_TIMEOUT": "5s", "PDFIUM_INTERRUPT": "false", "PDFIUM_RECYCLE_PAGES": "0", "OPERATION_TTL": "1h", "OPERATION_DEADLINE": "2h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
+				"MAX_FILE_BYTES": "1000", "PAGE_TIMEOUT": "5s", "PDFIUM_INTERRUPT": "false", "PDFIUM_RECYCLE_PAGES": "0", "PDFIUM_MAX_MEMORY": "536870912", "OPERATION_TTL": "1h", "OPERATION_DEADLINE": "2h", "LOG_LEVEL": "debug", "QUEUE_NAME": "q", "REDIS_KEY_PREFIX": "p:"},
 			want: func(c *workerConfig) {
 				c.RedisURL, c.Concurrency, c.ShutdownTimeout = "redis://r:6379/3", 7, 5*time.Second
 				c.CacheDir, c.CacheMaxBytes, c.WasmCacheDir = "/c", 100, "/w"
 				c.MaxPages, c.MaxFileBytes, c.OperationTTL, c.LogLevel = 10, 1000, time.Hour, "debug"
 				c.Queue, c.KeyPrefix, c.PageTimeout, c.Interrupt = "q", "p:", 5*time.Second, false
-				c.RecyclePages, c.OperationDeadline = 0, 2*time.Hour
+				c.RecyclePages, c.OperationDeadline, c.PDFMaxMemory = 0, 2*time.Hour, 512<<20
 			},
 		},
 		{
@@ -76,6 +76,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad dpi", args: []string{"-ocr-dpi", "20"}, wantErr: "OCR_DPI must be between 50 and 1200, got 20"},
 		{name: "bad orientation", env: map[string]string{"OCR_DETECT_ORIENTATION": "maybe"}, wantErr: "OCR_DETECT_ORIENTATION must be true or false"},
 		{name: "negative recycle", env: map[string]string{"PDFIUM_RECYCLE_PAGES": "-5"}, wantErr: "PDFIUM_RECYCLE_PAGES must not be negative, got -5"},
+		{name: "pdfium memory too large", env: map[string]string{"PDFIUM_MAX_MEMORY": "4294967296"}, wantErr: "PDFIUM_MAX_MEMORY must be between"},
+		{name: "pdfium memory too small", env: map[string]string{"PDFIUM_MAX_MEMORY": "1000"}, wantErr: "PDFIUM_MAX_MEMORY must be between"},
 		{name: "negative units", args: []string{"-unit-pages=-1"}, wantErr: "UNIT_PAGES must not be negative"},
 		{name: "bad level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL must be debug, info, warn or error"},
 		{name: "bad pages", args: []string{"-max-pages", "0"}, wantErr: "MAX_PAGES must be at least 1"},

@@ -104,6 +104,7 @@ func run() error {
 	}
 	pdf, err := pipeline.NewPDF(pipeline.PDFConfig{
 		Instances: cfg.Concurrency + cfg.SyncConcurrency, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt, RecyclePages: recycle,
+		MaxMemory: cfg.PDFMaxMemory,
 	})
 	if err != nil {
 		return fmt.Errorf("start pdfium: %w", err)
