@@ -134,9 +134,30 @@ func mayWrite(k *auth.Key, field, uri string) error {
 		field, k.Name, uri, auth.Describe(k.Outputs))
 }
 
+// authorized runs check, a policy check of k (nil: authentication off),
+// and when it refuses, runs it again with k as the keys file says now, if
+// that changed since this process last read it: an edit that widens a
+// key's policy works at once, as a new key does, not after the next
+// reload.
+func (s *Service) authorized(k *auth.Key, check func(*auth.Key) error) error {
+	err := check(k)
+	if err == nil || k == nil {
+		return err
+	}
+	if now, ok := s.keys.Refresh().Named(k.Name); ok && now != k {
+		return check(now)
+	}
+	return err
+}
+
 // authorizeFiles checks every input and output of a files request against
 // k's policy.
 func (s *Service) authorizeFiles(k *auth.Key, reqs []*visionpb.AsyncAnnotateFileRequest) error {
+	return s.authorized(k, func(k *auth.Key) error { return filesPolicy(k, reqs) })
+}
+
+// filesPolicy is authorizeFiles against k as it is.
+func filesPolicy(k *auth.Key, reqs []*visionpb.AsyncAnnotateFileRequest) error {
 	if k == nil {
 		return nil
 	}
@@ -155,6 +176,11 @@ func (s *Service) authorizeFiles(k *auth.Key, reqs []*visionpb.AsyncAnnotateFile
 // authorizeImages checks the gs:// images of an images request (inline
 // content needs no permission) and, when out is not empty, its output.
 func (s *Service) authorizeImages(k *auth.Key, reqs []*visionpb.AnnotateImageRequest, out string) error {
+	return s.authorized(k, func(k *auth.Key) error { return imagesPolicy(k, reqs, out) })
+}
+
+// imagesPolicy is authorizeImages against k as it is.
+func imagesPolicy(k *auth.Key, reqs []*visionpb.AnnotateImageRequest, out string) error {
 	if k == nil {
 		return nil
 	}

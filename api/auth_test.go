@@ -443,3 +443,20 @@ func TestAuthReload(t *testing.T) {
 		t.Errorf("after a broken file: status %d, want 200 (the last good keys)", got)
 	}
 }
+
+// A policy widened in the keys file applies to the next call, before the
+// file is reloaded on its schedule (nothing watches it here).
+func TestAuthWidenedPolicy(t *testing.T) {
+	as := newAuthServer(t)
+	billing, _ := as.clients(t, "rest", billingSecret)
+	req := validRequest()
+	req.Requests[1].InputConfig.GcsSource.Uri = "gs://legal/contract.pdf"
+	_, err := billing.AsyncBatchAnnotateFiles(context.Background(), req)
+	wantAPIError(t, "before the edit", err, codes.PermissionDenied, "gs://legal/contract.pdf")
+	writeKeys(t, as.keysFile, strings.Replace(fmt.Sprintf(authKeys, sha256Hex(legalSecret)),
+		`"inputs": ["gs://bucket"]`, `"inputs": ["gs://bucket", "gs://legal/"]`, 1))
+	time.Sleep(150 * time.Millisecond) // Refresh looks at the file at most every 100 ms
+	if _, err := billing.AsyncBatchAnnotateFiles(context.Background(), req); err != nil {
+		t.Errorf("after widening billing's inputs: %v", err)
+	}
+}

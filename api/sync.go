@@ -6,6 +6,7 @@ import (
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 
+	"github.com/folio-ocr/folio/auth"
 	"github.com/folio-ocr/folio/lang"
 )
 
@@ -49,17 +50,21 @@ func (s *Service) BatchAnnotateFiles(ctx context.Context, req *visionpb.BatchAnn
 	if err := validateFilesRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	if k != nil {
+	err = s.authorized(k, func(k *auth.Key) error {
 		for i, fr := range req.GetRequests() {
-			if uri := fr.GetInputConfig().GetGcsSource().GetUri(); uri != "" {
+			if uri := fr.GetInputConfig().GetGcsSource().GetUri(); uri != "" && k != nil {
 				if err := mayRead(k, fmt.Sprintf("requests[%d].inputConfig.gcsSource.uri", i), uri); err != nil {
-					return nil, err
+					return err
 				}
 			}
 		}
-		if err := s.checkPages(ctx, k, 0); err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkPages(ctx, k, 0); err != nil {
+		return nil, err
 	}
 	return s.sync.AnnotateFiles(ctx, req)
 }

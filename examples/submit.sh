@@ -13,6 +13,8 @@
 #   REQUEST  request JSON with one request  (examples/request.json); its first gs:// URI is
 #            where the PDF is uploaded, its last one the output prefix
 #   TIMEOUT  seconds to wait for the operation (300)
+#   API_KEY  sent as the x-goog-api-key header when Folio has API keys (README, API keys
+#            and bucket policy)
 #
 # Needs only bash, curl, grep and sed; uses jq to pretty-print when it is installed.
 set -euo pipefail
@@ -27,6 +29,10 @@ GCS=${GCS%/}
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "submit: $*"; exit 1; }
+
+# Folio calls carry the API key, when there is one, in a header (not ?key=, which logs keep).
+auth=()
+[ -n "${API_KEY:-}" ] && auth=(-H "x-goog-api-key: $API_KEY")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -201,7 +207,7 @@ backoff() {
 	delay=$((delay * 2 > 10 ? 10 : delay * 2))
 }
 while :; do
-	code=$(curl -sS -o "$tmp/op.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+	code=$(curl -sS -o "$tmp/op.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' "${auth[@]}" \
 		-H "Idempotency-Key: $key" --data-binary @"$tmp/request.json" "$FOLIO/v1/files:asyncBatchAnnotate" 2>/dev/null) || code=000
 	transient "$code" || break
 	backoff "submit to $FOLIO"
@@ -222,7 +228,7 @@ delay=1
 until grep -q '"done"[[:space:]]*:[[:space:]]*true' "$tmp/op.json"; do
 	[ $SECONDS -lt $deadline ] || { pretty "$tmp/op.json" >&2; die "operation not done after ${TIMEOUT}s"; }
 	sleep 1
-	code=$(curl -sS -o "$tmp/poll.json" -w '%{http_code}' "$FOLIO/v1/$name" 2>/dev/null) || code=000
+	code=$(curl -sS -o "$tmp/poll.json" -w '%{http_code}' "${auth[@]}" "$FOLIO/v1/$name" 2>/dev/null) || code=000
 	if transient "$code"; then
 		printf '\n' >&2
 		backoff "GET $FOLIO/v1/$name"
