@@ -46,7 +46,7 @@ func (s *Service) admit(ctx context.Context) (context.Context, *auth.Key, error)
 	k, ok := s.keys.Keyring().Lookup(cred.Secret)
 	if !ok {
 		// Another api process may have seen an edit of the keys file
-		// first: look at it again (a stat, at most every 100 ms).
+		// first: look at it again (a stat when it did not change).
 		k, ok = s.keys.Refresh().Lookup(cred.Secret)
 	}
 	if !ok {

@@ -455,7 +455,6 @@ func TestAuthWidenedPolicy(t *testing.T) {
 	wantAPIError(t, "before the edit", err, codes.PermissionDenied, "gs://legal/contract.pdf")
 	writeKeys(t, as.keysFile, strings.Replace(fmt.Sprintf(authKeys, sha256Hex(legalSecret)),
 		`"inputs": ["gs://bucket"]`, `"inputs": ["gs://bucket", "gs://legal/"]`, 1))
-	time.Sleep(150 * time.Millisecond) // Refresh looks at the file at most every 100 ms
 	if _, err := billing.AsyncBatchAnnotateFiles(context.Background(), req); err != nil {
 		t.Errorf("after widening billing's inputs: %v", err)
 	}

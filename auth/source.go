@@ -28,13 +28,7 @@ type Source struct {
 	mu   sync.Mutex  // serializes reloads
 	raw  []byte      // the file's contents behind cur
 	stat os.FileInfo // the file's when it was last read
-	// refreshed is when Refresh last looked at the file (unix ns), so that
-	// callers presenting wrong keys make it stat at most every minRefresh.
-	refreshed atomic.Int64
 }
-
-// minRefresh is the least time between two looks of Refresh at the file.
-const minRefresh = 100 * time.Millisecond
 
 // Load returns the keys configured by API_KEYS (inline, the forms of
 // [ParseEnv]) or API_KEYS_FILE (a path, the form of [Parse]), or nil when
@@ -75,18 +69,14 @@ func (s *Source) Keyring() *Keyring { return s.cur.Load() }
 // or size) since it was last read, so that a process about to refuse a key
 // it does not know (or a URI its policy does not allow) first sees an edit
 // that another process already acted on. It costs a stat when nothing
-// changed, and happens at most every 100 ms; a reload under way is not
-// waited for. It returns the current keys; a file that does not parse keeps
-// the last good ones.
+// changed (a stat, a few microseconds, is all that a caller with a wrong
+// key costs). It returns the current keys; a file that does not parse
+// keeps the last good ones.
 func (s *Source) Refresh() *Keyring {
-	now := time.Now().UnixNano()
-	last := s.refreshed.Load()
-	if s.path == "" || now-last < int64(minRefresh) || !s.refreshed.CompareAndSwap(last, now) {
+	if s.path == "" {
 		return s.Keyring()
 	}
-	if !s.mu.TryLock() { // a reload is under way
-		return s.Keyring()
-	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	if fi, err := os.Stat(s.path); err == nil && (s.stat == nil || !fi.ModTime().Equal(s.stat.ModTime()) || fi.Size() != s.stat.Size()) {
 		_, _ = s.reload() // Watch logs a broken file
