@@ -7,6 +7,7 @@
 //	go run ./bench -born=false -scan-pages 3
 //	go run ./bench -scanned=false -pdf big.pdf -runs 5
 //	go run ./bench -scanned=false -born=false -memory 10,2000
+//	go run ./bench -profile                 # where born-digital time goes
 //
 // Scanned set (-scanned): pages of a born-digital PDF (-scan-src, default
 // Debian's R-intro.pdf) rendered at 300 DPI gray, degraded like a scanner
@@ -88,6 +89,12 @@ type config struct {
 	memory      []int    // page counts of the memory set; none: not measured
 	memoryBatch int
 	fleet       fleetConfig // -fleet and its flags (fleet.go)
+	// The profile mode (-profile, see profile.go).
+	profile           bool
+	profilePDF        string // "": the R manuals book
+	profileDir        string // where raw profiles are kept; "": not kept
+	profileSplitPages int
+	profileConfigs    []profileConfig
 }
 
 const rIntro = "/usr/share/R/doc/manual/R-intro.pdf"
@@ -129,11 +136,31 @@ func parseFlags(args []string, root string) (config, error) {
 		return nil
 	})
 	cfg.fleet.bind(fs)
+	fs.BoolVar(&cfg.profile, "profile", false, "profile one worker on a 1,027-page born-digital book (the R manuals) and print where its time goes (profile.go)")
+	fs.StringVar(&cfg.profilePDF, "profile-pdf", "", "born-digital PDF of the profile mode (default: the R manuals joined with qpdf into -corpus-dir)")
+	fs.StringVar(&cfg.profileDir, "profile-dir", "", "keep the raw pprof profiles of the profile mode here (go tool pprof reads them)")
+	fs.IntVar(&cfg.profileSplitPages, "profile-split-pages", 0, "pages of the in-process pdfium phase split (0: all)")
+	fs.Func("profile-config", "worker settings of the profile mode, repeatable, space-separated KEY=value list or \"defaults\" (default: defaults, UNIT_PAGES=0, UNIT_PAGES=0 PDFIUM_INTERRUPT=false)", func(v string) error {
+		pc := profileConfig{name: v}
+		if v != "defaults" {
+			pc.env = strings.Fields(v)
+			for _, e := range pc.env {
+				if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+					return fmt.Errorf("want KEY=value, got %q", e)
+				}
+			}
+		}
+		cfg.profileConfigs = append(cfg.profileConfigs, pc)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if len(cfg.profileConfigs) == 0 {
+		cfg.profileConfigs = defaultProfileConfigs
 	}
 	return cfg, cfg.validate()
 }
@@ -158,7 +185,7 @@ func (c config) validate() error {
 		errs = append(errs, fmt.Errorf("-memory-batch must be 1 to 100, got %d", c.memoryBatch))
 	}
 	errs = append(errs, c.fleet.validate()...)
-	if !c.born && !c.scanned && len(c.memory) == 0 && !c.fleet.on {
+	if !c.born && !c.scanned && len(c.memory) == 0 && !c.fleet.on && !c.profile {
 		errs = append(errs, errors.New("nothing to measure: -born=false, -scanned=false and no -memory"))
 	}
 	return errors.Join(errs...)
@@ -176,6 +203,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if cfg.fleet.on {
 		return runFleet(ctx, cfg, root, args, out)
+	}
+	if cfg.profile {
+		return runProfile(ctx, cfg, root, args, out)
 	}
 	load := loadAverage()
 	dep := &lazyDeployment{root: root, redisURL: cfg.redisURL}

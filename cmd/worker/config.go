@@ -76,6 +76,9 @@ type workerConfig struct {
 	Orientation   bool   // OCR_DETECT_ORIENTATION: detect pages scanned sideways or upside down. Default true.
 	Tessdata      string // TESSDATA_PREFIX: directory of Tesseract's *.traineddata. Default: Tesseract's own.
 	MetricsAddr   string // METRICS_ADDR: serves Prometheus metrics at /metrics (see package metrics) and the probes /healthz and /readyz (see health.go). Default "" (off).
+	// DebugPprof (DEBUG_PPROF) adds Go's profiling endpoints,
+	// /debug/pprof/ (net/http/pprof), to METRICS_ADDR. Default false.
+	DebugPprof bool
 	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
 	// exits, so images and test runs can pay the compile once, ahead of time.
 	Warmup bool
@@ -135,6 +138,7 @@ func loadConfig(args []string, getenv func(string) string) (workerConfig, error)
 	l.Bool(&cfg.Orientation, "OCR_DETECT_ORIENTATION", "detect pages scanned sideways or upside down")
 	l.String(&cfg.Tessdata, "TESSDATA_PREFIX", "directory of Tesseract's traineddata files")
 	l.String(&cfg.MetricsAddr, "METRICS_ADDR", "listen address of /metrics (Prometheus), /healthz and /readyz (empty: off)")
+	l.Bool(&cfg.DebugPprof, "DEBUG_PPROF", "serve Go's profiling endpoints /debug/pprof/ on METRICS_ADDR")
 	l.Duration(&cfg.PageTimeout, "PAGE_TIMEOUT", "most time spent on one page")
 	l.Duration(&cfg.OperationDeadline, "OPERATION_DEADLINE", "an operation unfinished this long after its creation ends DEADLINE_EXCEEDED (0: never)")
 	l.String(&cfg.FileErrors, "FILE_ERRORS", "a file that fails as a whole: fail (ends its operation) or continue (its output carries the error; the other files complete)")
@@ -202,6 +206,9 @@ func (c workerConfig) validate() error {
 	}
 	if c.RecyclePages < 0 {
 		errs = append(errs, fmt.Errorf("PDFIUM_RECYCLE_PAGES must not be negative, got %d", c.RecyclePages))
+	}
+	if c.DebugPprof && c.MetricsAddr == "" {
+		errs = append(errs, errors.New("DEBUG_PPROF needs METRICS_ADDR, which serves /debug/pprof/"))
 	}
 	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
 		errs = append(errs, fmt.Errorf("METRICS_ADDR must be host:port, :port or empty, got %q", c.MetricsAddr))

@@ -41,11 +41,12 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "ocr environment",
 			env: map[string]string{"OCR_ENGINES": "3", "OCR_DPI": "200", "MAX_PAGE_PIXELS": "2000000", "TEXT_LAYER": "never",
-				"MIN_TEXT_CHARS": "5", "UNIT_PAGES": "0", "OCR_DETECT_ORIENTATION": "false", "TESSDATA_PREFIX": "/t", "METRICS_ADDR": ":9090"},
+				"MIN_TEXT_CHARS": "5", "UNIT_PAGES": "0", "OCR_DETECT_ORIENTATION": "false", "TESSDATA_PREFIX": "/t", "METRICS_ADDR": ":9090",
+				"DEBUG_PPROF": "true"},
 			want: func(c *workerConfig) {
 				c.OCREngines, c.OCRDPI, c.MaxPagePixels, c.TextLayer = 3, 200, 2_000_000, "never"
 				c.MinTextChars, c.UnitPages, c.Orientation, c.Tessdata = 5, 0, false, "/t"
-				c.MetricsAddr = ":9090"
+				c.MetricsAddr, c.DebugPprof = ":9090", true
 			},
 		},
 		{
@@ -82,6 +83,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL must be debug, info, warn or error"},
 		{name: "bad pages", args: []string{"-max-pages", "0"}, wantErr: "MAX_PAGES must be at least 1"},
 		{name: "bad metrics address", env: map[string]string{"METRICS_ADDR": "9090"}, wantErr: `METRICS_ADDR must be host:port, :port or empty, got "9090"`},
+		{name: "pprof without metrics address", env: map[string]string{"DEBUG_PPROF": "true"}, wantErr: "DEBUG_PPROF needs METRICS_ADDR"},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined"},
 	}
 	for _, tt := range tests {

@@ -6,18 +6,20 @@ import (
 	"testing"
 )
 
-// Readiness is on until the drain begins and off after; liveness stays on.
-func TestHealthProbes(t *testing.T) {
-	h := &health{}
+// serve routes a GET of path through h's routes and returns the status.
+func serve(h *health, path string) int {
 	mux := http.NewServeMux()
 	for pattern, handler := range h.routes() {
 		mux.Handle(pattern, handler)
 	}
-	probe := func(path string) int {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		return rec.Code
-	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code
+}
+
+// Readiness is on until the drain begins and off after; liveness stays on.
+func TestHealthProbes(t *testing.T) {
+	h := &health{}
 	tests := []struct {
 		draining       bool
 		healthz, ready int
@@ -29,11 +31,23 @@ func TestHealthProbes(t *testing.T) {
 		if tt.draining {
 			h.drain()
 		}
-		if got := probe("/healthz"); got != tt.healthz {
+		if got := serve(h, "/healthz"); got != tt.healthz {
 			t.Errorf("draining %v: /healthz = %d, want %d", tt.draining, got, tt.healthz)
 		}
-		if got := probe("/readyz"); got != tt.ready {
+		if got := serve(h, "/readyz"); got != tt.ready {
 			t.Errorf("draining %v: /readyz = %d, want %d", tt.draining, got, tt.ready)
+		}
+	}
+}
+
+// The profiling endpoints answer only with DEBUG_PPROF on.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/allocs?debug=1", "/debug/pprof/cmdline"} {
+		if got := serve(&health{}, path); got != http.StatusNotFound {
+			t.Errorf("off: %s = %d, want 404", path, got)
+		}
+		if got := serve(&health{pprof: true}, path); got != http.StatusOK {
+			t.Errorf("on: %s = %d, want 200", path, got)
 		}
 	}
 }

@@ -195,7 +195,7 @@ func run() error {
 		srv.Shutdown()
 		return fmt.Errorf("start worker: %w", err)
 	}
-	probes := &health{}
+	probes := &health{pprof: cfg.DebugPprof}
 	if cfg.MetricsAddr != "" {
 		ms, err := metrics.Serve(cfg.MetricsAddr, reg, logger, probes.routes())
 		if err != nil {

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The profile mode (-profile) breaks down where a worker's time goes on a
+// born-digital book: for each worker setting (-profile-configs) it runs the
+// book once to warm up, then again while it takes a CPU profile and the
+// allocations of the worker process through DEBUG_PPROF's /debug/pprof/,
+// and attributes every sample to a bucket by the functions on its stack
+// (profileBuckets). WebAssembly runs as native code that Go's profiler
+// cannot see into (runtime._ExternalCode); its time is split between
+// opening, page loading, routing and extraction by an in-process run of
+// the same pdfium calls with pprof labels (splitWasm).
+
+// profileConfig is one worker setting of the profile mode.
+type profileConfig struct {
+	name string
+	env  []string
+}
+
+// defaultProfileConfigs are issue 10's three settings.
+var defaultProfileConfigs = []profileConfig{
+	{"defaults", nil},
+	{"UNIT_PAGES=0", []string{"UNIT_PAGES=0"}},
+	{"UNIT_PAGES=0 PDFIUM_INTERRUPT=false", []string{"UNIT_PAGES=0", "PDFIUM_INTERRUPT=false"}},
+}
+
+// rManuals are the R manuals that make the profile book, in order, and
+// the pages of the reference manual appended to pass 1,000 pages.
+var rManuals = []string{"R-FAQ", "R-admin", "R-data", "R-exts", "R-intro", "R-ints", "R-lang"}
+
+const (
+	rManualDir    = "/usr/share/R/doc/manual"
+	refmanPages   = 350 // 677 pages of manuals + 350 = 1,027
+	profileBookV1 = "r-manuals-1027.pdf"
+)
+
+// buildBook joins Debian's R manuals and the first refmanPages pages of
+// refman.pdf into one born-digital PDF under dir, with qpdf
+// --deterministic-id so that the same inputs give the same bytes, and
+// returns its path. A book already built is reused.
+func buildBook(ctx context.Context, dir string) (string, error) {
+	out := filepath.Join(dir, profileBookV1)
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if pkg := missingTool("qpdf"); pkg != "" {
+		return "", fmt.Errorf("%w: install qpdf", errSkipped)
+	}
+	args := []string{"--deterministic-id", "--empty", "--pages"}
+	for _, m := range rManuals {
+		args = append(args, filepath.Join(rManualDir, m+".pdf"))
+	}
+	args = append(args, filepath.Join(rManualDir, "refman.pdf"), "1-"+strconv.Itoa(refmanPages), "--")
+	for _, a := range args {
+		if strings.HasSuffix(a, ".pdf") {
+			if _, err := os.Stat(a); err != nil {
+				return "", fmt.Errorf("%w: install r-doc-pdf (%v)", errSkipped, err)
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp := out + ".tmp"
+	if _, err := runTool(ctx, nil, "qpdf", append(args, tmp)...); err != nil {
+		return "", err
+	}
+	return out, os.Rename(tmp, out)
+}
+
+// profileRun is one profiled run of the book through a worker.
+type profileRun struct {
+	config    profileConfig
+	pages     int
+	warm      time.Duration // the warm-up run's wall time
+	took      time.Duration // the profiled run's wall time
+	workerCPU time.Duration // the worker's user+system CPU during the profiled run
+	cpu       *pprofData    // CPU profile of the profiled run
+	allocs    bucketTotals  // bytes allocated per bucket during the profiled run
+	calls     float64       // asynq tasks run per page (from the worker's metrics)
+}
+
+// runProfile is the profile mode: it builds the book, profiles it under
+// each configuration and writes the report.
+func runProfile(ctx context.Context, cfg config, root string, args []string, out io.Writer) error {
+	book := cfg.profilePDF
+	if book == "" {
+		var err error
+		if book, err = buildBook(ctx, cfg.corpusDir); err != nil {
+			return err
+		}
+	}
+	data, err := os.ReadFile(book)
+	if err != nil {
+		return err
+	}
+	split, err := splitWasm(ctx, data, cfg.profileSplitPages)
+	if err != nil {
+		return fmt.Errorf("in-process pdfium split: %w", err)
+	}
+	pages := split.pages
+	var ref *row
+	if missingTool("pdftotext") == "" {
+		logf("pdftotext -bbox-layout")
+		if ref, err = pdftotext(ctx, book, pages, cfg.cores); err != nil {
+			return err
+		}
+	}
+	load := loadAverage()
+	d, err := startDeployment(ctx, root, cfg.redisURL)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	d.upload("book.pdf", data)
+	var runs []*profileRun
+	for _, pc := range cfg.profileConfigs {
+		logf("profiling %s", pc.name)
+		r, err := profileWorker(ctx, d, cfg, pc, pages)
+		if err != nil {
+			return fmt.Errorf("%s: %w", pc.name, err)
+		}
+		runs = append(runs, r)
+		if cfg.profileDir != "" {
+			logf("raw profiles kept in %s", cfg.profileDir)
+		}
+	}
+	return profileReport(out, cfg, args, load, book, len(data), split, runs, ref)
+}
+
+// profileWorker starts a worker with DEBUG_PPROF for pc, runs the book once
+// to warm up and once profiled, and stops the worker.
+func profileWorker(ctx context.Context, d *deployment, cfg config, pc profileConfig, pages int) (*profileRun, error) {
+	addr, err := freeLocalAddr()
+	if err != nil {
+		return nil, err
+	}
+	wcfg := cfg
+	wcfg.workerEnv = append(append([]string{"METRICS_ADDR=" + addr, "DEBUG_PPROF=true"}, pc.env...), cfg.workerEnv...)
+	interrupt := true
+	for _, e := range wcfg.workerEnv {
+		if e == "PDFIUM_INTERRUPT=false" {
+			interrupt = false
+		}
+	}
+	w, err := d.startWorker(ctx, wcfg, interrupt)
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
+	base := "http://" + addr
+	r := &profileRun{config: pc, pages: pages}
+	if r.warm, _, err = d.annotate(ctx, "book.pdf", pages, cfg.batch); err != nil {
+		return nil, fmt.Errorf("warm-up run: %w", err)
+	}
+	before, err := fetchProfile(ctx, base+"/debug/pprof/allocs")
+	if err != nil {
+		return nil, err
+	}
+	tasksBefore := workerTasks(ctx, base)
+	// The CPU profile runs for a fixed time, chosen from the warm-up run
+	// with room to spare; the worker idles for the rest of it.
+	secs := int(r.warm.Seconds()*1.3) + 2
+	type result struct {
+		b   []byte
+		err error
+	}
+	cpuc := make(chan result, 1)
+	go func() {
+		b, err := fetchProfile(ctx, base+"/debug/pprof/profile?seconds="+strconv.Itoa(secs))
+		cpuc <- result{b, err}
+	}()
+	time.Sleep(200 * time.Millisecond) // let the profile start
+	cpu0 := procCPU(w.Process.Pid)
+	took, _, err := d.annotate(ctx, "book.pdf", pages, cfg.batch)
+	if err != nil {
+		return nil, fmt.Errorf("profiled run: %w", err)
+	}
+	r.took, r.workerCPU = took, procCPU(w.Process.Pid)-cpu0
+	if n := workerTasks(ctx, base) - tasksBefore; n > 0 {
+		r.calls = n / float64(pages)
+	}
+	after, err := fetchProfile(ctx, base+"/debug/pprof/allocs")
+	if err != nil {
+		return nil, err
+	}
+	res := <-cpuc
+	if res.err != nil {
+		return nil, fmt.Errorf("CPU profile: %w", res.err)
+	}
+	if cfg.profileDir != "" {
+		name := strings.NewReplacer(" ", "_", "=", "-").Replace(pc.name)
+		_ = os.MkdirAll(cfg.profileDir, 0o755)
+		_ = os.WriteFile(filepath.Join(cfg.profileDir, name+".cpu.pb.gz"), res.b, 0o644)
+		_ = os.WriteFile(filepath.Join(cfg.profileDir, name+".allocs-before.pb.gz"), before, 0o644)
+		_ = os.WriteFile(filepath.Join(cfg.profileDir, name+".allocs-after.pb.gz"), after, 0o644)
+	}
+	if r.cpu, err = parsePprof(res.b); err != nil {
+		return nil, err
+	}
+	a0, err := parsePprof(before)
+	if err != nil {
+		return nil, err
+	}
+	a1, err := parsePprof(after)
+	if err != nil {
+		return nil, err
+	}
+	r.allocs = bucketize(a1, "alloc_space", nil)
+	r.allocs.sub(bucketize(a0, "alloc_space", nil))
+	return r, nil
+}
+
+// fetchProfile GETs a profile from the worker's /debug/pprof/.
+func fetchProfile(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, tail(string(b), 200))
+	}
+	return b, nil
+}
+
+// workerTasks is the number of asynq tasks the worker has finished, read
+// from its /metrics (folio_range_duration_seconds counts ranges, units and
+// merges; plan tasks are few); -1 if unknown.
+func workerTasks(ctx context.Context, base string) float64 {
+	b, err := fetchProfile(ctx, base+"/metrics")
+	if err != nil {
+		return -1
+	}
+	total := 0.0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "folio_range_duration_seconds_count") {
+			f := strings.Fields(line)
+			if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+				total += v
+			}
+		}
+	}
+	return total
+}
+
+// procCPU is a process's user+system CPU time so far, from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	// After the command: state is field 0, utime 11, stime 12, in clock
+	// ticks (100 a second on Linux).
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// freeLocalAddr is a free 127.0.0.1 port as host:port.
+func freeLocalAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
