@@ -116,91 +116,48 @@ func quotaError(k *auth.Key, msg, quota string, retry time.Duration) error {
 		}}
 }
 
-// mayRead and mayWrite are PERMISSION_DENIED unless k (nil: off) may read
-// or write uri; field names where the request gave it.
-func mayRead(k *auth.Key, field, uri string) error {
-	if k == nil || k.MayRead(uri) {
-		return nil
-	}
-	return rpcerr.Errorf(codes.PermissionDenied, "%s: API key %q may not read %s (it may read %s)",
-		field, k.Name, uri, auth.Describe(k.Inputs))
-}
-
-func mayWrite(k *auth.Key, field, uri string) error {
-	if k == nil || k.MayWrite(uri) {
-		return nil
-	}
-	return rpcerr.Errorf(codes.PermissionDenied, "%s: API key %q may not write to %s (it may write to %s)",
-		field, k.Name, uri, auth.Describe(k.Outputs))
-}
-
-// authorized runs check, a policy check of k (nil: authentication off),
-// and when it refuses, runs it again with k as the keys file says now, if
-// that changed since this process last read it: an edit that widens a
-// key's policy works at once, as a new key does, not after the next
-// reload.
-func (s *Service) authorized(k *auth.Key, check func(*auth.Key) error) error {
-	err := check(k)
-	if err == nil || k == nil {
-		return err
-	}
-	if now, ok := s.keys.Refresh().Named(k.Name); ok && now != k {
-		return check(now)
-	}
-	return err
-}
-
-// authorizeFiles checks every input and output of a files request against
-// k's policy.
-func (s *Service) authorizeFiles(k *auth.Key, reqs []*visionpb.AsyncAnnotateFileRequest) error {
-	return s.authorized(k, func(k *auth.Key) error { return filesPolicy(k, reqs) })
-}
-
-// filesPolicy is authorizeFiles against k as it is.
-func filesPolicy(k *auth.Key, reqs []*visionpb.AsyncAnnotateFileRequest) error {
+// checkAccess is PERMISSION_DENIED unless k (nil: authentication off) may
+// make every access (see [auth.Source.Check]).
+func (s *Service) checkAccess(k *auth.Key, accesses []auth.Access) error {
 	if k == nil {
 		return nil
 	}
+	return s.keys.Check(k.Name, accesses)
+}
+
+// filesAccesses are the input and output of every file request.
+func filesAccesses(reqs []*visionpb.AsyncAnnotateFileRequest) []auth.Access {
+	var as []auth.Access
 	for i, r := range reqs {
 		f := fmt.Sprintf("requests[%d]", i)
-		if err := mayRead(k, f+".inputConfig.gcsSource.uri", r.GetInputConfig().GetGcsSource().GetUri()); err != nil {
-			return err
-		}
-		if err := mayWrite(k, f+".outputConfig.gcsDestination.uri", r.GetOutputConfig().GetGcsDestination().GetUri()); err != nil {
-			return err
-		}
+		as = append(as,
+			auth.Access{Field: f + ".inputConfig.gcsSource.uri", URI: r.GetInputConfig().GetGcsSource().GetUri()},
+			auth.Access{Field: f + ".outputConfig.gcsDestination.uri", URI: r.GetOutputConfig().GetGcsDestination().GetUri(), Write: true})
 	}
-	return nil
+	return as
 }
 
-// authorizeImages checks the gs:// images of an images request (inline
-// content needs no permission) and, when out is not empty, its output.
-func (s *Service) authorizeImages(k *auth.Key, reqs []*visionpb.AnnotateImageRequest, out string) error {
-	return s.authorized(k, func(k *auth.Key) error { return imagesPolicy(k, reqs, out) })
+// syncFilesAccesses are the gs:// inputs of files:annotate requests
+// (inline content needs no permission).
+func syncFilesAccesses(reqs []*visionpb.AnnotateFileRequest) []auth.Access {
+	var as []auth.Access
+	for i, r := range reqs {
+		as = append(as, auth.Access{Field: fmt.Sprintf("requests[%d].inputConfig.gcsSource.uri", i), URI: r.GetInputConfig().GetGcsSource().GetUri()})
+	}
+	return as
 }
 
-// imagesPolicy is authorizeImages against k as it is.
-func imagesPolicy(k *auth.Key, reqs []*visionpb.AnnotateImageRequest, out string) error {
-	if k == nil {
-		return nil
-	}
+// imagesAccesses are the gs:// images of an images request (inline
+// content needs no permission) and its output, out ("" for none).
+func imagesAccesses(reqs []*visionpb.AnnotateImageRequest, out string) []auth.Access {
+	var as []auth.Access
 	for i, r := range reqs {
 		src := r.GetImage().GetSource()
-		for _, f := range [...]struct{ name, uri string }{{"gcsImageUri", src.GetGcsImageUri()}, {"imageUri", src.GetImageUri()}} {
-			if f.uri == "" {
-				continue
-			}
-			if err := mayRead(k, fmt.Sprintf("requests[%d].image.source.%s", i, f.name), f.uri); err != nil {
-				return err
-			}
-		}
+		as = append(as,
+			auth.Access{Field: fmt.Sprintf("requests[%d].image.source.gcsImageUri", i), URI: src.GetGcsImageUri()},
+			auth.Access{Field: fmt.Sprintf("requests[%d].image.source.imageUri", i), URI: src.GetImageUri()})
 	}
-	if out != "" {
-		if err := mayWrite(k, "outputConfig.gcsDestination.uri", out); err != nil {
-			return err
-		}
-	}
-	return nil
+	return append(as, auth.Access{Field: "outputConfig.gcsDestination.uri", URI: out, Write: true})
 }
 
 // owns reports whether the caller k (nil: authentication off) may see op:

@@ -158,7 +158,7 @@ func (s *Service) submit(ctx context.Context, v string, req *visionpb.AsyncBatch
 	if err := validateRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeFiles(k, req.GetRequests()); err != nil {
+	if err := s.checkAccess(k, filesAccesses(req.GetRequests())); err != nil {
 		return nil, err
 	}
 	return s.start(ctx, v, &store.Operation{Request: req, Owner: ownerOf(k)}, req.GetParent(), len(req.GetRequests()))
@@ -183,7 +183,7 @@ func (s *Service) submitImages(ctx context.Context, v string, req *visionpb.Asyn
 	if err := validateAsyncImagesRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeImages(k, req.GetRequests(), req.GetOutputConfig().GetGcsDestination().GetUri()); err != nil {
+	if err := s.checkAccess(k, imagesAccesses(req.GetRequests(), req.GetOutputConfig().GetGcsDestination().GetUri())); err != nil {
 		return nil, err
 	}
 	return s.start(ctx, v, &store.Operation{Images: req, Owner: ownerOf(k)}, req.GetParent(), len(req.GetRequests()))

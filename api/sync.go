@@ -6,7 +6,6 @@ import (
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 
-	"github.com/folio-ocr/folio/auth"
 	"github.com/folio-ocr/folio/lang"
 )
 
@@ -50,17 +49,7 @@ func (s *Service) BatchAnnotateFiles(ctx context.Context, req *visionpb.BatchAnn
 	if err := validateFilesRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	err = s.authorized(k, func(k *auth.Key) error {
-		for i, fr := range req.GetRequests() {
-			if uri := fr.GetInputConfig().GetGcsSource().GetUri(); uri != "" && k != nil {
-				if err := mayRead(k, fmt.Sprintf("requests[%d].inputConfig.gcsSource.uri", i), uri); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.checkAccess(k, syncFilesAccesses(req.GetRequests())); err != nil {
 		return nil, err
 	}
 	if err := s.checkPages(ctx, k, 0); err != nil {
@@ -86,7 +75,7 @@ func (s *Service) BatchAnnotateImages(ctx context.Context, req *visionpb.BatchAn
 	if err := validateImagesRequest(req, s.models); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeImages(k, req.GetRequests(), ""); err != nil {
+	if err := s.checkAccess(k, imagesAccesses(req.GetRequests(), "")); err != nil {
 		return nil, err
 	}
 	if err := s.checkPages(ctx, k, 0); err != nil {

@@ -251,3 +251,30 @@ func BenchmarkLookup(b *testing.B) {
 		kr.Lookup("secret-number-3f01020304050607")
 	}
 }
+
+func TestCheck(t *testing.T) {
+	kr, err := Parse([]byte(`{"keys":[{"name":"a","key":"` + secret + `","inputs":["gs://inb/"],"outputs":["gs://out/ocr/"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Static(kr)
+	for _, tc := range []struct {
+		owner    string
+		accesses []Access
+		want     string // "" means allowed
+	}{
+		{"a", []Access{{URI: "gs://inb/x.pdf"}, {URI: "gs://out/ocr/", Write: true}, {URI: ""}}, ""},
+		{"a", []Access{{Field: "requests[0].inputConfig.gcsSource.uri", URI: "gs://other/x.pdf"}},
+			`requests[0].inputConfig.gcsSource.uri: API key "a" may not read gs://other/x.pdf (it may read gs://inb/)`},
+		{"a", []Access{{URI: "gs://inb/out/", Write: true}}, `API key "a" may not write to gs://inb/out/ (it may write to gs://out/ocr/)`},
+		{"gone", nil, `API key "gone" that created the operation no longer exists`},
+	} {
+		err := s.Check(tc.owner, tc.accesses)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("Check(%s, %v) = %v", tc.owner, tc.accesses, err)
+		case tc.want != "" && (err == nil || err.Error() != tc.want):
+			t.Errorf("Check(%s, %v) = %v, want %q", tc.owner, tc.accesses, err, tc.want)
+		}
+	}
+}

@@ -1,7 +1,10 @@
 package jobs
 
 import (
+	"fmt"
+
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
+	"github.com/hibiken/asynq"
 	"google.golang.org/grpc/codes"
 
 	"github.com/folio-ocr/folio/auth"
@@ -17,9 +20,9 @@ import (
 // owner, or of a key the worker does not hold, is refused. (Whoever can
 // write tasks into Redis can name any owner: Redis itself must be
 // private.) A worker without keys checks nothing, and says so once when
-// it meets a task that has an owner: the api has keys and it has not. Refusals are permanent PERMISSION_DENIED
-// errors naming the key and the URI, which fail the file. A refusal reads
-// the keys file again first (auth.Source.Refresh).
+// it meets a task that has an owner: the api has keys and it has not.
+// Refusals are permanent PERMISSION_DENIED errors naming the key and the
+// URI (auth.Source.Check, which the api uses too), which fail the file.
 func (h *Handlers) authorize(owner string, inputs, outputs []string) error {
 	if h.Keys == nil {
 		if owner != "" {
@@ -30,38 +33,19 @@ func (h *Handlers) authorize(owner string, inputs, outputs []string) error {
 		}
 		return nil
 	}
-	err := check(h.Keys.Keyring(), owner, inputs, outputs)
-	if err != nil {
-		// The api may have reloaded an edited keys file (a new key, a
-		// wider policy) before this worker did: read it again before
-		// refusing for good.
-		err = check(h.Keys.Refresh(), owner, inputs, outputs)
-	}
-	return err
-}
-
-// check is authorize against the keys kr.
-func check(kr *auth.Keyring, owner string, inputs, outputs []string) error {
 	if owner == "" {
 		return permanent(rpcerr.Errorf(codes.PermissionDenied,
 			"the operation was created without an API key, and this worker requires one"))
 	}
-	k, ok := kr.Named(owner)
-	if !ok {
-		return permanent(rpcerr.Errorf(codes.PermissionDenied,
-			"API key %q that created the operation no longer exists", owner))
-	}
+	accesses := make([]auth.Access, 0, len(inputs)+len(outputs))
 	for _, uri := range inputs {
-		if uri != "" && !k.MayRead(uri) {
-			return permanent(rpcerr.Errorf(codes.PermissionDenied,
-				"API key %q may not read %s (it may read %s)", owner, uri, auth.Describe(k.Inputs)))
-		}
+		accesses = append(accesses, auth.Access{URI: uri})
 	}
 	for _, uri := range outputs {
-		if uri != "" && !k.MayWrite(uri) {
-			return permanent(rpcerr.Errorf(codes.PermissionDenied,
-				"API key %q may not write to %s (it may write to %s)", owner, uri, auth.Describe(k.Outputs)))
-		}
+		accesses = append(accesses, auth.Access{URI: uri, Write: true})
+	}
+	if err := h.Keys.Check(owner, accesses); err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	return nil
 }
