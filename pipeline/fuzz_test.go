@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
 	"testing"
 )
 
@@ -77,4 +79,44 @@ func FuzzOpenPDF(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzChildWire decodes frames as the worker decodes its PDFium children's
+// responses: whatever a confused child sends is an error, never a panic or
+// an allocation beyond the frame's size, and what the child encodes
+// decodes to itself.
+func FuzzChildWire(f *testing.F) {
+	page := &Page{Number: 3, Width: 612, Height: 792, ImageCover: 0.25, InvisibleText: 0.5, Unmapped: 1,
+		Chars: []Char{{Rune: 'A', Box: Rect{1, 2, 3, 4}, Angle: 0.5}, {Rune: 'é', Box: Rect{5, 6, 7, 8}}}}
+	f.Add(appendPage(nil, page))
+	f.Add(appendRaster(nil, &Raster{Gray: image.NewGray(image.Rect(0, 0, 3, 2)), DPI: 300}))
+	f.Add(appendRaster(nil, &Raster{Data: []byte("\xff\xd8jpeg"), DPI: 200}))
+	f.Add(appendError(nil, fmt.Errorf("pipeline: read pdf page 2: damaged page: %w", ErrInvalidInput)))
+	f.Add([]byte{respReady})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if p, err := decodePage(b); err == nil {
+			if len(p.Chars)*charWireSize > len(b) {
+				t.Fatalf("%d chars from %d bytes", len(p.Chars), len(b))
+			}
+			if again, err := decodePage(appendPage(nil, p)); err != nil || !samePage(again, p) {
+				t.Fatalf("page does not round-trip: %v", err)
+			}
+		}
+		if r, err := decodeRaster(b); err == nil {
+			if r.Gray != nil && len(r.Gray.Pix) != r.Gray.Rect.Dx()*r.Gray.Rect.Dy() {
+				t.Fatalf("raster %v with %d pixels", r.Gray.Rect, len(r.Gray.Pix))
+			}
+			if _, err := decodeRaster(appendRaster(nil, r)); err != nil {
+				t.Fatalf("raster does not round-trip: %v", err)
+			}
+		}
+		if err := decodeResponseError(b); err == nil {
+			t.Fatal("decodeResponseError: nil")
+		}
+	})
+}
+
+// samePage compares pages bit for bit (NaN included).
+func samePage(a, b *Page) bool {
+	return bytes.Equal(appendPage(nil, a), appendPage(nil, b))
 }

@@ -115,17 +115,11 @@ func NewPDF(cfg PDFConfig) (*PDF, error) {
 	if cfg.Instances <= 0 {
 		cfg.Instances = runtime.NumCPU()
 	}
-	if cfg.CacheDir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			base = os.TempDir()
-		}
-		cfg.CacheDir = filepath.Join(base, "folio", "wazero")
+	dir, err := cacheDir(cfg.CacheDir)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(cfg.CacheDir, 0o755); err != nil {
-		return nil, fmt.Errorf("pipeline: create wazero cache dir: %w", err)
-	}
-	cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+	cache, err := wazero.NewCompilationCacheWithDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: open wazero cache: %w", err)
 	}
@@ -170,6 +164,22 @@ func NewPDF(cfg PDFConfig) (*PDF, error) {
 		recycle = DefaultRecyclePages
 	}
 	return &PDF{pool: pool, cache: cache, maxChars: maxChars, recycle: recycle, mem: mem}, nil
+}
+
+// cacheDir returns dir, or the default compilation cache directory if dir
+// is empty, after creating it.
+func cacheDir(dir string) (string, error) {
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		dir = filepath.Join(base, "folio", "wazero")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("pipeline: create wazero cache dir: %w", err)
+	}
+	return dir, nil
 }
 
 // Close stops the pool, closing any documents still open, and releases the

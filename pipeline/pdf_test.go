@@ -44,6 +44,9 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
+	if sharedIsolated != nil {
+		_ = sharedIsolated.Close()
+	}
 	os.Exit(code)
 }
 

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -102,9 +103,9 @@ func run() error {
 	if recycle == 0 {
 		recycle = -1 // never
 	}
-	pdf, err := pipeline.NewPDF(pipeline.PDFConfig{
+	pdf, err := startPDF(cfg, pipeline.PDFConfig{
 		Instances: cfg.Concurrency + cfg.SyncConcurrency, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt, RecyclePages: recycle,
-		MaxMemory: cfg.PDFMaxMemory,
+		MaxMemory: cfg.PDFMaxMemory, Log: lineLogger{logger.Named("pdfium")},
 	})
 	if err != nil {
 		return fmt.Errorf("start pdfium: %w", err)
@@ -241,6 +242,31 @@ func run() error {
 // openers returns the document openers by MIME type: the file types of
 // files:asyncBatchAnnotate and files:annotate, and the still images of
 // images:annotate.
+// startPDF starts the PDF engine: pdfium in child processes
+// (PDFIUM_ISOLATE, the default) or in the worker itself.
+func startPDF(cfg workerConfig, pc pipeline.PDFConfig) (interface {
+	pipeline.Opener
+	Close() error
+}, error) {
+	if cfg.Isolate {
+		return pipeline.NewIsolatedPDF(pc)
+	}
+	return pipeline.NewPDF(pc)
+}
+
+// lineLogger logs each line written to it at warn level: what pdfium and
+// its child processes print (a child's crash report included).
+type lineLogger struct{ log *zap.Logger }
+
+func (l lineLogger) Write(b []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			l.log.Warn("pdfium output", zap.String("line", line))
+		}
+	}
+	return len(b), nil
+}
+
 func openers(pdf pipeline.Opener, maxPixels int) map[string]pipeline.Opener {
 	still := pipeline.Still{MaxPixels: maxPixels}
 	return map[string]pipeline.Opener{

@@ -1,0 +1,529 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/folio-ocr/folio/rpcerr"
+)
+
+// ErrChildExited marks a call whose PDFium child process exited or was
+// killed from outside while it worked (a crash, the kernel's OOM killer): a
+// fault of this machine as far as anyone can tell, so the work is retried.
+var ErrChildExited = rpcerr.Sentinel(codes.Unavailable, "the pdfium process exited")
+
+// childStartTimeout bounds a child's start, which compiles PDFium when the
+// compilation cache is cold (5 s on one core, more under the race detector).
+const childStartTimeout = 5 * time.Minute
+
+// IsolatedPDF opens PDF files with PDFium in child processes of this one:
+// this binary re-executed (see childEnv), one document at a time each, at
+// most PDFConfig.Instances at once. It implements [Opener] and is safe for
+// concurrent use; create one per process and Close it on shutdown.
+//
+// Inside a child PDFium runs with the interrupt off, 3-4 times as fast as
+// [PDF] with it on (BenchmarkExtract), and a call whose context ends is
+// stopped by killing the child: the Document's call returns the context's
+// error at once, later calls fail, and a fresh child takes the dead one's
+// place. A stuck page so costs one process, never this one's garbage
+// collector or other documents, and a crash in PDFium costs a retry
+// ([ErrChildExited]). Each child's memory goes back to the system when it
+// exits; PDFConfig.RecyclePages and MaxMemory bound it meanwhile, as in
+// [PDF].
+type IsolatedPDF struct {
+	exe    string
+	config string // the children's childConfig, JSON
+	log    io.Writer
+	slots  chan struct{} // one per open document
+	max    int
+
+	mu     sync.Mutex
+	idle   []*child
+	live   map[*child]struct{}
+	closed bool
+
+	started atomic.Int64
+}
+
+var _ Opener = (*IsolatedPDF)(nil)
+
+// NewIsolatedPDF starts the first child, which compiles PDFium into the
+// compilation cache if it is not there yet: a binary that cannot start
+// children fails here, not at its first file.
+func NewIsolatedPDF(cfg PDFConfig) (*IsolatedPDF, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: find own executable for pdfium children: %w", err)
+	}
+	if cfg.Instances <= 0 {
+		cfg.Instances = runtime.NumCPU()
+	}
+	dir, err := cacheDir(cfg.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := json.Marshal(childConfig{CacheDir: dir, MaxPageChars: cfg.MaxPageChars,
+		RecyclePages: cfg.RecyclePages, MaxMemory: cfg.MaxMemory})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: pdfium child config: %w", err)
+	}
+	logw := cfg.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	p := &IsolatedPDF{exe: exe, config: string(conf), log: logw, slots: make(chan struct{}, cfg.Instances),
+		max: cfg.Instances, live: make(map[*child]struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), childStartTimeout)
+	defer cancel()
+	c, err := p.spawn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.idle = append(p.idle, c)
+	return p, nil
+}
+
+// Started returns the number of child processes started so far.
+func (p *IsolatedPDF) Started() int64 { return p.started.Load() }
+
+// Close kills every child, those of documents still open included, whose
+// later calls fail. Later calls return nil.
+func (p *IsolatedPDF) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	live := make([]*child, 0, len(p.live))
+	for c := range p.live {
+		live = append(live, c)
+	}
+	p.idle = nil
+	p.mu.Unlock()
+	for _, c := range live {
+		c.stop()
+	}
+	return nil
+}
+
+// Open opens the PDF in r, whose length is size, in a child process,
+// waiting for a free one while ctx allows. The child reads the file by
+// name when r is a file on disk (as the worker's input cache gives); any
+// other r is first copied to a temporary file, removed on Close. Errors
+// are those of [PDF.Open], or [ErrChildExited].
+func (p *IsolatedPDF) Open(ctx context.Context, r io.ReadSeeker, size int64) (Document, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pipeline: open pdf: %w", err)
+	}
+	if size <= 0 {
+		return nil, fmt.Errorf("pipeline: open pdf: empty file: %w", ErrInvalidInput)
+	}
+	path, tmp, err := localPath(r, size)
+	if err != nil {
+		return nil, err
+	}
+	d, err := p.open(ctx, path)
+	if err != nil {
+		if tmp != "" {
+			_ = os.Remove(tmp)
+		}
+		return nil, err
+	}
+	d.tmp = tmp
+	return d, nil
+}
+
+func (p *IsolatedPDF) open(ctx context.Context, path string) (*procDoc, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("pipeline: acquire pdfium process: %w", ctx.Err())
+	}
+	c, err := p.take(ctx)
+	if err != nil {
+		<-p.slots
+		return nil, err
+	}
+	d := &procDoc{pdf: p, c: c}
+	resp, err := d.roundTrip(ctx, appendString([]byte{opOpen}, path), "open pdf")
+	if err != nil {
+		d.release()
+		return nil, err
+	}
+	r := &wireReader{b: resp}
+	d.pages = int(r.u32())
+	if err := r.done(); err != nil {
+		d.c.stop()
+		d.release()
+		return nil, fmt.Errorf("pipeline: open pdf: %w", err)
+	}
+	return d, nil
+}
+
+// take returns an idle child, or starts one.
+func (p *IsolatedPDF) take(ctx context.Context) (*child, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errors.New("pipeline: open pdf: pdfium is closed")
+	}
+	for len(p.idle) > 0 {
+		c := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if !c.exited() {
+			p.mu.Unlock()
+			return c, nil
+		}
+		delete(p.live, c)
+	}
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, childStartTimeout)
+	defer cancel()
+	return p.spawn(ctx)
+}
+
+// put returns c to the idle children, or stops it if it is not fit for
+// another document, and frees its slot. A child lost while the pool is
+// open is replaced at once, so that the next document does not wait for
+// a start.
+func (p *IsolatedPDF) put(c *child) {
+	defer func() { <-p.slots }()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed && !c.exited() && !c.killed.Load() {
+		p.idle = append(p.idle, c)
+		return
+	}
+	delete(p.live, c)
+	go c.stop()
+	if !p.closed && len(p.live) < p.max {
+		go p.replace()
+	}
+}
+
+// replace starts a child in the background and adds it to the idle ones.
+func (p *IsolatedPDF) replace() {
+	ctx, cancel := context.WithTimeout(context.Background(), childStartTimeout)
+	defer cancel()
+	c, err := p.spawn(ctx)
+	if err != nil {
+		fmt.Fprintf(p.log, "pdfium child: start a replacement: %v\n", err)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle) >= p.max {
+		go c.stop()
+		delete(p.live, c)
+		return
+	}
+	p.idle = append(p.idle, c)
+}
+
+// spawn starts a child and waits for it to be ready.
+func (p *IsolatedPDF) spawn(ctx context.Context) (*child, error) {
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: start pdfium process: %w", err)
+	}
+	respR, respW, err := os.Pipe()
+	if err != nil {
+		_, _ = reqR.Close(), reqW.Close()
+		return nil, fmt.Errorf("pipeline: start pdfium process: %w", err)
+	}
+	c := &child{done: make(chan struct{}), stderr: &tailWriter{w: p.log}}
+	c.cmd = exec.Command(p.exe)
+	c.cmd.Env = append(os.Environ(), childEnv+"="+p.config)
+	c.cmd.ExtraFiles = []*os.File{reqR, respW}
+	c.cmd.Stderr = c.stderr
+	c.cmd.SysProcAttr = childProcAttr()
+	err = c.cmd.Start()
+	_, _ = reqR.Close(), respW.Close() // the child's ends
+	if err != nil {
+		_, _ = reqW.Close(), respR.Close()
+		return nil, fmt.Errorf("pipeline: start pdfium process: %w", err)
+	}
+	p.started.Add(1)
+	c.reqW, c.respR = reqW, respR
+	c.w, c.r = bufio.NewWriterSize(reqW, 64<<10), bufio.NewReaderSize(respR, 64<<10)
+	go func() {
+		c.waitErr = c.cmd.Wait()
+		close(c.done)
+	}()
+	p.mu.Lock()
+	p.live[c] = struct{}{}
+	p.mu.Unlock()
+	stop := context.AfterFunc(ctx, c.kill)
+	buf, err := readFrame(c.r, nil)
+	stop()
+	if err == nil && (len(buf) != 1 || buf[0] != respReady) {
+		err = decodeResponseError(buf)
+	}
+	if err != nil {
+		c.stop()
+		p.mu.Lock()
+		delete(p.live, c)
+		p.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pipeline: start pdfium process: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("pipeline: start pdfium process: %w%s", err, c.stderr.last())
+	}
+	return c, nil
+}
+
+// child is one PDFium child process.
+type child struct {
+	cmd    *exec.Cmd
+	reqW   *os.File
+	respR  *os.File
+	w      *bufio.Writer
+	r      *bufio.Reader
+	buf    []byte // the last response
+	stderr *tailWriter
+
+	killed  atomic.Bool
+	done    chan struct{} // closed once the process has exited
+	waitErr error
+}
+
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill kills the process; its pipes then report EOF.
+func (c *child) kill() {
+	c.killed.Store(true)
+	_ = c.cmd.Process.Kill()
+}
+
+// stop kills the process, waits for it, and closes the pipes.
+func (c *child) stop() {
+	c.kill()
+	<-c.done
+	_, _ = c.reqW.Close(), c.respR.Close()
+}
+
+// call sends req and returns the response frame, which is valid until the
+// next call. If ctx ends first, the child is killed.
+func (c *child) call(ctx context.Context, req []byte) ([]byte, error) {
+	if c.killed.Load() || c.exited() {
+		return nil, errors.New("the process is gone")
+	}
+	stop := context.AfterFunc(ctx, c.kill)
+	err := writeFrame(c.w, req)
+	if err == nil {
+		c.buf, err = readFrame(c.r, c.buf)
+	}
+	stop()
+	if err != nil {
+		c.kill()
+		return nil, err
+	}
+	return c.buf, nil
+}
+
+// death describes how the process ended, waiting a moment for it to.
+func (c *child) death() string {
+	select {
+	case <-c.done:
+	case <-time.After(2 * time.Second):
+		return fmt.Sprintf("pid %d", c.cmd.Process.Pid)
+	}
+	state := "exited"
+	if c.waitErr != nil {
+		state = c.waitErr.Error()
+	}
+	return fmt.Sprintf("pid %d %s%s", c.cmd.Process.Pid, state, c.stderr.last())
+}
+
+// procDoc is a Document open in a child process.
+type procDoc struct {
+	pdf    *IsolatedPDF
+	c      *child // nil once released
+	pages  int
+	tmp    string // a temporary copy of the file, removed on Close
+	closed bool
+}
+
+func (d *procDoc) PageCount() int { return d.pages }
+
+// Page extracts page n as [PDF]'s Page does.
+func (d *procDoc) Page(ctx context.Context, n int) (*Page, error) {
+	resp, err := d.pageCall(ctx, n, "read", appendU32([]byte{opPage}, uint32(n)))
+	if err != nil {
+		return nil, err
+	}
+	p, err := decodePage(resp)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, err)
+	}
+	return p, nil
+}
+
+// Raster returns page n as an image for OCR, as [PDF]'s Raster does.
+func (d *procDoc) Raster(ctx context.Context, n int, opts RasterOptions) (*Raster, error) {
+	req := appendU32([]byte{opRaster}, uint32(n))
+	req = appendU64(appendU32(req, uint32(max(opts.DPI, 0))), uint64(max(opts.MaxPixels, 0)))
+	resp, err := d.pageCall(ctx, n, "render", req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeRaster(resp)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: render pdf page %d: %w", n, err)
+	}
+	return r, nil
+}
+
+// pageCall checks n and sends req, which does what to page n.
+func (d *procDoc) pageCall(ctx context.Context, n int, what string, req []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, err)
+	}
+	if d.closed || d.c == nil {
+		return nil, fmt.Errorf("pipeline: %s pdf page %d: document is closed", what, n)
+	}
+	if n < 1 || n > d.pages {
+		return nil, fmt.Errorf("pipeline: %s pdf page %d: out of range 1..%d", what, n, d.pages)
+	}
+	return d.roundTrip(ctx, req, fmt.Sprintf("%s pdf page %d", what, n))
+}
+
+// roundTrip sends req to the child and returns the OK response's payload.
+// If the child dies or ctx ends meanwhile, the child is released (and
+// replaced) and the Document becomes unusable.
+func (d *procDoc) roundTrip(ctx context.Context, req []byte, what string) ([]byte, error) {
+	resp, err := d.c.call(ctx, req)
+	if err != nil {
+		c := d.c
+		d.release()
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("pipeline: %s: %w", what, cerr)
+		}
+		return nil, fmt.Errorf("pipeline: %s: %w (%s)", what, ErrChildExited, c.death())
+	}
+	if resp[0] == respOK {
+		return resp[1:], nil
+	}
+	return nil, decodeResponseError(resp)
+}
+
+// decodeResponseError decodes an error response.
+func decodeResponseError(resp []byte) error {
+	r := &wireReader{b: resp}
+	if r.byte() != respErr {
+		return fmt.Errorf("unexpected response %q from the pdfium process", resp[:min(len(resp), 8)])
+	}
+	kind, msg := r.byte(), r.string()
+	if err := r.done(); err != nil {
+		return fmt.Errorf("bad error response from the pdfium process: %w", err)
+	}
+	return newChildError(kind, msg)
+}
+
+// release gives the child back to the pool: an idle child if it is fit
+// for another document, else stopped and replaced.
+func (d *procDoc) release() {
+	if d.c != nil {
+		d.pdf.put(d.c)
+		d.c = nil
+	}
+}
+
+// Close closes the document in its child and returns the child to the
+// pool. It is safe to call more than once.
+func (d *procDoc) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	var err error
+	if d.c != nil {
+		// Closing discards the document's PDFium instance: bounded work,
+		// but a hostile file's close must not hang the caller either.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err = d.roundTrip(ctx, []byte{opClose}, "close pdf")
+		cancel()
+		d.release()
+	}
+	if d.tmp != "" {
+		_ = os.Remove(d.tmp)
+	}
+	return err
+}
+
+// localPath returns the name of the file r reads, or of a temporary copy
+// of r (tmp, which the caller removes).
+func localPath(r io.ReadSeeker, size int64) (path, tmp string, err error) {
+	if f, ok := r.(interface{ Name() string }); ok {
+		if st, err := os.Stat(f.Name()); err == nil && st.Mode().IsRegular() && st.Size() == size {
+			return f.Name(), "", nil
+		}
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return "", "", fmt.Errorf("pipeline: read pdf: %w", err)
+	}
+	t, err := os.CreateTemp("", "folio-*.pdf")
+	if err != nil {
+		return "", "", fmt.Errorf("pipeline: copy pdf for the pdfium process: %w", err)
+	}
+	_, err = io.Copy(t, io.LimitReader(r, size))
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(t.Name())
+		return "", "", fmt.Errorf("pipeline: copy pdf for the pdfium process: %w", err)
+	}
+	return t.Name(), t.Name(), nil
+}
+
+// tailWriter passes what a child writes on stderr to w and keeps its last
+// line, for the error of a child that died.
+type tailWriter struct {
+	w    io.Writer
+	mu   sync.Mutex
+	tail []byte
+}
+
+func (t *tailWriter) Write(b []byte) (int, error) {
+	_, _ = t.w.Write(b)
+	t.mu.Lock()
+	t.tail = append(t.tail, b...)
+	if len(t.tail) > 4096 {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-2048:]...)
+	}
+	t.mu.Unlock()
+	return len(b), nil
+}
+
+// last returns ": " and the last non-empty line written, or "".
+func (t *tailWriter) last() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.tail)), "\n")
+	if l := strings.TrimSpace(lines[len(lines)-1]); l != "" {
+		return ": " + l
+	}
+	return ""
+}

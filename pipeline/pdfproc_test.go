@@ -1,0 +1,313 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/folio-ocr/folio/internal/pdfgen"
+)
+
+var (
+	sharedIsolated     *IsolatedPDF
+	sharedIsolatedErr  error
+	sharedIsolatedOnce sync.Once
+)
+
+// testIsolated returns an IsolatedPDF shared by the package's tests.
+func testIsolated(tb testing.TB) *IsolatedPDF {
+	tb.Helper()
+	sharedIsolatedOnce.Do(func() { sharedIsolated, sharedIsolatedErr = NewIsolatedPDF(PDFConfig{Instances: 2}) })
+	if sharedIsolatedErr != nil {
+		tb.Fatalf("NewIsolatedPDF: %v", sharedIsolatedErr)
+	}
+	return sharedIsolated
+}
+
+// isolatedCorpus is the files the isolated engine must read as PDF does:
+// generated pages of every kind the tests know, and R-intro when present.
+func isolatedCorpus(t *testing.T) map[string][]byte {
+	files := map[string][]byte{
+		"text":     makePDF(genPage{Runs: []textRun{{X: 72, Y: 700, Text: "Hello PDF world"}}}, genPage{Width: 595, Height: 842}, twoColumnPage()),
+		"rotated":  makePDF(genPage{Width: 600, Height: 800, Rotate: 90, Runs: []textRun{{X: 100, Y: 700, Text: "Rotated page text"}}}),
+		"type3":    type3PDF("Type three"),
+		"document": pdfgen.Document(4),
+	}
+	if b, err := os.ReadFile(rIntro); err == nil {
+		files["R-intro"] = b
+	}
+	return files
+}
+
+// TestIsolatedMatchesInProcess reads every page, and renders the first
+// pages, of each file with both engines: the pages must be equal.
+func TestIsolatedMatchesInProcess(t *testing.T) {
+	ctx := context.Background()
+	for name, b := range isolatedCorpus(t) {
+		t.Run(name, func(t *testing.T) {
+			want, err := testPDF(t).Open(ctx, bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer want.Close()
+			// A file on disk, as the worker's cache gives, is read by name.
+			path := filepath.Join(t.TempDir(), "in.pdf")
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			got, err := testIsolated(t).Open(ctx, f, int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer got.Close()
+			if got.PageCount() != want.PageCount() {
+				t.Fatalf("%d pages, want %d", got.PageCount(), want.PageCount())
+			}
+			for n := 1; n <= got.PageCount(); n++ {
+				gp, err := got.Page(ctx, n)
+				if err != nil {
+					t.Fatalf("page %d: %v", n, err)
+				}
+				wp, err := want.Page(ctx, n)
+				if err != nil {
+					t.Fatalf("page %d in process: %v", n, err)
+				}
+				if !reflect.DeepEqual(gp, wp) {
+					t.Errorf("page %d differs: %d chars, want %d", n, len(gp.Chars), len(wp.Chars))
+				}
+				if n > 2 {
+					continue
+				}
+				opts := RasterOptions{DPI: 100}
+				gr, err := got.Raster(ctx, n, opts)
+				if err != nil {
+					t.Fatalf("raster %d: %v", n, err)
+				}
+				wr, err := want.Raster(ctx, n, opts)
+				if err != nil {
+					t.Fatalf("raster %d in process: %v", n, err)
+				}
+				if !reflect.DeepEqual(gr, wr) {
+					t.Errorf("raster of page %d differs", n)
+				}
+			}
+		})
+	}
+}
+
+// TestIsolatedErrors: a bad file's error reads as it does in process, with
+// the same sentinel, and a bad page leaves the document usable.
+func TestIsolatedErrors(t *testing.T) {
+	ctx := context.Background()
+	enc, err := os.ReadFile("testdata/encrypted.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"garbage", []byte("not a pdf at all"), ErrInvalidInput},
+		{"truncated", pdfgen.Document(2)[:40], ErrInvalidInput},
+		{"encrypted", enc, ErrEncrypted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, werr := testPDF(t).Open(ctx, bytes.NewReader(tc.b), int64(len(tc.b)))
+			_, gerr := testIsolated(t).Open(ctx, bytes.NewReader(tc.b), int64(len(tc.b)))
+			if !errors.Is(gerr, tc.want) || !errors.Is(werr, tc.want) {
+				t.Fatalf("isolated %v, in process %v; want %v", gerr, werr, tc.want)
+			}
+			if gerr.Error() != werr.Error() {
+				t.Errorf("message %q, in process %q", gerr, werr)
+			}
+		})
+	}
+	b := pdfgen.Document(2)
+	doc, err := testIsolated(t).Open(ctx, bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doc.Close()
+	if _, err := doc.Page(ctx, 3); err == nil {
+		t.Error("page 3 of 2: no error")
+	}
+	if _, err := doc.Page(ctx, 2); err != nil {
+		t.Errorf("page 2 after a bad page number: %v", err)
+	}
+}
+
+// hostilePage is a one-page PDF whose content stream inflates to 256 MB of
+// "q Q" (save and restore the graphics state): PDFium parses it for about
+// 17 s (2 cores), in little memory.
+func hostilePage() []byte {
+	return pdfgen.Raw([]string{
+		"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+		pdfgen.FlateBomb([]byte("q Q "), 256<<20, ""),
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>",
+	})
+}
+
+// TestIsolatedDeadline: a page past its deadline returns the context's
+// error within a moment of it, while another document goes on in the other
+// child; the stuck child is killed and replaced.
+func TestIsolatedDeadline(t *testing.T) {
+	p, err := NewIsolatedPDF(PDFConfig{Instances: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	bad := hostilePage()
+	hostile, err := p.Open(ctx, bytes.NewReader(bad), int64(len(bad)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostile.Close()
+	good := pdfgen.ManyPages(400)
+	other, err := p.Open(ctx, bytes.NewReader(good), int64(len(good)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	stuck := hostile.(*procDoc).c
+
+	const timeout = time.Second
+	read := make(chan int)
+	stop := make(chan struct{})
+	go func() { // the other document reads pages meanwhile
+		n := 0
+		defer func() { read <- n }()
+		for ; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := other.Page(ctx, n%400+1); err != nil {
+				t.Errorf("other document, page %d: %v", n%400+1, err)
+				return
+			}
+		}
+	}()
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	start := time.Now()
+	_, err = hostile.Page(pctx, 1)
+	took := time.Since(start)
+	cancel()
+	close(stop)
+	n := <-read
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hostile page: %v, want DeadlineExceeded", err)
+	}
+	if took > timeout+500*time.Millisecond {
+		t.Errorf("hostile page returned %s after its deadline", took-timeout)
+	}
+	if n < 10 {
+		t.Errorf("the other document read %d pages while the hostile page ran", n)
+	}
+	t.Logf("the other document read %d pages in %s", n, took)
+	select {
+	case <-stuck.done:
+	case <-time.After(5 * time.Second):
+		t.Error("the stuck child still runs")
+	}
+	if _, err := hostile.Page(ctx, 1); err == nil {
+		t.Error("the document still works after its child was killed")
+	}
+	// A replacement is started; a new document opens and reads at once.
+	again, err := p.Open(ctx, bytes.NewReader(good), int64(len(good)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if _, err := again.Page(ctx, 1); err != nil {
+		t.Error(err)
+	}
+	// Two, and a replacement (a fourth if the new document came before
+	// the replacement was ready).
+	if got := p.Started(); got < 3 || got > 4 {
+		t.Errorf("%d children started, want 3 or 4", got)
+	}
+}
+
+// TestIsolatedChildKilled: a child killed from outside (a crash, the OOM
+// killer) fails its call with ErrChildExited, a retryable error, and the
+// next document gets a fresh child.
+func TestIsolatedChildKilled(t *testing.T) {
+	p, err := NewIsolatedPDF(PDFConfig{Instances: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	b := pdfgen.Document(3)
+	doc, err := p.Open(ctx, bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doc.Close()
+	if _, err := doc.Page(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.(*procDoc).c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, err = doc.Page(ctx, 2)
+	if !errors.Is(err, ErrChildExited) || errors.Is(err, ErrInvalidInput) {
+		t.Fatalf("page after the kill: %v, want ErrChildExited", err)
+	}
+	t.Log(err)
+	if err := doc.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	again, err := p.Open(ctx, bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if _, err := again.Page(ctx, 2); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestIsolatedClose: Close kills the children, and a document still open
+// fails cleanly.
+func TestIsolatedClose(t *testing.T) {
+	p, err := NewIsolatedPDF(PDFConfig{Instances: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pdfgen.Document(2)
+	doc, err := p.Open(context.Background(), bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := doc.(*procDoc).c
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.exited() {
+		t.Error("child runs after Close")
+	}
+	if _, err := doc.Page(context.Background(), 1); err == nil {
+		t.Error("page after Close: no error")
+	}
+	_ = doc.Close()
+	if _, err := p.Open(context.Background(), bytes.NewReader(b), int64(len(b))); err == nil {
+		t.Error("Open after Close: no error")
+	}
+}
