@@ -61,10 +61,21 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 	}
 	a := &annotator{h: h, p: p, req: req, uri: uri, log: log,
 		ocr: pipeline.OCROptions{Languages: langs, DetectOrientation: !h.NoOrientation}}
-	if !p.split() {
-		err = a.writeRange(ctx)
-	} else {
+	defer a.closeProbed()
+	switch {
+	case p.split():
 		err = a.writeUnit(ctx)
+	case len(units(p.pages(), h.UnitPages)) > 1:
+		var ocr bool
+		if ocr, err = a.probe(ctx); err == nil {
+			if ocr {
+				err = a.split(ctx)
+			} else {
+				err = a.writeRange(ctx)
+			}
+		}
+	default:
+		err = a.writeRange(ctx)
 	}
 	if errors.Is(err, errFinished) {
 		// Dropped, not failed: produce logged it at info. An error here
@@ -103,6 +114,12 @@ type annotator struct {
 	// openDoc, when set, opens the document (a synchronous call's inline
 	// content); otherwise the task's file is opened from the cache.
 	openDoc func(ctx context.Context) (pipeline.Document, error)
+
+	// doc and probed, when set, are the document that probe opened and
+	// the range's first page that it read: open and readPage hand them
+	// out once.
+	doc    pipeline.Document
+	probed *pageRead
 
 	textPages, ocrPages int
 	// failedPages counts the pages written as errors; OCR goroutines add to
@@ -412,8 +429,93 @@ func (a *annotator) pages() []int {
 	return pages
 }
 
-// open opens the document whose pages are annotated.
+// pageRead is the outcome of reading one page's text layer.
+type pageRead struct {
+	n    int
+	page *pipeline.Page
+	err  error
+}
+
+// probe decides whether the range is split into units, which spreads a
+// range's OCR over the fleet: it opens the document and reads the range's
+// first page, and a page that goes to OCR (a scan, an image file's page)
+// splits the range. Text-layer pages do not pay for units: a second open
+// of the document per unit, and the units' round trip through the
+// operation store. A range whose first page cannot be read is not split;
+// that page's error is its entry. The document and the page are kept for
+// the range's own annotation.
+func (a *annotator) probe(ctx context.Context) (ocr bool, err error) {
+	doc, err := a.open(ctx)
+	if err != nil {
+		return false, err
+	}
+	n := a.p.First
+	if n > doc.PageCount() {
+		a.doc = doc // produce reports the missing pages
+		return false, nil
+	}
+	page, err := step(a, ctx, &doc, n, "extracting text", func(ctx context.Context) (*pipeline.Page, error) { return doc.Page(ctx, n) })
+	a.doc, a.probed = doc, &pageRead{n: n, page: page, err: err}
+	if err != nil || a.h.OCR == nil || !pipeline.WantsText(a.req.GetFeatures()) {
+		return false, nil
+	}
+	route, err := protect("routing", func() (pipeline.Route, error) {
+		r, _ := a.h.Router.Route(page)
+		return r, nil
+	})
+	return err == nil && route == pipeline.RouteOCR, nil
+}
+
+// split enqueues the range's units after the first, each a task of its
+// own (idempotently: a retry of this task enqueues nothing new), and
+// annotates the first unit here.
+func (a *annotator) split(ctx context.Context) error {
+	h := a.h
+	us := units(a.p.pages(), h.UnitPages)
+	for _, u := range us[1:] {
+		rp := a.p
+		rp.UnitFirst, rp.UnitLast, rp.UnitPages = u.First, u.Last, h.UnitPages
+		t, err := newAnnotateRangeTask(rp, h.Client.queue, h.pageTimeout())
+		if err != nil {
+			return err
+		}
+		if err := h.Client.enqueue(ctx, t); err != nil {
+			return fmt.Errorf("jobs: enqueue pages %d-%d of %s: %w", u.First, u.Last, a.uri, err)
+		}
+	}
+	a.p.UnitFirst, a.p.UnitLast, a.p.UnitPages = us[0].First, us[0].Last, h.UnitPages
+	a.log = a.log.With(zap.String("output_range", fmt.Sprintf("%d-%d", a.p.First, a.p.Last)),
+		zap.Int("units", len(us)))
+	a.log.Info("range goes to OCR: split into units", zap.Int("unit_last_page", us[0].Last))
+	return a.writeUnit(ctx)
+}
+
+// readPage reads page n's text layer within the page timeout, or hands
+// out the page that probe read.
+func (a *annotator) readPage(ctx context.Context, doc *pipeline.Document, n int) (*pipeline.Page, error) {
+	if r := a.probed; r != nil && r.n == n {
+		a.probed = nil
+		return r.page, r.err
+	}
+	return step(a, ctx, doc, n, "extracting text", func(ctx context.Context) (*pipeline.Page, error) { return (*doc).Page(ctx, n) })
+}
+
+// closeProbed closes the document that probe opened if no annotation took
+// it.
+func (a *annotator) closeProbed() {
+	if a.doc != nil {
+		_ = a.doc.Close()
+		a.doc = nil
+	}
+}
+
+// open opens the document whose pages are annotated, or hands out the one
+// that probe opened.
 func (a *annotator) open(ctx context.Context) (pipeline.Document, error) {
+	if d := a.doc; d != nil {
+		a.doc = nil
+		return d, nil
+	}
 	if a.openDoc != nil {
 		return a.openDoc(ctx)
 	}
@@ -469,7 +571,7 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			lastCheck = time.Now()
 		}
 		pageStart := time.Now()
-		page, err := step(a, ctx, &doc, n, "extracting text", func(ctx context.Context) (*pipeline.Page, error) { return doc.Page(ctx, n) })
+		page, err := a.readPage(ctx, &doc, n)
 		if err != nil {
 			out := a.pageOutcome(n, metrics.RouteNone, err)
 			slots[i] <- out

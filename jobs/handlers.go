@@ -53,9 +53,10 @@ type Handlers struct {
 	// OCRParallel is the most pages of one task OCR'd at once. If zero,
 	// runtime.NumCPU().
 	OCRParallel int
-	// UnitPages splits ranges longer than this into units of that many
-	// pages, annotated by separate tasks (on several workers at once) and
-	// merged into the range's one output file. Zero means one task per range.
+	// UnitPages splits ranges longer than this whose first page goes to
+	// OCR into units of that many pages, annotated by separate tasks (on
+	// several workers at once) and merged into the range's one output
+	// file; text-layer ranges stay whole. Zero means one task per range.
 	UnitPages int
 	// NoOrientation turns off the detection of pages scanned sideways or
 	// upside down.
@@ -234,28 +235,22 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	if c == store.AlreadyFinished {
 		return nil
 	}
-	tasks := 0
+	// One task per range: a range whose first page goes to OCR splits
+	// itself into units when it starts (annotator.probe).
 	for _, r := range prs {
-		us := units(r, h.UnitPages)
-		for _, u := range us {
-			rp := AnnotateRangePayload{
-				FileTask: p.FileTask, First: r.First, Last: r.Last,
-				Generation: attrs.Generation, Size: attrs.Size,
-			}
-			if len(us) > 1 {
-				rp.UnitFirst, rp.UnitLast, rp.UnitPages = u.First, u.Last, h.UnitPages
-			}
-			t, err := newAnnotateRangeTask(rp, h.Client.queue, h.pageTimeout())
-			if err != nil {
-				return err
-			}
-			if err := h.Client.enqueue(ctx, t); err != nil {
-				return fmt.Errorf("jobs: enqueue pages %d-%d of %s: %w", u.First, u.Last, uri, err)
-			}
-			tasks++
+		rp := AnnotateRangePayload{
+			FileTask: p.FileTask, First: r.First, Last: r.Last,
+			Generation: attrs.Generation, Size: attrs.Size,
+		}
+		t, err := newAnnotateRangeTask(rp, h.Client.queue, h.pageTimeout())
+		if err != nil {
+			return err
+		}
+		if err := h.Client.enqueue(ctx, t); err != nil {
+			return fmt.Errorf("jobs: enqueue pages %d-%d of %s: %w", r.First, r.Last, uri, err)
 		}
 	}
-	log.Info("planned file", zap.Int("pages", pages), zap.Int("ranges", len(prs)), zap.Int("tasks", tasks),
+	log.Info("planned file", zap.Int("pages", pages), zap.Int("ranges", len(prs)),
 		zap.Int64("bytes", attrs.Size), zap.Duration("took", time.Since(start)))
 	return nil
 }

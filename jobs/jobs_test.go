@@ -530,12 +530,18 @@ func (b *bundle) objectBytes(t *testing.T, name string) []byte {
 
 // A range split into units (annotated by separate tasks, merged by the last
 // one) gives the same bytes as the range annotated whole, and leaves no
-// saved units behind.
+// saved units behind. Only a range whose first page goes to OCR is split:
+// the document is opened by the plan and once per unit.
 func TestUnitsMergeToTheSameFile(t *testing.T) {
 	data := pdfgen.Document(11)
 	outputs := map[int][]byte{}
 	for _, unit := range []int{0, 3, 1} {
-		b := setup(t, 0, func(h *jobs.Handlers) { h.UnitPages = unit })
+		opener := &countingOpener{Opener: sharedPDF}
+		b := setup(t, 0, func(h *jobs.Handlers) {
+			h.UnitPages, h.OCR = unit, fixedOCR{}
+			h.Router = pipeline.Router{Policy: pipeline.TextLayerNever}
+			h.Openers[pipeline.MIMEPDF] = opener
+		})
 		uri := b.upload(t, "in/eleven.pdf", data)
 		op := b.wait(t, b.submit(t, fileRequest(uri, "gs://"+bucket+"/out/", 11)))
 		if op.State != visionpb.OperationMetadata_DONE || op.ErrorCode != 0 || op.PagesDone != 11 {
@@ -545,6 +551,13 @@ func TestUnitsMergeToTheSameFile(t *testing.T) {
 		if _, err := b.ops.Part(context.Background(), op.ID, store.Range{File: 0, First: 1, Last: 11}, 1); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("unit %d: saved units remain after the range completed: %v", unit, err)
 		}
+		want := 2 // the plan and the range
+		if unit > 0 {
+			want = 1 + (11+unit-1)/unit
+		}
+		if got := opener.opens.Load(); got != int32(want) {
+			t.Errorf("unit %d: document opened %d times, want %d", unit, got, want)
+		}
 	}
 	// The input config echoes the same URI in every run.
 	for _, unit := range []int{3, 1} {
@@ -552,4 +565,48 @@ func TestUnitsMergeToTheSameFile(t *testing.T) {
 			t.Errorf("units of %d pages: output differs from the whole range's (%d vs %d bytes)", unit, len(outputs[unit]), len(outputs[0]))
 		}
 	}
+}
+
+// TestTextRangesStayWhole: a range of text-layer pages is one task however
+// long, with UnitPages set; its output is the same as without units.
+func TestTextRangesStayWhole(t *testing.T) {
+	data := pdfgen.Document(11)
+	var outputs [][]byte
+	for _, unit := range []int{0, 3} {
+		opener := &countingOpener{Opener: sharedPDF}
+		b := setup(t, 0, func(h *jobs.Handlers) {
+			h.UnitPages, h.OCR = unit, fixedOCR{}
+			h.Openers[pipeline.MIMEPDF] = opener
+		})
+		uri := b.upload(t, "in/eleven.pdf", data)
+		op := b.wait(t, b.submit(t, fileRequest(uri, "gs://"+bucket+"/out/", 11)))
+		if op.State != visionpb.OperationMetadata_DONE || op.PagesDone != 11 {
+			t.Fatalf("unit %d: operation ended %v %q, %d pages", unit, op.State, op.ErrorMessage, op.PagesDone)
+		}
+		if got := opener.opens.Load(); got != 2 {
+			t.Errorf("unit %d: document opened %d times, want 2 (the plan and the one range task)", unit, got)
+		}
+		outputs = append(outputs, b.objectBytes(t, "out/output-1-to-11.json"))
+	}
+	if !bytes.Equal(outputs[0], outputs[1]) {
+		t.Error("output with UnitPages 3 differs from the output without units")
+	}
+}
+
+// countingOpener counts the documents opened.
+type countingOpener struct {
+	pipeline.Opener
+	opens atomic.Int32
+}
+
+func (o *countingOpener) Open(ctx context.Context, r io.ReadSeeker, size int64) (pipeline.Document, error) {
+	o.opens.Add(1)
+	return o.Opener.Open(ctx, r, size)
+}
+
+// fixedOCR recognizes every page as the same text.
+type fixedOCR struct{}
+
+func (fixedOCR) Recognize(context.Context, *pipeline.Raster, pipeline.OCROptions) (*visionpb.TextAnnotation, error) {
+	return &visionpb.TextAnnotation{Text: "recognized\n"}, nil
 }
