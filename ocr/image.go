@@ -195,6 +195,29 @@ func (im *Image) Size() (w, h int) { return im.w, im.h }
 // in dots per inch, or 0 when the file records none.
 func (im *Image) Resolution() int { return im.xres }
 
+// Turn turns the image by quads quarter turns clockwise, in place: a page
+// stored sideways or upside down, as its PDF page's /Rotate displays it.
+// Its resolution follows the turn.
+func (im *Image) Turn(quads int) error {
+	quads = ((quads % 4) + 4) % 4
+	if quads == 0 {
+		return nil
+	}
+	if im == nil || im.pix == nil {
+		return ErrClosed
+	}
+	pix := C.pixRotateOrth(im.pix, C.l_int32(quads))
+	if pix == nil {
+		return fmt.Errorf("ocr: cannot turn a %dx%d image", im.w, im.h)
+	}
+	C.pixDestroy(&im.pix)
+	im.pix = pix
+	if quads%2 == 1 {
+		im.w, im.h = im.h, im.w
+	}
+	return nil
+}
+
 // Close frees the image's memory. It is safe to call more than once.
 func (im *Image) Close() {
 	if im == nil || im.pix == nil {

@@ -154,6 +154,35 @@ func TestFromGray(t *testing.T) {
 	}
 }
 
+// TestTurn: each quarter turn moves pixel (x, y) where a clockwise turn
+// puts it, and four turns are the image again.
+func TestTurn(t *testing.T) {
+	g := testPattern(37, 11)
+	for quads := -1; quads <= 4; quads++ {
+		im, err := FromGray(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := im.Turn(quads); err != nil {
+			t.Fatal(err)
+		}
+		w, h := im.Size()
+		for _, p := range []image.Point{{0, 0}, {1, 0}, {4, 3}, {36, 10}} {
+			x, y, cw, ch := p.X, p.Y, g.Rect.Dx(), g.Rect.Dy()
+			for range ((quads % 4) + 4) % 4 { // clockwise: (x, y) → (height-1-y, x)
+				x, y, cw, ch = ch-1-y, x, ch, cw
+			}
+			if quads%2 != 0 && (w != 11 || h != 37) || quads%2 == 0 && (w != 37 || h != 11) {
+				t.Fatalf("turn %d: size %dx%d", quads, w, h)
+			}
+			if got, want := im.grayAt(x, y), g.GrayAt(p.X, p.Y).Y; got != want {
+				t.Errorf("turn %d: pixel %v at (%d,%d) = %d, want %d", quads, p, x, y, got, want)
+			}
+		}
+		im.Close()
+	}
+}
+
 // convert runs ImageMagick's convert in dir, skipping the test without it.
 func convert(t testing.TB, dir string, args ...string) {
 	t.Helper()

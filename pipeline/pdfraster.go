@@ -142,8 +142,9 @@ func (w *scanWalk) objects(n int, get func(int) (references.FPDF_PAGEOBJECT, err
 }
 
 // Raster returns page n as an image for OCR. A scanned page (one image
-// covering the page, upright, with nothing else visible) gives its image at
-// the scan's own resolution: a JPEG as it is stored, which the OCR engine
+// covering the page, upright in the page's own space, with nothing else
+// visible) gives its image at the scan's own resolution, with the page's
+// /Rotate as the raster's Turn: a JPEG as it is stored, which the OCR engine
 // decodes natively, any other image (CCITT fax, Flate, JBIG2, ...) as
 // PDFium decodes it. Any other page is rendered in gray at opts.DPI,
 // lowered if the page would exceed opts.MaxPixels, with its annotations.
@@ -168,8 +169,12 @@ func (d *pdfDoc) raster(ref requests.Page, tf pageTransform, opts RasterOptions)
 	if err != nil {
 		return nil, err
 	}
-	if sc.images == 1 && sc.others == 0 && sc.cover >= fullCover && tf.rot == 0 {
-		if r, ok, err := d.embedded(ref, sc, opts); err != nil || ok {
+	if sc.images == 1 && sc.others == 0 && sc.cover >= fullCover {
+		r, ok, err := d.embedded(ref, sc, opts)
+		if ok {
+			r.Turn = tf.rot // a scan stored turned: the recognizer turns it as /Rotate shows it
+		}
+		if err != nil || ok {
 			return r, err
 		}
 	}

@@ -238,6 +238,7 @@ func decodePage(b []byte) (*Page, error) {
 // image (a TIFF page on disk is never sent).
 func appendRaster(b []byte, r *Raster) []byte {
 	b = appendF64(b, r.DPI)
+	b = append(b, byte(r.Turn&3))
 	if r.Gray == nil {
 		b = append(b, 0)
 		return appendBytes(b, r.Data)
@@ -257,7 +258,7 @@ func appendRaster(b []byte, r *Raster) []byte {
 // decodeRaster decodes a raster that appendRaster wrote.
 func decodeRaster(b []byte) (*Raster, error) {
 	r := &wireReader{b: b}
-	out := &Raster{DPI: r.f64()}
+	out := &Raster{DPI: r.f64(), Turn: int(r.byte() & 3)}
 	if r.byte() == 0 {
 		out.Data = append([]byte(nil), r.bytes()...)
 	} else {

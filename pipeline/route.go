@@ -23,6 +23,11 @@ type Raster struct {
 	Index int
 	// DPI is the image's resolution; 0 when the file does not say.
 	DPI float64
+	// Turn is the quarter turns clockwise, 0 to 3, that show the image as
+	// its page is displayed: a scan stored sideways or upside down under
+	// a PDF page's /Rotate. The recognizer turns the image before OCR, so
+	// that boxes are on the page as displayed.
+	Turn int
 }
 
 // Kind names the raster's form for logs: "pixels", "encoded" or "tiff".

@@ -48,6 +48,9 @@ func (r recognizer) Recognize(ctx context.Context, ras *pipeline.Raster, o pipel
 		return nil, fmt.Errorf("%w: %w", pipeline.ErrInvalidInput, err)
 	}
 	defer img.Close()
+	if err := img.Turn(ras.Turn); err != nil {
+		return nil, fmt.Errorf("%w: %w", pipeline.ErrInvalidInput, err)
+	}
 	ta, err := r.pool.Recognize(ctx, img, ocr.Options{
 		DPI: int(ras.DPI + 0.5), Languages: o.Languages, DetectOrientation: o.DetectOrientation,
 	})
