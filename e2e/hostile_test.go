@@ -60,7 +60,7 @@ func TestHostilePDFs(t *testing.T) {
 		name, outcome string
 		code          codes.Code
 		took          time.Duration
-		hwm           int64
+		hwm, child    int64
 	}
 	var rows []row
 	for _, tc := range cases {
@@ -90,14 +90,23 @@ func TestHostilePDFs(t *testing.T) {
 		default:
 		}
 		hwm := vmKB(t, worker.Process.Pid, "VmHWM")
-		rows = append(rows, row{tc.name, outcome, code, took, hwm})
+		var child int64 // the pdfium children still running
+		for _, pid := range childPIDs(t, worker.Process.Pid) {
+			if kb, ok := vmKBOf(pid, "VmHWM"); ok {
+				child = max(child, kb)
+			}
+		}
+		if child > 1536<<10 {
+			t.Errorf("%s: a pdfium child's peak RSS is %d MB, over 1536 MB", tc.name, child>>10)
+		}
+		rows = append(rows, row{tc.name, outcome, code, took, hwm, child})
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "\n%-24s %-34s %8s %5s %9s\n", "file", "outcome", "seconds", "code", "VmHWM MB")
+	fmt.Fprintf(&table, "\n%-24s %-34s %8s %5s %9s %9s\n", "file", "outcome", "seconds", "code", "VmHWM MB", "child MB")
 	for _, r := range rows {
-		fmt.Fprintf(&table, "%-24s %-34s %8.2f %5d %9d\n", r.name, r.outcome, r.took.Seconds(), r.code, r.hwm>>10)
+		fmt.Fprintf(&table, "%-24s %-34s %8.2f %5d %9d %9d\n", r.name, r.outcome, r.took.Seconds(), r.code, r.hwm>>10, r.child>>10)
 	}
-	t.Logf("worker peak RSS (VmHWM) after each file:%s", table.String())
+	t.Logf("peak RSS (VmHWM) of the worker and of its largest live pdfium child after each file:%s", table.String())
 	// The bound: the worker at rest (about 110 MB), plus one PDFium
 	// instance at its memory cap (pipeline.DefaultMaxMemory, 1 GiB: the
 	// bombs reach it), plus room for Go's heap. Measured: 1138 MB.
@@ -177,21 +186,27 @@ func wanted(want, got string) bool {
 // vmKB returns a VmXXX field of /proc/<pid>/status in kB.
 func vmKB(t *testing.T, pid int, field string) int64 {
 	t.Helper()
+	kb, ok := vmKBOf(pid, field)
+	if !ok {
+		t.Fatalf("no %s in /proc/%d/status", field, pid)
+	}
+	return kb
+}
+
+// vmKBOf returns a VmXXX field of /proc/<pid>/status in kB, if the process
+// is there and has it.
+func vmKBOf(pid int, field string) (int64, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		t.Fatal(err)
+		return 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb
+			return kb, err == nil
 		}
 	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
+	return 0, false
 }
 
 // hostileCorpus generates the hostile files.
@@ -254,6 +269,7 @@ func hostileCorpus(t *testing.T) []hostileCase {
 			"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >> endobj\n" +
 			"4 0 obj << /Length 999999999 >>\nstream\n" + strings.Repeat("0 0 m 100 100 l S\n", 50_000)), "INVALID_ARGUMENT"},
 		{"content-never-ends-xref", neverEnds(text), "text"},
+		{"content-endless-ops", slowPDF(1, 256), "page DEADLINE_EXCEEDED"}, // 17 s of "q Q" in pdfium's parser
 		{"content-enormous", pdfgen.Raw([]string{
 			"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [5 0 R] /Count 1 >>", font,
 			pdfgen.FlateBomb([]byte("BT /F1 12 Tf 72 720 Td (x) Tj ET "), 512<<20, ""), page(""),
