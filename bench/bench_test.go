@@ -60,7 +60,7 @@ func TestFolioCERLeavesFailedPagesOut(t *testing.T) {
 
 func TestTargetCell(t *testing.T) {
 	ref := &row{id: "ref", pages: 10, took: 10 * time.Second}
-	byID := map[string]*row{"ref": ref}
+	byID := map[string]*row{refKey("", "ref"): ref, refKey("other", "none"): ref}
 	r := &row{pages: 10, took: 5 * time.Second, targets: []target{
 		{ref: "ref", label: "tesseract", min: 0.9},
 		{ref: "ref", label: "ocrmypdf", min: 2, strict: true},

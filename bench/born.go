@@ -16,86 +16,207 @@ import (
 	"github.com/folio-ocr/folio/pipeline"
 )
 
-const bornSet = "born-digital"
+// The born-digital sets: -pdf and, with -born-book, the R manuals book.
+const (
+	bornSet     = "born-digital"
+	bornBookSet = "born-digital book"
+)
 
-// bornRows measures the born-digital set: Folio end to end with pdfium's
-// interruption on and off, Folio's pipeline in-process, pdfium's text
-// extraction alone (on and off) and pdftotext. It also returns a line
-// describing the set.
-func bornRows(ctx context.Context, cfg config, dep *lazyDeployment) ([]*row, string) {
-	data, err := os.ReadFile(cfg.pdf)
+// bornFile is one born-digital file measured as a set of its own.
+type bornFile struct {
+	set    string
+	path   string
+	object string // its name in the GCS emulator
+	batch  int    // outputConfig.batchSize of its Folio rows
+	what   string // how the fact line describes it, after its name
+}
+
+// bornEngines are the pdfium engines of the in-process rows, shared by the
+// born-digital files: in this process with the interrupt on and off, and
+// in child processes (nil, with isolatedErr, if they could not start).
+type bornEngines struct {
+	on, off     *pipeline.PDF
+	isolated    *pipeline.IsolatedPDF
+	isolatedErr error
+}
+
+// startBornEngines starts one pdfium instance per core in each engine.
+func startBornEngines(cores int) (*bornEngines, error) {
+	on, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: cores})
 	if err != nil {
-		return []*row{skippedRow(bornSet, "", "all rows", "skipped (install r-doc-pdf or pass -pdf)")}, ""
+		return nil, fmt.Errorf("pdfium, interrupt on: %w", err)
 	}
-	pdfOn, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: cfg.cores})
+	off, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: cores, DisableInterrupt: true})
 	if err != nil {
-		return []*row{problemRow(bornSet, "", "all rows", fmt.Errorf("pdfium: %w", err))}, ""
+		_ = on.Close()
+		return nil, fmt.Errorf("pdfium, interrupt off: %w", err)
 	}
-	defer pdfOn.Close()
-	pdfOff, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: cfg.cores, DisableInterrupt: true})
-	if err != nil {
-		return []*row{problemRow(bornSet, "", "all rows", fmt.Errorf("pdfium: %w", err))}, ""
+	e := &bornEngines{on: on, off: off}
+	if e.isolated, e.isolatedErr = pipeline.NewIsolatedPDF(pipeline.PDFConfig{Instances: cores}); e.isolatedErr != nil {
+		e.isolatedErr = fmt.Errorf("pdfium child processes: %w", e.isolatedErr)
 	}
-	defer pdfOff.Close()
-	pages, err := countPages(ctx, pdfOn, data)
-	if err != nil {
-		return []*row{problemRow(bornSet, "", "all rows", fmt.Errorf("count pages of %s: %w", cfg.pdf, err))}, ""
+	return e, nil
+}
+
+// Close stops every engine, the child processes included.
+func (e *bornEngines) Close() {
+	_ = e.on.Close()
+	_ = e.off.Close()
+	if e.isolated != nil {
+		_ = e.isolated.Close()
 	}
-	for _, pdf := range []*pipeline.PDF{pdfOn, pdfOff} {
-		// Instantiate every pdfium instance before timing.
-		if _, err := inProcess(ctx, pdf, data, min(pages, cfg.cores), cfg.cores, false); err != nil {
-			return []*row{problemRow(bornSet, "", "all rows", fmt.Errorf("warm pdfium up: %w", err))}, ""
+}
+
+// warm instantiates every pdfium instance (and child process) of each
+// engine and reads data once with each before timing; an isolated engine
+// that fails here is left out of the rows, with the error.
+func (e *bornEngines) warm(ctx context.Context, data []byte, pages, cores int) error {
+	for _, pdf := range []pipeline.Opener{e.on, e.off} {
+		if _, err := inProcess(ctx, pdf, data, min(pages, cores), cores, false); err != nil {
+			return fmt.Errorf("warm pdfium up: %w", err)
 		}
 	}
-	fact := fmt.Sprintf("born-digital set: `%s`, %d pages, %d bytes; %s per row",
-		filepath.Base(cfg.pdf), pages, len(data), runsText(cfg.runs))
+	if e.isolated != nil {
+		if _, err := inProcess(ctx, e.isolated, data, min(pages, cores), cores, false); err != nil {
+			e.isolatedErr = fmt.Errorf("warm pdfium child processes up: %w", err)
+			_ = e.isolated.Close()
+			e.isolated = nil
+		}
+	}
+	return nil
+}
+
+// bornFiles are the born-digital files the flags select: -pdf, and the R
+// manuals book with -born-book. A book that cannot be built comes back as
+// a skipped or failed row.
+func bornFiles(ctx context.Context, cfg config) ([]bornFile, []*row) {
+	files := []bornFile{{set: bornSet, path: cfg.pdf, object: "born.pdf", batch: cfg.batch}}
+	if !cfg.bornBook {
+		return files, nil
+	}
+	book, err := buildBook(ctx, cfg.corpusDir)
+	if err != nil {
+		return files, []*row{problemRow(bornBookSet, "", "all rows (the R manuals joined with qpdf)", err)}
+	}
+	return append(files, bornFile{set: bornBookSet, path: book, object: "born-book.pdf", batch: cfg.bookBatch,
+		what: "the R manuals and the first " + strconv.Itoa(refmanPages) + " pages of refman.pdf, joined with qpdf"}), nil
+}
+
+// bornRows measures the born-digital sets, each file as a set of its own:
+// Folio end to end with the worker's defaults (pdfium in child processes)
+// and with PDFIUM_ISOLATE=false (pdfium in the worker, interrupt on),
+// Folio's pipeline in-process, pdfium's text extraction alone (interrupt
+// on, off, and in child processes) and pdftotext. It also returns a line
+// describing each set.
+func bornRows(ctx context.Context, cfg config, dep *lazyDeployment) ([]*row, []string) {
+	files, rows := bornFiles(ctx, cfg)
+	var facts []string
+	eng, err := startBornEngines(cfg.cores)
+	if err != nil {
+		for _, f := range files {
+			rows = append(rows, problemRow(f.set, "", "all rows", err))
+		}
+		return rows, nil
+	}
+	defer eng.Close()
+	for _, f := range files {
+		rs, fact := bornFileRows(ctx, cfg, dep, eng, f)
+		rows, facts = append(rows, rs...), appendNonEmpty(facts, fact)
+	}
+	return rows, facts
+}
+
+// bornFileRows measures one born-digital file, as described at bornRows.
+func bornFileRows(ctx context.Context, cfg config, dep *lazyDeployment, eng *bornEngines, f bornFile) ([]*row, string) {
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		logf("%s: %v", f.set, err)
+		return []*row{skippedRow(f.set, "", "all rows", "skipped (install r-doc-pdf or pass -pdf)")}, ""
+	}
+	pages, err := countPages(ctx, eng.on, data)
+	if err != nil {
+		return []*row{problemRow(f.set, "", "all rows", fmt.Errorf("count pages of %s: %w", f.path, err))}, ""
+	}
+	if err := eng.warm(ctx, data, pages, cfg.cores); err != nil {
+		return []*row{problemRow(f.set, "", "all rows", err)}, ""
+	}
+	what := ""
+	if f.what != "" {
+		what = " (" + f.what + ")"
+	}
+	fact := fmt.Sprintf("%s set: `%s`%s, %d pages, %d bytes; %s per row",
+		f.set, filepath.Base(f.path), what, pages, len(data), runsText(cfg.runs))
 
 	var rows []*row
 	if d, err := dep.get(ctx); err != nil {
-		for _, on := range []bool{true, false} {
-			rows = append(rows, problemRow(bornSet, "", folioBornName(on), err))
+		for _, fr := range folioBornRows {
+			rows = append(rows, problemRow(f.set, "", fr.name, err))
 		}
 	} else {
-		d.upload("born.pdf", data)
-		for _, on := range []bool{true, false} {
-			rows = append(rows, folioBornRow(ctx, d, cfg, pages, on))
+		d.upload(f.object, data)
+		for _, fr := range folioBornRows {
+			rows = append(rows, folioBornRow(ctx, d, cfg, f, pages, fr))
 		}
 	}
 	rows = append(rows,
-		measured(bornSet, "", "Folio pipeline in-process (interrupt on)", cfg.runs, func() (*row, error) {
-			return inProcess(ctx, pdfOn, data, pages, cfg.cores, true)
+		measured(f.set, "", "Folio pipeline in-process (interrupt on)", cfg.runs, func() (*row, error) {
+			return inProcess(ctx, eng.on, data, pages, cfg.cores, true)
 		}),
-		measured(bornSet, "pdfium-on", "pdfium text extraction alone (interrupt on)", cfg.runs, func() (*row, error) {
-			return inProcess(ctx, pdfOn, data, pages, cfg.cores, false)
+		measured(f.set, "pdfium-on", "pdfium text extraction alone (interrupt on)", cfg.runs, func() (*row, error) {
+			return inProcess(ctx, eng.on, data, pages, cfg.cores, false)
 		}),
-		measured(bornSet, "pdfium-off", "pdfium text extraction alone (interrupt off)", cfg.runs, func() (*row, error) {
-			return inProcess(ctx, pdfOff, data, pages, cfg.cores, false)
+		measured(f.set, "pdfium-off", "pdfium text extraction alone (interrupt off)", cfg.runs, func() (*row, error) {
+			return inProcess(ctx, eng.off, data, pages, cfg.cores, false)
 		}))
-	if pkg := missingTool("pdftotext"); pkg != "" {
-		rows = append(rows, skippedRow(bornSet, "pdftotext", "pdftotext -bbox-layout", "skipped (install "+pkg+")"))
+	const isolatedName = "pdfium text extraction alone, isolated (child processes)"
+	if eng.isolated == nil {
+		rows = append(rows, problemRow(f.set, "pdfium-isolated", isolatedName, eng.isolatedErr))
 	} else {
-		rows = append(rows, measured(bornSet, "pdftotext", "pdftotext -bbox-layout", cfg.runs, func() (*row, error) {
-			return pdftotext(ctx, cfg.pdf, pages, cfg.cores)
+		r := measured(f.set, "pdfium-isolated", isolatedName, cfg.runs, func() (*row, error) {
+			return inProcess(ctx, eng.isolated, data, pages, cfg.cores, false)
+		})
+		if r.measured() {
+			r.note = fmt.Sprintf("%d goroutines, %d child processes (interrupt off)", cfg.cores, cfg.cores)
+		}
+		rows = append(rows, r)
+	}
+	if pkg := missingTool("pdftotext"); pkg != "" {
+		rows = append(rows, skippedRow(f.set, "pdftotext", "pdftotext -bbox-layout", "skipped (install "+pkg+")"))
+	} else {
+		rows = append(rows, measured(f.set, "pdftotext", "pdftotext -bbox-layout", cfg.runs, func() (*row, error) {
+			return pdftotext(ctx, f.path, pages, cfg.cores)
 		}))
 	}
 	return rows, fact
 }
 
-func folioBornName(interrupt bool) string {
-	return fmt.Sprintf("**Folio end to end**, PDFIUM_INTERRUPT=%t", interrupt)
+// folioBornSetting is one worker setting of the Folio end-to-end rows.
+type folioBornSetting struct {
+	name    string
+	env     []string
+	targets []target
 }
 
-// folioBornRow submits the born-digital PDF to a fresh worker runs times.
-// Its targets: 0.5× pdfium alone with the same interruption setting, and
-// 0.5× pdftotext (DESIGN §6).
-func folioBornRow(ctx context.Context, d *deployment, cfg config, pages int, interrupt bool) *row {
-	name := folioBornName(interrupt)
-	w, err := d.startWorker(ctx, cfg, interrupt)
+// folioBornRows are the Folio end-to-end rows of each born-digital file:
+// the worker's defaults, held to DESIGN §6's targets (0.5× pdfium alone
+// with the interrupt off, as in the child processes, and 0.5× pdftotext),
+// and the previous default, pdfium in the worker with the interrupt on,
+// to show the gain.
+var folioBornRows = []folioBornSetting{
+	{name: "**Folio end to end**, defaults", targets: []target{
+		{ref: "pdfium-off", label: "pdfium off", min: 0.5}, {ref: "pdftotext", label: "pdftotext", min: 0.5}}},
+	{name: "Folio end to end, PDFIUM_ISOLATE=false", env: []string{"PDFIUM_ISOLATE=false"}},
+}
+
+// folioBornRow submits the file to a fresh worker with the setting's
+// environment runs times.
+func folioBornRow(ctx context.Context, d *deployment, cfg config, f bornFile, pages int, s folioBornSetting) *row {
+	w, err := d.startWorker(ctx, cfg, s.env...)
 	if err != nil {
-		return problemRow(bornSet, "", name, err)
+		return problemRow(f.set, "", s.name, err)
 	}
-	r := measured(bornSet, "", name, cfg.runs, func() (*row, error) {
-		took, resps, err := d.annotate(ctx, "born.pdf", pages, cfg.batch)
+	r := measured(f.set, "", s.name, cfg.runs, func() (*row, error) {
+		took, resps, err := d.annotate(ctx, f.object, pages, f.batch)
 		if err != nil {
 			return nil, err
 		}
@@ -103,16 +224,13 @@ func folioBornRow(ctx context.Context, d *deployment, cfg config, pages int, int
 		return &row{pages: pages, took: took, failed: failed, failure: failure}, nil
 	})
 	r.rss = w.stop()
-	r.note = workerNote(cfg, cfg.batch)
-	pdfium := "pdfium-off"
-	if interrupt {
-		pdfium = "pdfium-on"
-	}
-	r.targets = []target{{ref: pdfium, label: "pdfium", min: 0.5}, {ref: "pdftotext", label: "pdftotext", min: 0.5}}
+	r.note = workerNote(cfg, f.batch)
+	r.targets = s.targets
 	return r
 }
 
-func countPages(ctx context.Context, pdf *pipeline.PDF, data []byte) (int, error) {
+// countPages opens data with pdf and returns its page count.
+func countPages(ctx context.Context, pdf pipeline.Opener, data []byte) (int, error) {
 	doc, err := pdf.Open(ctx, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return 0, err
@@ -123,7 +241,7 @@ func countPages(ctx context.Context, pdf *pipeline.PDF, data []byte) (int, error
 
 // inProcess extracts every page with cores goroutines, each with its own
 // document; with annotate it also assembles and encodes, as a worker does.
-func inProcess(ctx context.Context, pdf *pipeline.PDF, data []byte, pages, cores int, annotate bool) (*row, error) {
+func inProcess(ctx context.Context, pdf pipeline.Opener, data []byte, pages, cores int, annotate bool) (*row, error) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	errc := make(chan error, cores)
@@ -146,7 +264,7 @@ func inProcess(ctx context.Context, pdf *pipeline.PDF, data []byte, pages, cores
 
 // extractShare opens its own document and handles pages first,
 // first+step, ... up to pages.
-func extractShare(ctx context.Context, pdf *pipeline.PDF, data []byte, first, pages, step int, annotate bool) error {
+func extractShare(ctx context.Context, pdf pipeline.Opener, data []byte, first, pages, step int, annotate bool) error {
 	doc, err := pdf.Open(ctx, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return err

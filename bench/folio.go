@@ -137,19 +137,21 @@ func (d *deployment) upload(name string, data []byte) {
 // worker is a running worker process.
 type worker struct{ *localrun.Proc }
 
-// startWorker starts one worker running -cores ranges at once, with pdfium's
-// interruption on or off (compiled ahead, as the Docker image does, so that
-// the first run does not pay for it), OMP_THREAD_LIMIT=1 for Tesseract and
-// the -worker-env settings, which come last and so win.
-func (d *deployment) startWorker(ctx context.Context, cfg config, interrupt bool) (worker, error) {
-	warm := command(ctx, nil, filepath.Join(d.binDir, "worker"), "-warmup", "-pdfium-cache-dir", d.wasm,
-		"-pdfium-interrupt="+strconv.FormatBool(interrupt))
+// startWorker starts one worker running -cores ranges at once with
+// OMP_THREAD_LIMIT=1 for Tesseract, then env (KEY=value settings of the
+// row, such as PDFIUM_ISOLATE=false), then the -worker-env settings, which
+// come last and so win. pdfium is compiled ahead with -warmup, as the
+// Docker image does, so that the first run does not pay for it; the
+// compilation cache does not depend on the interrupt setting, so the
+// warm-up runs with the worker's defaults.
+func (d *deployment) startWorker(ctx context.Context, cfg config, env ...string) (worker, error) {
+	warm := command(ctx, nil, filepath.Join(d.binDir, "worker"), "-warmup", "-pdfium-cache-dir", d.wasm)
 	if out, err := warm.CombinedOutput(); err != nil {
 		return worker{}, fmt.Errorf("worker -warmup: %w\n%s", err, out)
 	}
-	env := append([]string{"WORKER_CONCURRENCY=" + strconv.Itoa(cfg.cores),
-		"PDFIUM_INTERRUPT=" + strconv.FormatBool(interrupt), "OMP_THREAD_LIMIT=1"}, cfg.workerEnv...)
-	p, err := d.cluster.StartWorker(env...)
+	all := append([]string{"WORKER_CONCURRENCY=" + strconv.Itoa(cfg.cores), "OMP_THREAD_LIMIT=1"}, env...)
+	all = append(all, cfg.workerEnv...)
+	p, err := d.cluster.StartWorker(all...)
 	if err != nil {
 		return worker{}, err
 	}

@@ -6,6 +6,7 @@
 //	go run ./bench -scan-pages 20           # the full scanned set
 //	go run ./bench -born=false -scan-pages 3
 //	go run ./bench -scanned=false -pdf big.pdf -runs 5
+//	go run ./bench -scanned=false -born-book=false -runs 1
 //	go run ./bench -scanned=false -born=false -memory 10,2000
 //	go run ./bench -profile                 # where born-digital time goes
 //
@@ -20,10 +21,22 @@
 //   - the tesseract CLI, one process per core, one page image at a time;
 //   - ocrmypdf --jobs N with a text sidecar.
 //
-// Born-digital set (-born, -pdf): Folio end to end for both
-// PDFIUM_INTERRUPT settings, Folio's pipeline in-process, pdfium's text
-// extraction alone (one instance per core) and pdftotext -bbox-layout (one
-// process per core).
+// Born-digital sets (-born): -pdf (set "born-digital", batchSize -batch)
+// and, with -born-book (the default), a 1,027-page book of Debian's R
+// manuals joined with qpdf into -corpus-dir, as the profile mode uses (set
+// "born-digital book", batchSize -book-batch; skipped without qpdf or
+// r-doc-pdf). Rows of each file, the targets of a row referring to rows
+// of its own set:
+//   - Folio end to end, defaults: the worker with no PDFIUM_* setting,
+//     pdfium in child processes with its interrupt off; targets ≥ 0.5×
+//     pdfium alone with the interrupt off and ≥ 0.5× pdftotext;
+//   - Folio end to end, PDFIUM_ISOLATE=false: the previous default, pdfium
+//     in the worker with its interrupt on, to show the gain;
+//   - Folio's pipeline in-process (interrupt on);
+//   - pdfium's text extraction alone, one instance per core: in this
+//     process with the interrupt on, off, and in child processes
+//     (pipeline.IsolatedPDF);
+//   - pdftotext -bbox-layout, one process per core.
 //
 // Memory set (-memory 10,2000): Folio end to end once on a scanned PDF and
 // once on a born-digital PDF of each page count (the scanned set's pages and
@@ -35,6 +48,12 @@
 // each run on a redis-server of its own, reporting pages/s against the
 // ideal, Redis calls and CPU per page, time to first output and range
 // latency; with -fleet-kill K, again with K workers SIGKILLed mid-run.
+//
+// Profile mode (-profile, see profile.go): one worker per -profile-config
+// (by default: defaults, PDFIUM_ISOLATE=false, and PDFIUM_ISOLATE=false
+// UNIT_PAGES=0 PDFIUM_INTERRUPT=false) on the R manuals book, its CPU
+// profile bucketed by stack, plus the CPU of its pdfium child processes
+// read from /proc, which its profile does not see.
 //
 // Every OCR process, the workers included, runs with OMP_THREAD_LIMIT=1.
 // A missing tool skips its rows. Folio rows need Redis (-redis-url; the
@@ -74,6 +93,8 @@ func main() {
 type config struct {
 	born        bool
 	pdf         string
+	bornBook    bool // also the R manuals book, as the set "born-digital book"
+	bookBatch   int  // outputConfig.batchSize of the book's Folio rows
 	runs        int
 	batch       int
 	cores       int
@@ -107,7 +128,9 @@ func parseFlags(args []string, root string) (config, error) {
 	fs.BoolVar(&cfg.born, "born", true, "measure the born-digital set")
 	fs.StringVar(&cfg.pdf, "pdf", rIntro, "born-digital PDF to measure")
 	fs.IntVar(&cfg.runs, "runs", 3, "runs of each born-digital measurement; the median is reported")
-	fs.IntVar(&cfg.batch, "batch", 20, "outputConfig.batchSize of the born-digital requests")
+	fs.IntVar(&cfg.batch, "batch", 20, "outputConfig.batchSize of the born-digital requests of -pdf")
+	fs.BoolVar(&cfg.bornBook, "born-book", true, "with -born, also measure the born-digital rows on a 1,027-page book (the R manuals joined with qpdf into -corpus-dir)")
+	fs.IntVar(&cfg.bookBatch, "book-batch", 100, "outputConfig.batchSize of the -born-book requests")
 	fs.IntVar(&cfg.cores, "cores", runtime.NumCPU(), "cores to use: worker concurrency, pdfium instances, tesseract and pdftotext processes, ocrmypdf --jobs")
 	fs.StringVar(&cfg.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/12"), "Redis for the end-to-end rows")
 	fs.BoolVar(&cfg.scanned, "scanned", true, "measure the scanned set")
@@ -140,7 +163,7 @@ func parseFlags(args []string, root string) (config, error) {
 	fs.StringVar(&cfg.profilePDF, "profile-pdf", "", "born-digital PDF of the profile mode (default: the R manuals joined with qpdf into -corpus-dir)")
 	fs.StringVar(&cfg.profileDir, "profile-dir", "", "keep the raw pprof profiles of the profile mode here (go tool pprof reads them)")
 	fs.IntVar(&cfg.profileSplitPages, "profile-split-pages", 0, "pages of the in-process pdfium phase split (0: all)")
-	fs.Func("profile-config", "worker settings of the profile mode, repeatable, space-separated KEY=value list or \"defaults\" (default: defaults, UNIT_PAGES=0, UNIT_PAGES=0 PDFIUM_INTERRUPT=false)", func(v string) error {
+	fs.Func("profile-config", "worker settings of the profile mode, repeatable, space-separated KEY=value list or \"defaults\" (default: defaults, PDFIUM_ISOLATE=false, PDFIUM_ISOLATE=false UNIT_PAGES=0 PDFIUM_INTERRUPT=false)", func(v string) error {
 		pc := profileConfig{name: v}
 		if v != "defaults" {
 			pc.env = strings.Fields(v)
@@ -177,6 +200,9 @@ func (c config) validate() error {
 	}
 	if c.batch < 1 || c.batch > 100 {
 		errs = append(errs, fmt.Errorf("-batch must be 1 to 100, got %d", c.batch))
+	}
+	if c.bookBatch < 1 || c.bookBatch > 100 {
+		errs = append(errs, fmt.Errorf("-book-batch must be 1 to 100, got %d", c.bookBatch))
 	}
 	if c.scanBatch < 0 || c.scanBatch > 100 {
 		errs = append(errs, fmt.Errorf("-scan-batch must be 0 to 100, got %d", c.scanBatch))
@@ -217,8 +243,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		rows, sets = append(rows, rs...), appendNonEmpty(sets, fact)
 	}
 	if cfg.born {
-		rs, fact := bornRows(ctx, cfg, dep)
-		rows, sets = append(rows, rs...), appendNonEmpty(sets, fact)
+		rs, facts := bornRows(ctx, cfg, dep)
+		rows, sets = append(rows, rs...), append(sets, facts...)
 	}
 	if len(cfg.memory) > 0 {
 		rs, fact := memoryRows(ctx, cfg, dep)
@@ -256,7 +282,8 @@ func report(w io.Writer, cfg config, args []string, load string, sets []string, 
 	_, err := io.WriteString(w, "\nTargets (DESIGN §6): scanned, Folio ≥ 0.9× tesseract and > ocrmypdf; "+
 		"born-digital, Folio ≥ 0.5× pdfium alone (and ≥ 0.5× pdftotext). "+
 		"CER: Levenshtein distance over ground-truth characters, whitespace collapsed, pages with an error left out. "+
-		"Peak RSS: the worker process for Folio rows, the largest single process otherwise.\n")
+		"Peak RSS: the worker process for Folio rows (without its pdfium child processes, by default where pdfium runs), "+
+		"the largest single process otherwise.\n")
 	return err
 }
 

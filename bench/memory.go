@@ -123,7 +123,7 @@ func memoryRun(ctx context.Context, d *deployment, cfg config, name, path string
 	}
 	object := filepath.Base(path)
 	d.upload(object, data)
-	w, err := d.startWorker(ctx, cfg, true)
+	w, err := d.startWorker(ctx, cfg)
 	if err != nil {
 		return problemRow(memorySet, "", name, err)
 	}

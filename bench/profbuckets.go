@@ -24,11 +24,13 @@ type profileBucket struct {
 }
 
 var profileBuckets = []profileBucket{
-	{"open", "opening documents (pdfium instance start, document load per unit, recycle, close)", []string{
+	{"open", "opening documents (pdfium instance start, document load per unit, recycle, close; isolated: child hand-out and wire)", []string{
 		folio + "pipeline.(*PDF).Open", folio + "pipeline.(*pdfDoc).load", folio + "pipeline.(*pdfDoc).release",
 		folio + "pipeline.(*pdfDoc).recycle", folio + "pipeline.(*pdfDoc).discard", folio + "pipeline.(*pdfDoc).renew",
 		folio + "pipeline.(*pdfDoc).Close", folio + "jobs.(*Handlers).open", folio + "jobs.(*Handlers).openFile",
 		folio + "jobs.(*annotator).open", folio + "filecache.",
+		// The worker's side of pdfium in child processes (PDFIUM_ISOLATE).
+		folio + "pipeline.(*IsolatedPDF).", folio + "pipeline.(*procDoc).Close", folio + "pipeline.(*procDoc).release",
 		// The pool, not webassembly.(*pdfiumInstance), which wraps every call.
 		"github.com/klippa-app/go-pdfium/webassembly.(*pdfiumPool).", "github.com/klippa-app/go-pdfium/webassembly.initWithConfig",
 		"github.com/jolestar/go-commons-pool/"}},
@@ -36,8 +38,9 @@ var profileBuckets = []profileBucket{
 	{"route", "routing (page object walk, Router.Route)", []string{
 		folio + "pipeline.(*pdfDoc).scan", folio + "pipeline.(*scanWalk).", folio + "pipeline.Router.Route",
 		folio + "pipeline.visibleChars"}},
-	{"extract", "character extraction (FPDFText_* through wasm)", []string{
-		folio + "pipeline.(*pdfDoc).page", folio + "pipeline.(*pdfDoc).Page", folio + "pipeline.(*pdfDoc).call"}},
+	{"extract", "character extraction (FPDFText_* through wasm; isolated: the worker's side of the page call)", []string{
+		folio + "pipeline.(*pdfDoc).page", folio + "pipeline.(*pdfDoc).Page", folio + "pipeline.(*pdfDoc).call",
+		folio + "pipeline.(*procDoc).Page"}},
 	{"layout", "layout and assembly (assemble.go, annotate.go)", []string{
 		folio + "pipeline.AnnotatePage", folio + "pipeline.BuildTextAnnotation", folio + "pipeline.TextAnnotations",
 		folio + "pipeline.Respond", folio + "pipeline.PixelBoxes"}},
@@ -63,13 +66,17 @@ const (
 	bucketWasm  = "wasm"
 	bucketSched = "sched"
 	bucketOther = "other"
+	// bucketChildren is not from the profile: the CPU of the worker's
+	// pdfium child processes, from /proc (see childCPU).
+	bucketChildren = "children"
 )
 
 var extraBucketLabels = map[string]string{
-	bucketGC:    "GC (background marking, assists, sweeping)",
-	bucketWasm:  "WebAssembly native code (runtime._ExternalCode)",
-	bucketSched: "Go scheduler (goroutine switches, idle spinning)",
-	bucketOther: "other (net/http, syscalls, runtime)",
+	bucketGC:       "GC (background marking, assists, sweeping)",
+	bucketWasm:     "WebAssembly native code (runtime._ExternalCode)",
+	bucketSched:    "Go scheduler (goroutine switches, idle spinning)",
+	bucketOther:    "other (net/http, syscalls, runtime)",
+	bucketChildren: "pdfium child processes",
 }
 
 var gcFuncs = []string{"runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.bgsweep", "runtime.bgscavenge",

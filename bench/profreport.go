@@ -21,6 +21,17 @@ func envValue(env []string, key, def string) string {
 	return v
 }
 
+// envBool is the boolean value of key in KEY=value settings (as
+// strconv.ParseBool reads it, as the worker does), or def if unset or not
+// a boolean.
+func envBool(env []string, key string, def bool) bool {
+	v, err := strconv.ParseBool(envValue(env, key, strconv.FormatBool(def)))
+	if err != nil {
+		return def
+	}
+	return v
+}
+
 // workload counts what a run of pages in ranges of batch pages does with
 // UNIT_PAGES unit: tasks (plan, units or ranges, merges) and document
 // opens (the plan's and one per unit or range).
@@ -39,20 +50,33 @@ func workload(pages, batch, unit int) (tasks, opens int) {
 }
 
 // profileCosts is one run's CPU per bucket, with the WebAssembly native
-// time split across the pdfium phases.
+// time split across the pdfium phases, and the CPU of the worker's pdfium
+// child processes as the bucket bucketChildren.
 type profileCosts struct {
-	run     *profileRun
-	cpu     map[string]time.Duration
-	wasmFit float64 // worker native time over the in-process prediction
-	tasks   int
-	opens   int
+	run      *profileRun
+	cpu      map[string]time.Duration
+	wasmFit  float64 // worker native time over the in-process prediction
+	isolated bool    // pdfium ran in child processes (PDFIUM_ISOLATE)
+	tasks    int
+	opens    int
 }
 
+// costsOf buckets a run's CPU. The worker's WebAssembly time is split by
+// the in-process phases of its interrupt setting; with PDFIUM_ISOLATE
+// (the default) pdfium runs in child processes with the interrupt off,
+// whatever PDFIUM_INTERRUPT says, and the worker has next to no
+// WebAssembly time of its own.
 func costsOf(r *profileRun, split *wasmSplit, batch int) *profileCosts {
 	c := &profileCosts{run: r, cpu: cpuTotals(r.cpu)}
-	interrupt := envValue(r.config.env, "PDFIUM_INTERRUPT", "true") != "false"
-	unit, _ := strconv.Atoi(envValue(r.config.env, "UNIT_PAGES", "10"))
+	env := r.env
+	if env == nil {
+		env = r.config.env
+	}
+	c.isolated = envBool(env, "PDFIUM_ISOLATE", true)
+	interrupt := !c.isolated && envBool(env, "PDFIUM_INTERRUPT", true)
+	unit, _ := strconv.Atoi(envValue(env, "UNIT_PAGES", "10"))
 	c.tasks, c.opens = workload(r.pages, batch, unit)
+	c.cpu[bucketChildren] = r.childCPU
 	ph := split.off
 	if interrupt {
 		ph = split.on
@@ -142,21 +166,45 @@ func profileReport(w io.Writer, cfg config, args []string, load, book string, si
 	for _, id := range []string{bucketGC, bucketSched, bucketOther} {
 		line(extraBucketLabels[id], func(c *profileCosts) string { return cell(c, c.cpu[id]) })
 	}
-	line("**total CPU in the profile**", func(c *profileCosts) string { return "**" + msPage(total(c), c.run.pages) + "**" })
-	line("worker CPU from /proc", func(c *profileCosts) string { return msPage(c.run.workerCPU, c.run.pages) })
+	line(extraBucketLabels[bucketChildren], func(c *profileCosts) string {
+		if !c.isolated && c.run.childCPU == 0 {
+			return "– (pdfium in the worker)"
+		}
+		return fmt.Sprintf("%s, %d processes", cell(c, c.cpu[bucketChildren]), c.run.children)
+	})
+	line("**total CPU** (worker profile + pdfium child processes)", func(c *profileCosts) string {
+		return "**" + msPage(total(c), c.run.pages) + "**"
+	})
+	line("worker CPU from /proc (without its children)", func(c *profileCosts) string { return msPage(c.run.workerCPU, c.run.pages) })
 	line("wall time (profiled run)", func(c *profileCosts) string { return msPage(c.run.took, c.run.pages) })
 	line("**pages/s** profiled run (warm-up run)", func(c *profileCosts) string {
 		return fmt.Sprintf("**%.0f** (%.0f)", float64(c.run.pages)/c.run.took.Seconds(), float64(c.run.pages)/c.run.warm.Seconds())
 	})
-	line("worker cores busy (CPU / wall)", func(c *profileCosts) string {
-		return fmt.Sprintf("%.2f of %d", c.run.workerCPU.Seconds()/c.run.took.Seconds(), cfg.cores)
+	line("**pages/s estimate** if CPU-bound on the cores (cores / total CPU a page)", func(c *profileCosts) string {
+		if total(c) <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("**%.0f**", float64(cfg.cores)*float64(c.run.pages)/total(c).Seconds())
+	})
+	line("cores busy, worker + child processes (CPU from /proc / wall)", func(c *profileCosts) string {
+		return fmt.Sprintf("%.2f of %d", (c.run.workerCPU+c.run.childCPU).Seconds()/c.run.took.Seconds(), cfg.cores)
 	})
 	line("tasks (plan, ranges or units, merges); document opens", func(c *profileCosts) string {
 		return fmt.Sprintf("%d; %d", c.tasks, c.opens)
 	})
 	line("WebAssembly: worker native time / in-process prediction", func(c *profileCosts) string {
+		if c.isolated {
+			return "– (pdfium in child processes)"
+		}
 		return fmt.Sprintf("%.2f", c.wasmFit)
 	})
+	p("\n%s: user+system CPU (utime+stime from /proc/<pid>/stat, %d clock ticks a second) of the worker's children "+
+		"(listed from /proc/<worker pid>/task/*/children) during the profiled run, read before it and just after it, "+
+		"while the worker still ran; children that exited meanwhile count through the worker's cutime+cstime once it "+
+		"has reaped them. A child killed mid-run (a page timeout) and not yet reaped at the read is not counted, nor is "+
+		"a child's time broken down by phase (its pdfium runs with the interrupt off: see the in-process phases below). "+
+		"The pages/s estimate divides the cores by the total CPU a page, children included.\n",
+		extraBucketLabels[bucketChildren], clockTicks())
 	p("\nCross-cutting views of the same CPU profile (a sample may be in several):\n\n%s\n%s\n", head, sep)
 	for _, v := range crossViews {
 		line(v.name, func(c *profileCosts) string { return cell(c, c.cpu["cross:"+v.name]) })
@@ -172,10 +220,11 @@ func profileReport(w io.Writer, cfg config, args []string, load, book string, si
 	})
 	if len(costs) >= 2 && costs[0].tasks != costs[1].tasks {
 		a, c := costs[0], costs[1]
-		p("\nPer-task cost, %s against %s: %+.1f ms wall and %+.1f ms worker CPU per extra task (%d against %d tasks).\n",
+		p("\nPer-task cost, %s against %s: %+.1f ms wall and %+.1f ms CPU (worker and child processes) per extra task (%d against %d tasks).\n",
 			a.run.config.name, c.run.config.name,
 			float64(a.run.took-c.run.took)/float64(time.Millisecond)/float64(a.tasks-c.tasks),
-			float64(a.run.workerCPU-c.run.workerCPU)/float64(time.Millisecond)/float64(a.tasks-c.tasks), a.tasks, c.tasks)
+			float64(a.run.workerCPU+a.run.childCPU-c.run.workerCPU-c.run.childCPU)/float64(time.Millisecond)/float64(a.tasks-c.tasks),
+			a.tasks, c.tasks)
 	}
 	writeSplit(p, split)
 	_, err := io.WriteString(w, b.String())
@@ -185,7 +234,8 @@ func profileReport(w io.Writer, cfg config, args []string, load, book string, si
 // writeSplit writes the in-process pdfium phases.
 func writeSplit(p func(string, ...any), s *wasmSplit) {
 	p("\nIn-process pdfium phases (the same calls as pipeline's pdfDoc, one goroutine, %d-page documents, first %d pages of the book): "+
-		"wall ms a page (ms an open for open), of which in WebAssembly, and Go→wasm calls a page (an open):\n\n", splitUnit, s.pages)
+		"wall ms a page (ms an open for open), of which in WebAssembly, and Go→wasm calls a page (an open); "+
+		"the worker's pdfium child processes (PDFIUM_ISOLATE) run with the interrupt off:\n\n", splitUnit, s.pages)
 	p("| phase | interrupt on: ms | in wasm | calls | interrupt off: ms | in wasm |\n|---|---|---|---|---|---|\n")
 	for _, ph := range splitPhases {
 		n, m := float64(s.on.pages), float64(s.off.pages)

@@ -80,7 +80,7 @@ func folioScannedRow(ctx context.Context, d *deployment, c *corpus, cfg config) 
 	}
 	d.upload("scanned.pdf", data)
 	batch := scanBatch(cfg)
-	w, err := d.startWorker(ctx, cfg, true)
+	w, err := d.startWorker(ctx, cfg)
 	if err != nil {
 		return problemRow(scannedSet, "", folioScannedName, err)
 	}

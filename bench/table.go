@@ -13,8 +13,8 @@ import (
 // row is one line of the table: a measurement of one way of processing the
 // pages of a set.
 type row struct {
-	set   string // "scanned" or "born-digital"
-	id    string // how targets of other rows refer to this one
+	set   string // "scanned", "born-digital", ...
+	id    string // how targets of rows of the same set refer to this one
 	name  string
 	pages int
 	took  time.Duration // wall time for all pages
@@ -33,7 +33,7 @@ type row struct {
 
 // target is a goal for a row's pages/s as a ratio to a reference row.
 type target struct {
-	ref    string  // id of the reference row
+	ref    string  // id of the reference row, in the same set as the row
 	label  string  // the reference's short name in the table
 	min    float64 // ratio to reach
 	strict bool    // the ratio must be above min, not just reach it
@@ -101,8 +101,13 @@ func (r *row) rateCell() string {
 	return fmt.Sprintf("%.1f", v)
 }
 
+// refKey is how a row of set with id is found by the targets of the rows
+// of its set: ids are per set, so that a set measured on two files (the
+// born-digital file and book) has a reference row of each id per file.
+func refKey(set, id string) string { return set + "\x00" + id }
+
 // targetCell is the "vs target" column of r: each target's ratio with ✓ or
-// ✗, or why it cannot be judged.
+// ✗, or why it cannot be judged. byID holds the rows by refKey.
 func (r *row) targetCell(byID map[string]*row) string {
 	if len(r.targets) == 0 {
 		return ""
@@ -115,7 +120,7 @@ func (r *row) targetCell(byID map[string]*row) string {
 	}
 	var parts []string
 	for _, t := range r.targets {
-		ref := byID[t.ref]
+		ref := byID[refKey(r.set, t.ref)]
 		if ref == nil || !ref.measured() {
 			parts = append(parts, fmt.Sprintf("%s not measured", t.label))
 			continue
@@ -152,7 +157,7 @@ func renderTable(w io.Writer, rows []*row) error {
 	byID := map[string]*row{}
 	for _, r := range rows {
 		if r.id != "" {
-			byID[r.id] = r
+			byID[refKey(r.set, r.id)] = r
 		}
 	}
 	cells := [][]string{{"set", "measurement", "pages", "wall", "pages/s", "vs target", "CER", "peak RSS", "note"}}
