@@ -527,8 +527,13 @@ func (a *annotator) open(ctx context.Context) (pipeline.Document, error) {
 // or deleted; its handler drops the task and returns nil.
 var errFinished = errors.New("jobs: operation finished")
 
-// produce reads each page in order and fills its slot: text-layer pages at
-// once, OCR pages from a goroutine. On an error that fails the task, it
+// textLayouts is how many text-layer pages of a task are laid out at once,
+// beside the extraction of the next.
+const textLayouts = 2
+
+// produce reads each page in order and fills its slot from a goroutine:
+// text-layer pages once laid out (up to textLayouts at once), OCR pages
+// once recognized (up to OCRParallel). On an error that fails the task, it
 // fills the page's slot with the error and stops.
 func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageResult, wg *sync.WaitGroup) {
 	h, p := a.h, a.p
@@ -552,6 +557,7 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 		return
 	}
 	sem := make(chan struct{}, h.ocrParallel())
+	layouts := make(chan struct{}, textLayouts)
 	lastCheck := time.Now()
 	for i := range slots {
 		n := pages[i]
@@ -581,25 +587,42 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			continue
 		}
 		var why string
-		// resp is the page's text-layer response, nil if it goes to OCR.
-		resp, err := protect("annotating the text layer", func() (*visionpb.AnnotateImageResponse, error) {
+		// ocr is whether the page goes to OCR.
+		ocr, err := protect("annotating the text layer", func() (bool, error) {
 			var route pipeline.Route
 			route, why = h.Router.Route(page)
-			if route == pipeline.RouteText || h.OCR == nil || !pipeline.WantsText(a.req.GetFeatures()) {
-				return pipeline.AnnotatePage(page, a.req.GetFeatures(), a.uri), nil
-			}
-			return nil, nil
+			return route != pipeline.RouteText && h.OCR != nil && pipeline.WantsText(a.req.GetFeatures()), nil
 		})
 		if err != nil { // a panic: the page's error entry
 			slots[i] <- a.pageOutcome(n, metrics.RouteNone, err)
 			continue
 		}
-		if resp != nil {
+		if !ocr {
 			a.textPages++
 			h.Metrics.PageRouted(pipeline.RouteText.String())
 			a.log.Debug("page", zap.Int("page", n), zap.Stringer("route", pipeline.RouteText), zap.String("reason", why))
-			slots[i] <- pageResult{resp: resp}
-			h.Metrics.PageTook(pipeline.RouteText.String(), time.Since(pageStart))
+			// The layout runs beside the next page's extraction, which
+			// the pdfium child process does meanwhile.
+			select {
+			case layouts <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func(i, n int, page *pipeline.Page, read time.Duration) {
+				defer wg.Done()
+				defer func() { <-layouts }()
+				start := time.Now()
+				resp, err := protect("annotating the text layer", func() (*visionpb.AnnotateImageResponse, error) {
+					return pipeline.AnnotatePage(page, a.req.GetFeatures(), a.uri), nil
+				})
+				if err != nil { // a panic: the page's error entry
+					slots[i] <- a.pageOutcome(n, metrics.RouteNone, err)
+					return
+				}
+				slots[i] <- pageResult{resp: resp}
+				h.Metrics.PageTook(pipeline.RouteText.String(), read+time.Since(start))
+			}(i, n, page, time.Since(pageStart))
 			continue
 		}
 		// The page's time so far; the wait for a slot below is not its own.
