@@ -50,7 +50,8 @@ USER folio:folio
 WORKDIR /home/folio
 # Compile pdfium now, so a new worker container starts in a fraction of a second instead of
 # spending ~5 s and 300 MB compiling it (a fresh volume is populated from this directory).
-# Both variants: wazero's cache key includes the PDFIUM_INTERRUPT setting.
-RUN folio-worker -warmup && folio-worker -warmup -pdfium-interrupt=false
+# Both variants: wazero's cache key includes pdfium's interrupt setting, off in the
+# isolated pdfium processes (PDFIUM_ISOLATE, the default) and on in the worker itself.
+RUN folio-worker -warmup && folio-worker -warmup -pdfium-isolate=false
 EXPOSE 8080 8081
 CMD ["folio-api"]

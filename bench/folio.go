@@ -140,12 +140,13 @@ type worker struct{ *localrun.Proc }
 // startWorker starts one worker running -cores ranges at once with
 // OMP_THREAD_LIMIT=1 for Tesseract, then env (KEY=value settings of the
 // row, such as PDFIUM_ISOLATE=false), then the -worker-env settings, which
-// come last and so win. pdfium is compiled ahead with -warmup, as the
-// Docker image does, so that the first run does not pay for it; the
-// compilation cache does not depend on the interrupt setting, so the
-// warm-up runs with the worker's defaults.
+// come last and so win. pdfium is compiled ahead with -warmup under the
+// same settings, as the Docker image does, so that the first run does not
+// pay for it (wazero's cache key includes the interrupt setting, which
+// PDFIUM_ISOLATE and PDFIUM_INTERRUPT decide).
 func (d *deployment) startWorker(ctx context.Context, cfg config, env ...string) (worker, error) {
-	warm := command(ctx, nil, filepath.Join(d.binDir, "worker"), "-warmup", "-pdfium-cache-dir", d.wasm)
+	settings := append(append([]string(nil), env...), cfg.workerEnv...)
+	warm := command(ctx, settings, filepath.Join(d.binDir, "worker"), "-warmup", "-pdfium-cache-dir", d.wasm)
 	if out, err := warm.CombinedOutput(); err != nil {
 		return worker{}, fmt.Errorf("worker -warmup: %w\n%s", err, out)
 	}

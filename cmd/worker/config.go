@@ -88,6 +88,8 @@ type workerConfig struct {
 	DebugPprof bool
 	// Warmup (-warmup, no variable) compiles pdfium into PDFIUM_CACHE_DIR and
 	// exits, so images and test runs can pay the compile once, ahead of time.
+	// It compiles the variant the settings ask for: with the interrupt off
+	// for PDFIUM_ISOLATE (the default), as PDFIUM_INTERRUPT says without.
 	Warmup bool
 	// SyntheticPageDelay (FOLIO_SYNTHETIC_PAGE_DELAY), a benchmarking aid,
 	// answers every page with fixed text after this sleep instead of reading

@@ -62,7 +62,9 @@ func run() error {
 
 	if cfg.Warmup {
 		start := time.Now()
-		pdf, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: 1, CacheDir: cfg.WasmCacheDir, DisableInterrupt: !cfg.Interrupt})
+		// The variant the worker runs: wazero's cache key includes the
+		// interrupt setting, which is off in isolated pdfium children.
+		pdf, err := pipeline.NewPDF(pipeline.PDFConfig{Instances: 1, CacheDir: cfg.WasmCacheDir, DisableInterrupt: cfg.Isolate || !cfg.Interrupt})
 		if err != nil {
 			return fmt.Errorf("compile pdfium: %w", err)
 		}
