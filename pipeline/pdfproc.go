@@ -51,12 +51,25 @@ type IsolatedPDF struct {
 	max    int
 
 	mu     sync.Mutex
-	idle   []*child
+	idle   []*child // the most recently used last
 	live   map[*child]struct{}
 	closed bool
+	done   chan struct{} // closed by Close: stops the reaper
+	// idleTimeout and idleCheck are childIdleTimeout and childIdleCheck
+	// when p was made.
+	idleTimeout, idleCheck time.Duration
 
 	started atomic.Int64
 }
+
+// Idle children beyond the first are stopped after childIdleTimeout
+// without a document, checked every childIdleCheck: each holds some 40 MB
+// of its own (pdfium's compiled code and its Go heap), which an idle
+// worker of an autoscaled fleet should not keep.
+var (
+	childIdleTimeout = time.Minute
+	childIdleCheck   = 15 * time.Second
+)
 
 var _ Opener = (*IsolatedPDF)(nil)
 
@@ -85,15 +98,53 @@ func NewIsolatedPDF(cfg PDFConfig) (*IsolatedPDF, error) {
 		logw = io.Discard
 	}
 	p := &IsolatedPDF{exe: exe, config: string(conf), log: logw, slots: make(chan struct{}, cfg.Instances),
-		max: cfg.Instances, live: make(map[*child]struct{})}
+		max: cfg.Instances, live: make(map[*child]struct{}), done: make(chan struct{}),
+		idleTimeout: childIdleTimeout, idleCheck: childIdleCheck}
 	ctx, cancel := context.WithTimeout(context.Background(), childStartTimeout)
 	defer cancel()
 	c, err := p.spawn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p.idle = append(p.idle, c)
+	p.addIdle(c)
+	go p.reap()
 	return p, nil
+}
+
+// addIdle adds c to the idle children; p.mu is held or p not yet shared.
+func (p *IsolatedPDF) addIdle(c *child) {
+	c.idleSince = time.Now()
+	p.idle = append(p.idle, c)
+}
+
+// reap stops, every idleCheck until Close, the idle children beyond the
+// most recently used one that have been idle for idleTimeout.
+func (p *IsolatedPDF) reap() {
+	t := time.NewTicker(p.idleCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		var stale []*child
+		keep := p.idle[:0]
+		for i, c := range p.idle {
+			if i < len(p.idle)-1 && time.Since(c.idleSince) > p.idleTimeout {
+				stale = append(stale, c)
+				delete(p.live, c)
+				continue
+			}
+			keep = append(keep, c)
+		}
+		p.idle = keep
+		p.mu.Unlock()
+		for _, c := range stale {
+			c.stop()
+		}
+	}
 }
 
 // Started returns the number of child processes started so far.
@@ -108,6 +159,7 @@ func (p *IsolatedPDF) Close() error {
 		return nil
 	}
 	p.closed = true
+	close(p.done)
 	live := make([]*child, 0, len(p.live))
 	for c := range p.live {
 		live = append(live, c)
@@ -205,7 +257,7 @@ func (p *IsolatedPDF) put(c *child) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.closed && !c.exited() && !c.killed.Load() {
-		p.idle = append(p.idle, c)
+		p.addIdle(c)
 		return
 	}
 	delete(p.live, c)
@@ -231,7 +283,7 @@ func (p *IsolatedPDF) replace() {
 		delete(p.live, c)
 		return
 	}
-	p.idle = append(p.idle, c)
+	p.addIdle(c)
 }
 
 // spawn starts a child and waits for it to be ready.
@@ -296,9 +348,10 @@ type child struct {
 	buf    []byte // the last response
 	stderr *tailWriter
 
-	killed  atomic.Bool
-	done    chan struct{} // closed once the process has exited
-	waitErr error
+	killed    atomic.Bool
+	done      chan struct{} // closed once the process has exited
+	waitErr   error
+	idleSince time.Time // when it last became idle; guarded by IsolatedPDF.mu
 }
 
 func (c *child) exited() bool {

@@ -317,3 +317,58 @@ func TestIsolatedClose(t *testing.T) {
 		t.Error("Open after Close: no error")
 	}
 }
+
+// TestIsolatedReapsIdleChildren: children idle past the timeout are
+// stopped, all but the most recently used one.
+func TestIsolatedReapsIdleChildren(t *testing.T) {
+	defer func(timeout, check time.Duration) { childIdleTimeout, childIdleCheck = timeout, check }(childIdleTimeout, childIdleCheck)
+	childIdleTimeout, childIdleCheck = 200*time.Millisecond, 50*time.Millisecond
+	p, err := NewIsolatedPDF(PDFConfig{Instances: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	b := pdfgen.Document(1)
+	var docs []Document
+	for range 3 { // three documents at once: three children
+		d, err := p.Open(context.Background(), bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+	var children []*child
+	for _, d := range docs {
+		children = append(children, d.(*procDoc).c)
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		idle, live := len(p.idle), len(p.live)
+		p.mu.Unlock()
+		if idle == 1 && live == 1 {
+			break
+		}
+		if time.Now().After(waitUntil) {
+			t.Fatalf("%d idle and %d live children after the timeout, want 1", idle, live)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	exited := 0
+	for _, c := range children {
+		if c.exited() {
+			exited++
+		}
+	}
+	if exited != 2 {
+		t.Errorf("%d of 3 children exited, want 2", exited)
+	}
+	d, err := p.Open(context.Background(), bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+}
