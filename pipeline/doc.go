@@ -12,6 +12,10 @@
 //	PDF.Open (Opener)          a Document over an io.ReadSeeker: PDFium compiled to
 //	                           WebAssembly (go-pdfium on wazero, no cgo); one fresh
 //	                           instance per open document, discarded on Close
+//	IsolatedPDF.Open (Opener)  the same in a child process (this binary re-executed,
+//	                           pdfchild.go) with PDFium's interrupt off; a call past
+//	                           its context's deadline kills the child (pdfproc.go,
+//	                           the wire in pdfwire.go)
 //	Document.Page              one page's characters with boxes in PDF points
 //	BuildTextAnnotation        layout after poppler's TextOutputDev: blocks, lines,
 //	                           words, reading order; breaks and normalizedVertices
@@ -25,8 +29,8 @@
 // over a limit), [ErrEncrypted] or [ErrUnsupported] when the file is at
 // fault; any other error (a failing reader, a context that ended) is the
 // caller's to retry. If a Page call's context ends while PDFium works, the
-// call is interrupted (unless PDFConfig.DisableInterrupt) and the Document
-// becomes unusable.
+// call is interrupted (unless PDFConfig.DisableInterrupt; in IsolatedPDF,
+// by killing the child) and the Document becomes unusable.
 //
 // pipeline knows nothing of Redis, asynq or Cloud Storage; package jobs wires
 // it to them.
