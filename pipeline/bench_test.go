@@ -47,7 +47,7 @@ func benchEngine(tb testing.TB, interrupt bool) *PDF {
 }
 
 // openRIntroWith opens R-intro.pdf on engine p, skipping when it is absent.
-func openRIntroWith(tb testing.TB, p *PDF) Document {
+func openRIntroWith(tb testing.TB, p Opener) Document {
 	tb.Helper()
 	f, err := os.Open(rIntro)
 	if err != nil {
@@ -83,19 +83,21 @@ func rIntroPage(b *testing.B, n int) *Page {
 }
 
 // BenchmarkExtract is Document.Page alone (PDFium's text layer to []Char),
-// with and without wazero's interrupt checks.
+// with and without wazero's interrupt checks, and in a child process
+// (IsolatedPDF: the interrupt off, the page over a pipe).
 func BenchmarkExtract(b *testing.B) {
-	for _, m := range interruptModes {
-		b.Run(m.name, func(b *testing.B) {
-			doc := openRIntroWith(b, benchEngine(b, m.interrupt))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := doc.Page(context.Background(), 11); err != nil {
-					b.Fatal(err)
-				}
+	run := func(b *testing.B, doc Document) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := doc.Page(context.Background(), 11); err != nil {
+				b.Fatal(err)
 			}
-		})
+		}
 	}
+	for _, m := range interruptModes {
+		b.Run(m.name, func(b *testing.B) { run(b, openRIntroWith(b, benchEngine(b, m.interrupt))) })
+	}
+	b.Run("isolated", func(b *testing.B) { run(b, openRIntroWith(b, testIsolated(b))) })
 }
 
 // BenchmarkOpen is opening R-intro.pdf (a fresh PDFium instance each time)
