@@ -362,9 +362,13 @@ func TestIsolatedReapsIdleChildren(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	exited := 0
-	for _, c := range children {
-		if c.exited() {
-			exited++
+	for exited != 2 && time.Now().Before(waitUntil) { // the reaper stops them after letting go of the pool
+		time.Sleep(20 * time.Millisecond)
+		exited = 0
+		for _, c := range children {
+			if c.exited() {
+				exited++
+			}
 		}
 	}
 	if exited != 2 {
