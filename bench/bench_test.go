@@ -206,3 +206,52 @@ func TestMemoryFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetCellTurned(t *testing.T) {
+	upright := &row{id: "upright", pages: 6, took: 10 * time.Second}
+	byID := map[string]*row{refKey(turnedSet, "upright"): upright}
+	r := &row{set: turnedSet, pages: 6, took: 10300 * time.Millisecond,
+		targets: []target{{ref: "upright", label: "upright", min: 1 / turnedMaxSlowdown}}}
+	if got, want := r.targetCell(byID), "0.97× upright (≥0.83 ✓)"; got != want {
+		t.Errorf("targetCell = %q, want %q", got, want)
+	}
+	r.took = 12500 * time.Millisecond
+	if got, want := r.targetCell(byID), "0.80× upright (≥0.83 ✗)"; got != want {
+		t.Errorf("targetCell = %q, want %q", got, want)
+	}
+	for v, want := range map[float64]string{1: "1", 0.9: "0.9", 0.5: "0.5", 1.25: "1.25", 1 / 1.2: "0.83"} {
+		if got := ratioText(v); got != want {
+			t.Errorf("ratioText(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestG4SetLayout(t *testing.T) {
+	c := newCorpus("/cache", "/src/R-intro.pdf", 10, 5)
+	g := newG4Set(c)
+	if g.sideways != 3 || len(g.images) != 5 || g.images[0] != "/cache/R-intro-p010-014/g4/p010-turned.tif" {
+		t.Fatalf("g4Set = %+v", *g)
+	}
+	if got, want := strings.Join(g.rotateArgs("in.pdf", "out.pdf"), " "), "in.pdf --rotate=+270:1-3 --rotate=+180:4-z out.pdf"; got != want {
+		t.Errorf("rotateArgs = %q, want %q", got, want)
+	}
+	if got, want := g.layout(), "pages 1–3 stored turned 90° clockwise under /Rotate 270, pages 4–5 upside down under /Rotate 180"; got != want {
+		t.Errorf("layout = %q, want %q", got, want)
+	}
+	one := newG4Set(newCorpus("/cache", "/src/R-intro.pdf", 10, 1))
+	if got, want := strings.Join(one.rotateArgs("in.pdf", "out.pdf"), " "), "in.pdf --rotate=+270:1-1 out.pdf"; got != want {
+		t.Errorf("rotateArgs of one page = %q, want %q", got, want)
+	}
+}
+
+func TestImageEncodings(t *testing.T) {
+	list := `page   num  type   width height color comp bpc  enc interp  object ID x-ppi y-ppi size ratio
+--------------------------------------------------------------------------------------------
+   1     0 image    2550  3300  gray    1   1  ccitt  no         7  0   300   300 47.3K 4.6%
+   2     1 image    3300  2550  gray    1   1  image  no        12  0   300   300 51.0K 5.0%
+`
+	got, err := imageEncodings(list)
+	if err != nil || strings.Join(got, " ") != "ccitt image" {
+		t.Errorf("imageEncodings = %q, %v", got, err)
+	}
+}

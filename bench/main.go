@@ -5,6 +5,7 @@
 //	go run ./bench                          # both sets, 10 scanned pages
 //	go run ./bench -scan-pages 20           # the full scanned set
 //	go run ./bench -born=false -scan-pages 3
+//	go run ./bench -born=false -scan-pages 6 -keep-logs -worker-env LOG_LEVEL=debug
 //	go run ./bench -scanned=false -pdf big.pdf -runs 5
 //	go run ./bench -scanned=false -born-book=false -runs 1
 //	go run ./bench -scanned=false -born=false -memory 10,2000
@@ -20,6 +21,24 @@
 //     output files; pages answered with an error are reported as failed;
 //   - the tesseract CLI, one process per core, one page image at a time;
 //   - ocrmypdf --jobs N with a text sidecar.
+//
+// Turned scans (-turned, with -scanned; see turned.go): the scanned set's
+// page JPEGs thresholded at 50% to 1 bit and stored as CCITT G4 at 300 DPI
+// (convert, tiffcp, tiff2pdf, which keeps the G4 data as /CCITTFaxDecode),
+// built once into the corpus directory as g4-upright.pdf (/Rotate 0) and
+// g4-turned.pdf: the same pixels, the first half of the pages (rounded up)
+// stored turned 90° clockwise under /Rotate 270 and the rest stored upside
+// down under /Rotate 180 (set with qpdf --rotate), so that every page
+// displays upright, as real scans often come. Rows, each with its CER
+// against the scanned set's ground truth:
+//   - Folio end to end on g4-upright.pdf;
+//   - Folio end to end on g4-turned.pdf, with the target that a turned page
+//     costs at most 1.2× an upright one (pages/s ≥ 1/1.2 of the upright
+//     row's);
+//   - the tesseract CLI, one process per core, on the page images as
+//     g4-turned.pdf stores them (turned; the bare command does not detect
+//     orientation, its CER shows what that costs);
+//   - ocrmypdf --rotate-pages --jobs N on g4-turned.pdf with a text sidecar.
 //
 // Born-digital sets (-born): -pdf (set "born-digital", batchSize -batch)
 // and, with -born-book (the default), a 1,027-page book of Debian's R
@@ -56,7 +75,10 @@
 // read from /proc, which its profile does not see.
 //
 // Every OCR process, the workers included, runs with OMP_THREAD_LIMIT=1.
-// A missing tool skips its rows. Folio rows need Redis (-redis-url; the
+// A missing tool skips its rows. -keep-logs keeps the api and worker logs
+// (the directory is named on standard error at the end, each Folio row's
+// worker log as it starts); with -worker-env LOG_LEVEL=debug the workers
+// log every page's OCR time ("page recognized"). Folio rows need Redis (-redis-url; the
 // bench uses its own key prefix and queue and removes them) and the Go
 // toolchain. Progress goes to standard error, the report to standard output.
 package main
@@ -100,6 +122,7 @@ type config struct {
 	cores       int
 	redisURL    string
 	scanned     bool
+	turned      bool // with scanned, also the turned scans (turned.go)
 	scanSrc     string
 	scanFirst   int
 	scanPages   int
@@ -107,6 +130,7 @@ type config struct {
 	scanBatch   int
 	corpusDir   string
 	workerEnv   []string // more KEY=value settings for the workers
+	keepLogs    bool     // keep the deployment's directory with the process logs
 	memory      []int    // page counts of the memory set; none: not measured
 	memoryBatch int
 	fleet       fleetConfig // -fleet and its flags (fleet.go)
@@ -134,6 +158,7 @@ func parseFlags(args []string, root string) (config, error) {
 	fs.IntVar(&cfg.cores, "cores", runtime.NumCPU(), "cores to use: worker concurrency, pdfium instances, tesseract and pdftotext processes, ocrmypdf --jobs")
 	fs.StringVar(&cfg.redisURL, "redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/12"), "Redis for the end-to-end rows")
 	fs.BoolVar(&cfg.scanned, "scanned", true, "measure the scanned set")
+	fs.BoolVar(&cfg.turned, "turned", true, "with -scanned, also measure the turned scans: the scanned pages as bilevel G4, upright and stored turned under /Rotate")
 	fs.StringVar(&cfg.scanSrc, "scan-src", rIntro, "born-digital PDF whose pages make the scanned set")
 	fs.IntVar(&cfg.scanFirst, "scan-first", 10, "first source page of the scanned set")
 	fs.IntVar(&cfg.scanPages, "scan-pages", 10, "pages in the scanned set (20 for the full run)")
@@ -158,6 +183,7 @@ func parseFlags(args []string, root string) (config, error) {
 		cfg.workerEnv = append(cfg.workerEnv, v)
 		return nil
 	})
+	fs.BoolVar(&cfg.keepLogs, "keep-logs", false, "keep the api and worker logs (the deployment's temporary directory, named at the end); with -worker-env LOG_LEVEL=debug they time every page")
 	cfg.fleet.bind(fs)
 	fs.BoolVar(&cfg.profile, "profile", false, "profile one worker on a 1,027-page born-digital book (the R manuals) and print where its time goes (profile.go)")
 	fs.StringVar(&cfg.profilePDF, "profile-pdf", "", "born-digital PDF of the profile mode (default: the R manuals joined with qpdf into -corpus-dir)")
@@ -234,13 +260,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runProfile(ctx, cfg, root, args, out)
 	}
 	load := loadAverage()
-	dep := &lazyDeployment{root: root, redisURL: cfg.redisURL}
+	dep := &lazyDeployment{root: root, redisURL: cfg.redisURL, keepLogs: cfg.keepLogs}
 	defer dep.Close()
 	var rows []*row
 	var sets []string
 	if cfg.scanned {
 		rs, fact := scannedRows(ctx, cfg, dep)
 		rows, sets = append(rows, rs...), appendNonEmpty(sets, fact)
+		if cfg.turned {
+			rs, fact := turnedRows(ctx, cfg, dep)
+			rows, sets = append(rows, rs...), appendNonEmpty(sets, fact)
+		}
 	}
 	if cfg.born {
 		rs, facts := bornRows(ctx, cfg, dep)
@@ -280,6 +310,7 @@ func report(w io.Writer, cfg config, args []string, load string, sets []string, 
 		return err
 	}
 	_, err := io.WriteString(w, "\nTargets (DESIGN §6): scanned, Folio ≥ 0.9× tesseract and > ocrmypdf; "+
+		fmt.Sprintf("turned scans, a turned page costs at most %g× an upright one (pages/s ≥ 1/%g of upright's); ", turnedMaxSlowdown, turnedMaxSlowdown)+
 		"born-digital, Folio ≥ 0.5× pdfium alone (and ≥ 0.5× pdftotext). "+
 		"CER: Levenshtein distance over ground-truth characters, whitespace collapsed, pages with an error left out. "+
 		"Peak RSS: the worker process for Folio rows (without its pdfium child processes, by default where pdfium runs), "+
@@ -320,6 +351,7 @@ func toolVersions() string {
 	for _, t := range []struct{ label, name, flag string }{
 		{"tesseract", "tesseract", "--version"}, {"ocrmypdf", "ocrmypdf", "--version"},
 		{"poppler", "pdftotext", "-v"}, {"ImageMagick", "convert", "-version"}, {"img2pdf", "img2pdf", "--version"},
+		{"qpdf", "qpdf", "--version"}, {"libtiff", "tiff2pdf", "-h"},
 	} {
 		if missingTool(t.name) != "" {
 			vs = append(vs, t.label+" missing")
@@ -379,6 +411,7 @@ func logf(format string, args ...any) {
 // only baselines need neither Redis nor a build.
 type lazyDeployment struct {
 	root, redisURL string
+	keepLogs       bool // keep the deployment's logs at Close
 	started        bool
 	d              *deployment
 	err            error
@@ -388,6 +421,9 @@ func (l *lazyDeployment) get(ctx context.Context) (*deployment, error) {
 	if !l.started {
 		l.started = true
 		l.d, l.err = startDeployment(ctx, l.root, l.redisURL)
+		if l.d != nil {
+			l.d.keep = l.keepLogs
+		}
 	}
 	return l.d, l.err
 }

@@ -118,6 +118,7 @@ func missingTool(tools ...string) string {
 		"pdftoppm": "poppler-utils", "pdftotext": "poppler-utils", "pdfinfo": "poppler-utils",
 		"convert": "imagemagick", "img2pdf": "img2pdf",
 		"tesseract": "tesseract-ocr tesseract-ocr-eng", "ocrmypdf": "ocrmypdf",
+		"pdfimages": "poppler-utils", "tiffcp": "libtiff-tools", "tiff2pdf": "libtiff-tools", "qpdf": "qpdf",
 	}
 	for _, t := range tools {
 		if _, err := exec.LookPath(t); err != nil {

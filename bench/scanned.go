@@ -57,7 +57,8 @@ func scannedRows(ctx context.Context, cfg config, dep *lazyDeployment) ([]*row, 
 	} else {
 		rows = append(rows, folioScannedRow(ctx, d, c, cfg))
 	}
-	rows = append(rows, tesseractRow(ctx, c, cfg), ocrmypdfRow(ctx, c, cfg))
+	rows = append(rows, tesseractRow(ctx, cfg, scannedSet, tesseractName, c.images, c.truth, "the page JPEGs"),
+		ocrmypdfRow(ctx, cfg, scannedSet, ocrmypdfName, c.pdf, c.truth))
 	return rows, fact
 }
 
@@ -70,32 +71,45 @@ func scanBatch(cfg config) int {
 	return min(100, max(1, (cfg.scanPages+cfg.cores-1)/cfg.cores))
 }
 
-// folioScannedRow submits scanned.pdf to a fresh worker and reads every
-// page's fullTextAnnotation.text back from the outputs. Pages answered with
-// an error are counted as failed and left out of the CER.
+// folioScannedRow measures Folio end to end on scanned.pdf, with the
+// scanned set's targets.
 func folioScannedRow(ctx context.Context, d *deployment, c *corpus, cfg config) *row {
-	data, err := os.ReadFile(c.pdf)
+	r := folioPDFRow(ctx, d, cfg, scannedSet, "", folioScannedName, c.pdf, c.truth)
+	r.targets = []target{{ref: "tesseract", label: "tesseract", min: 0.9}, {ref: "ocrmypdf", label: "ocrmypdf", min: 1, strict: true}}
+	return r
+}
+
+// folioPDFRow uploads the PDF at path (named after its base name) and
+// submits it to a fresh worker, -scan-runs times, reading every page's
+// fullTextAnnotation.text back from the outputs and comparing it with
+// truth, one string per page. Pages answered with an error are counted as
+// failed and left out of the CER.
+func folioPDFRow(ctx context.Context, d *deployment, cfg config, set, id, name, path string, truth []string) *row {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return problemRow(scannedSet, "", folioScannedName, err)
+		return problemRow(set, id, name, err)
 	}
-	d.upload("scanned.pdf", data)
-	batch := scanBatch(cfg)
+	object := filepath.Base(path)
+	d.upload(object, data)
+	pages, batch := len(truth), scanBatch(cfg)
 	w, err := d.startWorker(ctx, cfg)
 	if err != nil {
-		return problemRow(scannedSet, "", folioScannedName, err)
+		return problemRow(set, id, name, err)
 	}
-	r := measured(scannedSet, "", folioScannedName, cfg.scanRuns, func() (*row, error) {
-		took, resps, err := d.annotate(ctx, "scanned.pdf", c.pages(), batch)
+	if d.keep {
+		logf("%s: %s: worker log %s", set, stripMarkup(name), w.Log)
+	}
+	r := measured(set, id, name, cfg.scanRuns, func() (*row, error) {
+		took, resps, err := d.annotate(ctx, object, pages, batch)
 		if err != nil {
 			return nil, err
 		}
-		r := &row{pages: c.pages(), took: took, cer: folioCER(c.truth, resps)}
+		r := &row{pages: pages, took: took, cer: folioCER(truth, resps)}
 		r.failed, r.failure = pageFailures(resps)
 		return r, nil
 	})
 	r.rss = w.stop()
 	r.note = workerNote(cfg, batch)
-	r.targets = []target{{ref: "tesseract", label: "tesseract", min: 0.9}, {ref: "ocrmypdf", label: "ocrmypdf", min: 1, strict: true}}
 	return r
 }
 
@@ -113,32 +127,34 @@ func folioCER(truth []string, resps []*visionpb.AnnotateImageResponse) *cerStats
 	return cer
 }
 
-// tesseractRow OCRs the page JPEGs with one tesseract process per core, each
-// taking the next page when done (--oem 1, eng, plain text).
-func tesseractRow(ctx context.Context, c *corpus, cfg config) *row {
+// tesseractRow OCRs images (one per page, in page order, truth their
+// ground truth) with one tesseract process per core, each taking the next
+// page when done (--oem 1, eng, plain text); what names the images in the
+// note.
+func tesseractRow(ctx context.Context, cfg config, set, name string, images, truth []string, what string) *row {
 	if pkg := missingTool("tesseract"); pkg != "" {
-		return skippedRow(scannedSet, "tesseract", tesseractName, "skipped (install "+pkg+")")
+		return skippedRow(set, "tesseract", name, "skipped (install "+pkg+")")
 	}
 	if out, _ := runTool(ctx, nil, "tesseract", "--list-langs"); !strings.Contains(string(out), "\neng\n") {
-		return skippedRow(scannedSet, "tesseract", tesseractName, "skipped (install tesseract-ocr-eng)")
+		return skippedRow(set, "tesseract", name, "skipped (install tesseract-ocr-eng)")
 	}
-	r := measured(scannedSet, "tesseract", tesseractName, cfg.scanRuns, func() (*row, error) {
-		return tesseractRun(ctx, c, cfg.cores)
+	r := measured(set, "tesseract", name, cfg.scanRuns, func() (*row, error) {
+		return tesseractRun(ctx, images, truth, cfg.cores)
 	})
-	r.note = fmt.Sprintf("%d processes, OMP_THREAD_LIMIT=1, --oem 1, txt, on the page JPEGs", cfg.cores)
+	r.note = fmt.Sprintf("%d processes, OMP_THREAD_LIMIT=1, --oem 1, txt, on %s", cfg.cores, what)
 	return r
 }
 
-// tesseractRun is one timed pass of the tesseract CLI over the corpus.
-func tesseractRun(ctx context.Context, c *corpus, cores int) (*row, error) {
-	texts := make([]string, c.pages())
+// tesseractRun is one timed pass of the tesseract CLI over images.
+func tesseractRun(ctx context.Context, images, truth []string, cores int) (*row, error) {
+	texts := make([]string, len(images))
 	var (
 		mu   sync.Mutex
 		peak int64
 	)
 	start := time.Now()
-	err := forEach(ctx, c.pages(), cores, func(i int) error {
-		cmd := command(ctx, ompEnv, "tesseract", c.images[i], "stdout", "--oem", "1", "-l", "eng")
+	err := forEach(ctx, len(images), cores, func(i int) error {
+		cmd := command(ctx, ompEnv, "tesseract", images[i], "stdout", "--oem", "1", "-l", "eng")
 		out, err := runCmd(cmd)
 		if err != nil {
 			return err
@@ -152,36 +168,40 @@ func tesseractRun(ctx context.Context, c *corpus, cores int) (*row, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &row{pages: c.pages(), took: time.Since(start), rss: mib(peak), cer: &cerStats{}}
+	r := &row{pages: len(images), took: time.Since(start), rss: mib(peak), cer: &cerStats{}}
 	for i, t := range texts {
-		r.cer.add(c.truth[i], t)
+		r.cer.add(truth[i], t)
 	}
 	return r, nil
 }
 
-// ocrmypdfRow runs OCRmyPDF over scanned.pdf with a text sidecar.
-func ocrmypdfRow(ctx context.Context, c *corpus, cfg config) *row {
+// ocrmypdfRow runs OCRmyPDF over the PDF at path with a text sidecar, its
+// pages' ground truth being truth; flags come before --jobs. name has an N
+// for the number of jobs.
+func ocrmypdfRow(ctx context.Context, cfg config, set, name, path string, truth []string, flags ...string) *row {
+	name = strings.Replace(name, "N", strconv.Itoa(cfg.cores), 1)
 	if pkg := missingTool("ocrmypdf"); pkg != "" {
-		return skippedRow(scannedSet, "ocrmypdf", ocrmypdfName, "skipped (install "+pkg+")")
+		return skippedRow(set, "ocrmypdf", name, "skipped (install "+pkg+")")
 	}
-	r := measured(scannedSet, "ocrmypdf", ocrmypdfName, cfg.scanRuns, func() (*row, error) {
-		return ocrmypdfRun(ctx, c, cfg.cores)
+	r := measured(set, "ocrmypdf", name, cfg.scanRuns, func() (*row, error) {
+		return ocrmypdfRun(ctx, path, truth, cfg.cores, flags...)
 	})
-	r.name = strings.Replace(ocrmypdfName, "N", strconv.Itoa(cfg.cores), 1)
 	r.note = "--output-type pdf --tesseract-oem 1 --sidecar, OMP_THREAD_LIMIT=1"
 	return r
 }
 
-// ocrmypdfRun is one timed OCRmyPDF run; the sidecar text gives the CER.
-func ocrmypdfRun(ctx context.Context, c *corpus, cores int) (*row, error) {
+// ocrmypdfRun is one timed OCRmyPDF run over the PDF at path; the sidecar
+// text gives the CER against truth.
+func ocrmypdfRun(ctx context.Context, path string, truth []string, cores int, flags ...string) (*row, error) {
 	dir, err := os.MkdirTemp("", "folio-bench-ocrmypdf-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	sidecar := filepath.Join(dir, "sidecar.txt")
-	cmd := command(ctx, ompEnv, "ocrmypdf", "--jobs", strconv.Itoa(cores), "--output-type", "pdf",
-		"--tesseract-oem", "1", "-l", "eng", "--sidecar", sidecar, "--quiet", c.pdf, filepath.Join(dir, "out.pdf"))
+	args := append(append([]string(nil), flags...), "--jobs", strconv.Itoa(cores), "--output-type", "pdf",
+		"--tesseract-oem", "1", "-l", "eng", "--sidecar", sidecar, "--quiet", path, filepath.Join(dir, "out.pdf"))
+	cmd := command(ctx, ompEnv, "ocrmypdf", args...)
 	start := time.Now()
 	if _, err := runCmd(cmd); err != nil {
 		return nil, err
@@ -191,13 +211,13 @@ func ocrmypdfRun(ctx context.Context, c *corpus, cores int) (*row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ocrmypdf sidecar: %w", err)
 	}
-	pages, err := splitSidecar(string(text), c.pages())
+	pages, err := splitSidecar(string(text), len(truth))
 	if err != nil {
 		return nil, err
 	}
-	r := &row{pages: c.pages(), took: took, rss: mib(peakRSSOf(cmd)), cer: &cerStats{}}
+	r := &row{pages: len(truth), took: took, rss: mib(peakRSSOf(cmd)), cer: &cerStats{}}
 	for i, t := range pages {
-		r.cer.add(c.truth[i], t)
+		r.cer.add(truth[i], t)
 	}
 	return r, nil
 }

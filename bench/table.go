@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,7 +36,7 @@ type row struct {
 type target struct {
 	ref    string  // id of the reference row, in the same set as the row
 	label  string  // the reference's short name in the table
-	min    float64 // ratio to reach
+	min    float64 // ratio of pages/s to reach (1/1.2: at most 1.2× the reference's time)
 	strict bool    // the ratio must be above min, not just reach it
 }
 
@@ -134,9 +135,18 @@ func (r *row) targetCell(byID map[string]*row) string {
 		if ok {
 			mark = "✓"
 		}
-		parts = append(parts, fmt.Sprintf("%.2f× %s (%s%g %s)", ratio, t.label, op, t.min, mark))
+		parts = append(parts, fmt.Sprintf("%.2f× %s (%s%s %s)", ratio, t.label, op, ratioText(t.min), mark))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// ratioText formats a target ratio with at most two decimals: 0.9, 1,
+// and 0.83 for 1/1.2.
+func ratioText(v float64) string {
+	if s := strconv.FormatFloat(v, 'f', -1, 64); len(s) <= len(strconv.FormatFloat(v, 'f', 2, 64)) {
+		return s
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
 // noteCell is the note column of r, led by its page failures.
