@@ -16,21 +16,32 @@ import (
 // turn) and each group is laid out in its own reading frame, a coordinate
 // system in which its text runs left to right with y up; boxes are mapped
 // back to the page at the end, so vertices come out top-left, top-right,
-// bottom-right, bottom-left in reading orientation, as Vision's do.
+// bottom-right, bottom-left in reading orientation, as Vision's do. Blocks
+// of all frames are ordered together on their page boxes (step 4), so that
+// a rotated label reads where it stands, as in pdftotext.
 //
 // In a frame the layout follows pdftotext (poppler's TextOutputDev), whose
 // text the output is measured against:
 //  1. Runs: consecutive characters in content-stream order that move right
 //     on the same line form a run; runs are cut at spaces into pieces, each
 //     with a font size and baseline estimated from its glyphs' heights
-//     (tight boxes carry no font size).
+//     (tight boxes carry no font size): from the x-height letters when
+//     there are any, as capitals and digits differ more between faces. A
+//     piece of capitals or digits only takes the size of a piece measured
+//     on x-height letters on its baseline, when close; a piece with no
+//     letter or digit (dots, an underscore, an accent) takes the size and
+//     baseline of its neighbour on the line. Characters wholly off the
+//     page are dropped, as pdftotext drops them.
 //  2. Blocks grow from the top-left piece: pieces on the lines just above
-//     and below that overlap the block and have the same size, pieces on
+//     and below that overlap the block and have the same size (within 6%,
+//     or 20% when either size rests on capitals or digits), pieces on
 //     the block's lines that overlap or nearly touch it, and up to three
 //     outlying pieces beside it.
 //  3. Lines: inside a block, a line takes the next piece to its right while
 //     the gap is under 1.5 em; a farther piece on the same baseline starts a
 //     line of its own, so tables and code with comments read row by row.
+//     Lines are ordered by baseline, then x; baselines within 0.1 em count
+//     as one (a table row set in two faces).
 //  4. Reading order of blocks: blocks aligned in a grid are a table, read
 //     row by row; the others are sorted topologically by Breuel's rules (a
 //     block comes before one below that it overlaps horizontally, and before
@@ -136,6 +147,9 @@ func BuildTextAnnotation(p *Page) *visionpb.TextAnnotation {
 		if box.Bottom > box.Top {
 			box.Bottom, box.Top = box.Top, box.Bottom
 		}
+		if offPage(p, box) {
+			continue
+		}
 		k := quarterTurns(c.Angle)
 		groups[k] = append(groups[k], glyph{r: c.Rune, box: toFrame(k, box), idx: vis})
 		lastK = k
@@ -143,16 +157,71 @@ func BuildTextAnnotation(p *Page) *visionpb.TextAnnotation {
 	}
 
 	var sb strings.Builder
+	for _, fb := range pageOrder(groups) {
+		page.Blocks = append(page.Blocks, emitBlock(fb.b.tblock(), fb.k, norm, &sb))
+	}
+	ta.Text = sb.String()
+	return ta
+}
+
+// frameBlock is a laid-out block of reading frame k.
+type frameBlock struct {
+	b *lblock
+	k int
+}
+
+// pageOrder lays out each direction's glyphs in its own frame and orders
+// the blocks of all frames together, as pdftotext does, so that a rotated
+// label (a plot's axis title) reads where it stands on the page rather than
+// after all upright text. With one direction, or too many blocks to sort,
+// frames follow one another: upright, then turned left, right and upside
+// down.
+func pageOrder(groups [4][]glyph) []frameBlock {
+	var out []frameBlock
+	frames := 0
 	for _, k := range [4]int{0, 1, 3, 2} {
 		if len(groups[k]) == 0 {
 			continue
 		}
-		for _, b := range layout(groups[k]) {
-			page.Blocks = append(page.Blocks, emitBlock(b, k, norm, &sb))
+		frames++
+		for _, b := range layoutBlocks(groups[k]) {
+			out = append(out, frameBlock{b, k})
 		}
 	}
-	ta.Text = sb.String()
-	return ta
+	if frames < 2 || len(out) > maxSortBlocks {
+		return out
+	}
+	proxies := make([]*lblock, len(out))
+	index := make(map[*lblock]int, len(out))
+	for i, fb := range out {
+		proxies[i] = uprightProxy(fb)
+		index[proxies[i]] = i
+	}
+	sorted := make([]frameBlock, 0, len(out))
+	for _, p := range readingOrder(proxies) {
+		sorted = append(sorted, out[index[p]])
+	}
+	return sorted
+}
+
+// uprightProxy returns a stand-in for a block with its box in the upright
+// frame's layout coordinates (y down), for ordering blocks across frames.
+func uprightProxy(fb frameBlock) *lblock {
+	b := fb.b
+	// Layout coordinates have y down: the frame box is x0..x1, -y1..-y0.
+	x1, y1 := fromFrame(fb.k, b.x0, -b.y1)
+	x2, y2 := fromFrame(fb.k, b.x1, -b.y0)
+	return &lblock{x0: min(x1, x2), x1: max(x1, x2), y0: -max(y1, y2), y1: -min(y1, y2), fs: b.fs, table: -1}
+}
+
+// offPage reports whether box lies wholly outside page p (text parked off
+// the page, as slides do with hidden overlays): pdftotext drops such
+// characters, and nobody sees them. Pages of unknown size keep everything.
+func offPage(p *Page, box Rect) bool {
+	if !(p.Width > 0 && p.Height > 0) {
+		return false
+	}
+	return box.Right < 0 || box.Left > p.Width || box.Top < 0 || box.Bottom > p.Height
 }
 
 func isBreakRune(r rune) bool {
@@ -209,8 +278,9 @@ func union(a, b Rect) Rect {
 func vOverlap(a, b Rect) float64 { return min(a.Top, b.Top) - max(a.Bottom, b.Bottom) }
 func hOverlap(a, b Rect) float64 { return min(a.Right, b.Right) - max(a.Left, b.Left) }
 
-// layout turns the glyphs of one frame into ordered blocks.
-func layout(gs []glyph) []*tblock {
+// layoutBlocks groups the glyphs of one frame into blocks of lines in
+// reading order.
+func layoutBlocks(gs []glyph) []*lblock {
 	// Thin glyphs (hyphens, dots, rules) have tight boxes far shorter than
 	// the font size, which would make every gap next to them look wide:
 	// give each glyph at least 60% of the median glyph height, centred.
@@ -238,11 +308,7 @@ func layout(gs []glyph) []*tblock {
 		}
 		bs = readingOrder(bs)
 	}
-	out := make([]*tblock, 0, len(bs))
-	for _, b := range bs {
-		out = append(out, b.tblock())
-	}
-	return out
+	return bs
 }
 
 // runs cuts glyphs (content order) into runs on one line moving right.
@@ -295,10 +361,18 @@ type frag struct {
 	y0, y1 float64 // font box: top and bottom
 	base   float64 // baseline
 	em     float64 // estimated font size
-	used   bool
+	sure   bool    // em was measured on x-height letters
+	// guessed tells that the piece has no glyph of a known class (dots,
+	// dashes, accents): em is a guess from box heights.
+	guessed bool
+	used    bool
 }
 
 func (f *frag) bucket() int { return int(math.Floor(f.base / poolStep)) }
+
+// xHeightRatio is the height of an x-height letter's tight box as a
+// fraction of the font size.
+const xHeightRatio = 0.45
 
 // emRatio is the height of a glyph's tight box as a fraction of the font
 // size, for glyphs whose height is typical of their class; 0 for others.
@@ -306,7 +380,7 @@ func (f *frag) bucket() int { return int(math.Floor(f.base / poolStep)) }
 func emRatio(r rune) (ratio float64, sitsOnBase bool) {
 	switch {
 	case strings.ContainsRune("acemnorsuvwxz", r):
-		return 0.45, true
+		return xHeightRatio, true
 	case r >= 'A' && r <= 'Z' && r != 'Q' && r != 'J':
 		return 0.69, true
 	case strings.ContainsRune("bdhkl", r):
@@ -322,10 +396,13 @@ func emRatio(r rune) (ratio float64, sitsOnBase bool) {
 // metrics estimates the font size and baseline (frame coordinates, y up)
 // of glyphs; ok is false when none of them has a known class. In a flat
 // font (no x-height is visible, as in synthetic text) every class counts as
-// an ascender.
-func metrics(gs []glyph, flat bool) (em, base float64, ok bool) {
-	var emBuf, baseBuf [64]float64
-	ems, bases := emBuf[:0], baseBuf[:0]
+// an ascender. sure tells whether an x-height letter was measured: the
+// heights of capitals, digits and ascenders vary from font to font (a
+// typewriter face's capitals are some 10% shorter than a roman's), the
+// x-height much less.
+func metrics(gs []glyph, flat bool) (em, base float64, sure, ok bool) {
+	var emBuf, xBuf, baseBuf [64]float64
+	ems, xems, bases := emBuf[:0], xBuf[:0], baseBuf[:0]
 	for i := range gs {
 		ratio, onBase := emRatio(gs[i].r)
 		if ratio == 0 {
@@ -337,13 +414,22 @@ func metrics(gs []glyph, flat bool) (em, base float64, ok bool) {
 				ratio = 0.9
 			}
 		}
-		ems = append(ems, gs[i].h()/ratio)
+		if ratio == xHeightRatio {
+			xems = append(xems, gs[i].h()/ratio)
+		} else {
+			ems = append(ems, gs[i].h()/ratio)
+		}
 		if onBase {
 			bases = append(bases, gs[i].box.Bottom)
 		}
 	}
+	// The x-height letters alone, when there are any.
+	sure = flat || len(xems) > 0
+	if len(xems) > 0 {
+		ems = xems
+	}
 	if len(ems) == 0 {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	slices.Sort(ems)
 	em = max(ems[len(ems)/2], minSize)
@@ -357,7 +443,7 @@ func metrics(gs []glyph, flat bool) (em, base float64, ok bool) {
 		}
 		base += 0.2 * em
 	}
-	return em, base, true
+	return em, base, sure, true
 }
 
 // flatFont reports whether the x-height letters of gs are about as tall as
@@ -366,7 +452,7 @@ func flatFont(gs []glyph) bool {
 	var xs, as []float64
 	for i := range gs {
 		switch ratio, _ := emRatio(gs[i].r); ratio {
-		case 0.45:
+		case xHeightRatio:
 			xs = append(xs, gs[i].h())
 		case 0.69, 0.70:
 			as = append(as, gs[i].h())
@@ -386,7 +472,7 @@ func fragments(rs []*tline, flat bool) []*frag {
 	out := make([]*frag, 0, len(rs))
 	var slab []frag
 	for _, r := range rs {
-		em, base, ok := metrics(r.gs, flat)
+		em, base, sure, ok := metrics(r.gs, flat)
 		if !ok {
 			em = max(r.h()/0.7, minSize)
 			base = r.box.Bottom
@@ -409,22 +495,104 @@ func fragments(rs []*tline, flat bool) []*frag {
 			}
 			f := &slab[0]
 			slab = slab[1:]
-			*f = frag{gs: gs, em: em, base: base, x0: gs[0].box.Left, x1: gs[0].box.Right}
+			*f = frag{gs: gs, em: em, base: base, sure: sure, guessed: !ok, x0: gs[0].box.Left, x1: gs[0].box.Right}
 			for j := range gs {
 				f.x0, f.x1 = min(f.x0, gs[j].box.Left), max(f.x1, gs[j].box.Right)
 			}
-			if fem, fbase, ok := metrics(gs, flat); ok && (math.Abs(fem-em) > 0.2*em || math.Abs(fbase-base) > 0.15*em) {
-				f.em, f.base = fem, fbase
+			if fem, fbase, fsure, ok := metrics(gs, flat); ok && (math.Abs(fem-em) > 0.2*em || math.Abs(fbase-base) > 0.15*em) {
+				f.em, f.base, f.sure, f.guessed = fem, fbase, fsure, false
 			}
 			// Tight boxes stop short of the advance widths that pdftotext
 			// measures gaps with.
 			f.x0, f.x1 = f.x0-sideBearing*f.em, f.x1+sideBearing*f.em
 			f.base = -f.base
-			f.y0, f.y1 = f.base-0.75*f.em, f.base+0.22*f.em
+			f.setSize(f.em)
 			out = append(out, f)
 		}
 	}
+	borrowLineSizes(out)
 	return out
+}
+
+// setSize sets the font size of f and the font box it implies.
+func (f *frag) setSize(em float64) {
+	f.em = em
+	f.y0, f.y1 = f.base-fontAscent*em, f.base+fontDescent*em
+}
+
+// borrowLineSizes gives each piece whose size rests on capitals, digits or
+// ascenders only (a typewriter "M_E", a column of numbers) the size of the
+// nearest piece on its baseline that was measured on x-height letters, when
+// the two are within sizeDeltaLoose: a line mixing faces is usually set in
+// one size, and pdftotext, which knows the sizes, keeps such a table in one
+// block. A piece with no glyph of a known class (a leader dot after an
+// accent, a leading underscore) takes the size and baseline of a sized
+// piece beside it on its line, within word spacing, so that sizes spread
+// along a leader from either end. It sorts fs by baseline; pieces given a
+// new baseline may then be out of that order.
+func borrowLineSizes(fs []*frag) {
+	sortByBaseline(fs)
+	for i, f := range fs {
+		if f.sure || f.guessed {
+			continue
+		}
+		if g := nearestSizeOnBaseline(fs, i); g != nil {
+			f.setSize(g.em)
+		}
+	}
+	for i := range fs {
+		borrowGuessedSize(fs, i)
+	}
+	for i := len(fs) - 1; i >= 0; i-- {
+		borrowGuessedSize(fs, i)
+	}
+}
+
+// borrowGuessedSize gives fs[i], if its size is a guess, the size and
+// baseline of the nearest sized piece beside it on its line (an underscore
+// or an accent has no baseline of its own to go by).
+func borrowGuessedSize(fs []*frag, i int) {
+	if f := fs[i]; f.guessed {
+		if g := nearestSizeOnBaseline(fs, i); g != nil {
+			f.base = g.base
+			f.setSize(g.em)
+			f.guessed = false
+		}
+	}
+}
+
+// nearestSizeOnBaseline returns the piece of fs (sorted by baseline)
+// closest to fs[i] horizontally among those whose size it may take (see
+// sizeDonor), looking at a bounded number of neighbours on each side.
+func nearestSizeOnBaseline(fs []*frag, i int) *frag {
+	const reach = 32
+	f := fs[i]
+	var best *frag
+	bestGap := math.Inf(1)
+	for j := max(0, i-reach); j < min(len(fs), i+reach+1); j++ {
+		g := fs[j]
+		if j == i || !sizeDonor(f, g) {
+			continue
+		}
+		if gap := max(g.x0-f.x1, f.x0-g.x1, 0); gap < bestGap {
+			best, bestGap = g, gap
+		}
+	}
+	return best
+}
+
+// sizeDonor reports whether piece f may take the size of piece g: g shares
+// its baseline and was measured on x-height letters with a size close to
+// f's, or f's size is a mere guess and g, sized, is its neighbour on the
+// line (within word spacing and half an em of its baseline).
+func sizeDonor(f, g *frag) bool {
+	if f.guessed {
+		return !g.guessed && max(g.x0-f.x1, f.x0-g.x1) < wordSpacing*g.em && math.Abs(g.base-f.base) < intraLine*g.em
+	}
+	if math.Abs(g.base-f.base) > sameBaseline*max(f.em, g.em) {
+		return false
+	}
+	return g.sure && math.Abs(g.em-f.em) < sizeDeltaLoose*f.em
 }
 
 // Layout constants, as fractions of the font size unless noted; they follow
@@ -441,10 +609,14 @@ const (
 	// resolve as "apart" and our estimates would not.
 	outlyingReach  = 0.9 * colSpacing2
 	wordSpacing    = 1.5  // max gap inside a line
-	sizeDeltaLines = 0.1  // font size difference allowed above and below
+	sizeDeltaLines = 0.06 // font size difference allowed above and below
+	sizeDeltaLoose = 0.2  // ... above and below when a size is a rough estimate
+	sameBaseline   = 0.1  // max baseline distance of pieces that share a size
 	sizeDeltaSame  = 0.6  // ... on the block's own lines
 	sizeDeltaOut   = 0.2  // ... for outlying pieces
 	sideBearing    = 0.05 // padding of tight boxes
+	fontAscent     = 0.69 // font box above the baseline (a TeX font's ascent)
+	fontDescent    = 0.19 // font box below the baseline (its descent)
 	maxFrags       = 20000
 	maxSortBlocks  = 200 // above this, blocks keep their creation order
 )
@@ -468,6 +640,17 @@ func (b *lblock) add(f *frag) {
 		b.x0, b.x1, b.y0, b.y1 = min(b.x0, f.x0), max(b.x1, f.x1), min(b.y0, f.y0), max(b.y1, f.y1)
 	}
 	b.frags = append(b.frags, f)
+}
+
+// sameSize reports whether piece f has about the font size of a block
+// started by piece start: within delta of it, or within sizeDeltaLoose when
+// either size rests on capitals, digits or ascenders only, whose heights
+// differ between faces.
+func sameSize(start, f *frag, delta float64) bool {
+	if !start.sure || !f.sure {
+		delta = max(delta, sizeDeltaLoose)
+	}
+	return math.Abs(f.em-start.em) < delta*start.em
 }
 
 // span returns the indexes [i, j) of fs (sorted by base) with lo <= base <= hi.
@@ -503,7 +686,7 @@ func growBlocks(fs []*frag) []*lblock {
 				if f.used || (f.base >= minBase && f.base <= maxBase) {
 					continue
 				}
-				if f.x0 < b.x1 && f.x1 > b.x0 && math.Abs(f.em-em) < sizeDeltaLines*em {
+				if f.x0 < b.x1 && f.x1 > b.x0 && sameSize(start, f, sizeDeltaLines) {
 					b.add(f)
 					found = true
 					newMin, newMax = min(newMin, f.base), max(newMax, f.base)
@@ -634,7 +817,18 @@ func (b *lblock) buildLines() {
 		}
 		b.lines = append(b.lines, line)
 	}
-	sort.SliceStable(b.lines, func(i, j int) bool { return baselineLess(b.lines[i][0], b.lines[j][0]) })
+	sort.SliceStable(b.lines, func(i, j int) bool { return lineLess(b.lines[i][0], b.lines[j][0]) })
+}
+
+// lineLess orders the lines of a block, given their first pieces, top to
+// bottom, then left to right: baselines closer than sameBaseline count as
+// one, since estimates from glyph boxes differ a little between faces where
+// pdftotext, reading the text matrix, sees one baseline and orders by x.
+func lineLess(a, b *frag) bool {
+	if math.Abs(a.base-b.base) > sameBaseline*min(a.em, b.em) {
+		return a.base < b.base
+	}
+	return a.x0 < b.x0
 }
 
 // baselineLess orders pieces top to bottom, then left to right.

@@ -2,8 +2,12 @@ package pipeline
 
 // A tool for layout work, skipped unless FOLIO_CER_PROBE=1: per-page and
 // whole-document CER of BuildTextAnnotation against pdftotext over the R
-// manuals (FOLIO_CER_FILES="R-data R-exts" to choose). Extracted characters and pdftotext's
-// text are cached in /tmp/folio-probe: delete it after changing pdf.go.
+// manuals (FOLIO_CER_FILES="R-data R-exts" to choose; an entry containing "/"
+// is the path of any PDF, e.g. data/cer-corpus/x.pdf relative to the
+// repository root). Extracted characters and pdftotext's text are cached in
+// /tmp/folio-probe by file name: delete it after changing pdf.go.
+// FOLIO_DUMP_FILE (a name or path, as above) and FOLIO_DUMP_PAGE make
+// TestLayoutDump print a page's blocks and lines.
 
 import (
 	"context"
@@ -68,6 +72,24 @@ func loadProbe(t *testing.T, path string) *probeDoc {
 	return d
 }
 
+// probePath returns the PDF a FOLIO_CER_FILES or FOLIO_DUMP_FILE entry
+// names: an R manual by name, or a path (relative ones from the repository
+// root) when it contains "/".
+func probePath(name string) string {
+	if !strings.Contains(name, "/") {
+		return "/usr/share/R/doc/manual/" + name + ".pdf"
+	}
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join("..", name)
+}
+
+// probeName is a short name of a probe entry for output and dump files.
+func probeName(name string) string {
+	return strings.TrimSuffix(filepath.Base(name), ".pdf")
+}
+
 func TestCERProbe(t *testing.T) {
 	if os.Getenv("FOLIO_CER_PROBE") == "" {
 		t.Skip("FOLIO_CER_PROBE not set")
@@ -78,8 +100,9 @@ func TestCERProbe(t *testing.T) {
 	}
 	verbose := os.Getenv("FOLIO_CER_VERBOSE")
 	dump := os.Getenv("FOLIO_CER_DUMP") // page number to dump
-	for _, name := range files {
-		d := loadProbe(t, "/usr/share/R/doc/manual/"+name+".pdf")
+	for _, entry := range files {
+		d := loadProbe(t, probePath(entry))
+		name := probeName(entry)
 		type res struct {
 			n, dist, total, nsp int
 		}
@@ -109,7 +132,7 @@ func TestCERProbe(t *testing.T) {
 			total += r.total
 			nsp += r.nsp
 		}
-		fmt.Printf("%-8s %4d pages %7d chars  CER %.3f%%  (dist %d, without spaces %d)\n", name, len(rs), total, 100*float64(dist)/float64(total), dist, nsp)
+		fmt.Printf("%-12.30s %4d pages %7d chars  CER %.3f%%  (dist %d, without spaces %d)\n", name, len(rs), total, 100*float64(dist)/float64(total), dist, nsp)
 		if verbose != "" {
 			sort.Slice(rs, func(a, b int) bool { return rs[a].dist > rs[b].dist })
 			for _, r := range rs[:min(len(rs), 25)] {
@@ -127,7 +150,7 @@ func TestLayoutDump(t *testing.T) {
 	if name == "" {
 		t.Skip()
 	}
-	d := loadProbe(t, "/usr/share/R/doc/manual/"+name+".pdf")
+	d := loadProbe(t, probePath(name))
 	n, _ := strconv.Atoi(pg)
 	p := d.Pages[n-1]
 	var gs []glyph
@@ -142,12 +165,7 @@ func TestLayoutDump(t *testing.T) {
 		gs = append(gs, glyph{r: c.Rune, box: c.Box, idx: vis})
 		vis++
 	}
-	frags := fragments(runs(gs), flatFont(gs))
-	bs := growBlocks(frags)
-	for _, b := range bs {
-		b.buildLines()
-	}
-	bs = readingOrder(bs)
+	bs := layoutBlocks(gs)
 	for i, b := range bs {
 		fmt.Printf("block %d x %.1f..%.1f y %.1f..%.1f  E %.1f..%.1f  fs %.2f table %d\n", i, b.x0, b.x1, b.y0, b.y1, b.ex0, b.ex1, b.fs, b.table)
 		for _, l := range b.lines {

@@ -1,0 +1,239 @@
+package pipeline
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+// face sets text in a font whose glyph heights vary by class, as real fonts'
+// do: x-height letters are 0.45 em tall, capitals, digits and ascenders
+// 0.69 em times capScale (about 0.88 for a typewriter face next to a roman
+// one), descenders reach 0.2 em below the baseline. Each glyph advances
+// 0.5 em; a space is a char with an empty box.
+func face(x, base, size, capScale float64, text string) []Char {
+	var cs []Char
+	for _, r := range text {
+		top, bottom := 0.69*size*capScale, 0.0
+		switch {
+		case r == ' ':
+			cs = append(cs, Char{Rune: r, Box: Rect{Left: x, Bottom: base, Right: x, Top: base}})
+			x += 0.5 * size
+			continue
+		case strings.ContainsRune("acemnorsuvwxz", r):
+			top = 0.45 * size
+		case strings.ContainsRune("gpqy", r):
+			top, bottom = 0.45*size, -0.2*size
+		case r == '.':
+			top = 0.1 * size
+		}
+		cs = append(cs, Char{Rune: r, Box: Rect{Left: x + 0.05*size, Bottom: base + bottom, Right: x + 0.45*size, Top: base + top}})
+		x += 0.5 * size
+	}
+	return append(cs, Char{Rune: '\n', Box: Rect{Left: x, Bottom: base, Right: x, Top: base}})
+}
+
+// glyphsOf turns chars into frame glyphs the way BuildTextAnnotation does
+// for upright text.
+func glyphsOf(cs []Char) []glyph {
+	var gs []glyph
+	for _, c := range cs {
+		if isBreakRune(c.Rune) {
+			if len(gs) > 0 {
+				gs[len(gs)-1].spaceAfter = true
+			}
+			continue
+		}
+		gs = append(gs, glyph{r: c.Rune, box: c.Box, idx: len(gs)})
+	}
+	return gs
+}
+
+func TestMetricsPreferXHeight(t *testing.T) {
+	// Capitals of a typewriter face are shorter than a roman face's: the
+	// size comes from the x-height letters when there are any, and is
+	// marked unsure when there are none.
+	tests := []struct {
+		name     string
+		text     string
+		capScale float64
+		wantEm   float64
+		wantSure bool
+	}{
+		{"roman word", "Hello", 1, 10, true},
+		{"typewriter word with capitals", "SEXP call", 0.88, 10, true},
+		{"typewriter capitals only", "M_E", 0.88, 8.8, false},
+		{"digits only", "2.7182818", 0.88, 9.2, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			em, _, sure, ok := metrics(glyphsOf(face(100, 500, 10, tc.capScale, tc.text)), false)
+			if !ok || math.Abs(em-tc.wantEm) > 0.1 || sure != tc.wantSure {
+				t.Errorf("em %.2f sure %v ok %v, want em %.2f sure %v", em, sure, ok, tc.wantEm, tc.wantSure)
+			}
+		})
+	}
+}
+
+func TestBorrowLineSizes(t *testing.T) {
+	// A piece sized on capitals or digits only takes the size of the
+	// nearest piece on its baseline measured on x-height letters, when the
+	// two are close; otherwise it keeps its own.
+	mk := func(x0, base, em float64, sure bool) *frag {
+		f := &frag{x0: x0, x1: x0 + 20, base: base, sure: sure}
+		f.setSize(em)
+		return f
+	}
+	tests := []struct {
+		name   string
+		frags  []*frag
+		wantEm float64 // of the first piece
+	}{
+		{"same baseline, close size", []*frag{mk(100, 500, 8.8, false), mk(200, 500, 10, true)}, 10},
+		{"nearest of two", []*frag{mk(100, 500, 8.8, false), mk(300, 500, 9.5, true), mk(150, 500, 10, true)}, 10},
+		{"both unsure", []*frag{mk(100, 500, 8.8, false), mk(200, 500, 10, false)}, 8.8},
+		{"other baseline", []*frag{mk(100, 500, 8.8, false), mk(200, 505, 10, true)}, 8.8},
+		{"size too far apart", []*frag{mk(100, 500, 14, false), mk(200, 500, 10, true)}, 14},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			first := tc.frags[0]
+			borrowLineSizes(tc.frags)
+			if math.Abs(first.em-tc.wantEm) > 1e-9 {
+				t.Errorf("em %.2f, want %.2f", first.em, tc.wantEm)
+			}
+			if want := first.base - fontAscent*first.em; first.y0 != want {
+				t.Errorf("font box top %.2f, want %.2f", first.y0, want)
+			}
+		})
+	}
+}
+
+func TestBorrowGuessedSizes(t *testing.T) {
+	// A piece with no glyph of a known class (an underscore, leader dots
+	// after an accent) takes the size and baseline of a sized neighbour
+	// on its line, and passes them along a leader; one with no neighbour
+	// within word spacing keeps its guess.
+	measured := func(x0, base float64) *frag {
+		f := &frag{x0: x0, x1: x0 + 20, base: base}
+		f.setSize(10)
+		return f
+	}
+	dot := func(x0, base float64) *frag {
+		f := &frag{x0: x0, x1: x0 + 1, base: base, guessed: true}
+		f.setSize(1.4)
+		return f
+	}
+	tests := []struct {
+		name     string
+		frags    []*frag
+		wantEm   float64 // of every guessed piece
+		wantBase float64
+	}{
+		{"underscore before a word", []*frag{dot(96, 501), measured(100, 500)}, 10, 500},
+		{"leader dots from the page number", []*frag{dot(100, 500.2), dot(104, 500.2), dot(108, 500.2), dot(112, 500.2), measured(118, 500)}, 10, 500},
+		{"leader dots from the entry", []*frag{measured(80, 500), dot(104, 500.2), dot(108, 500.2)}, 10, 500},
+		{"alone on its line", []*frag{dot(100, 500.2), measured(200, 500)}, 1.4, 500.2},
+		{"a line away", []*frag{dot(100, 500.2), measured(104, 512)}, 1.4, 500.2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var dots []*frag
+			for _, f := range tc.frags {
+				if f.guessed {
+					dots = append(dots, f)
+				}
+			}
+			borrowLineSizes(tc.frags)
+			for _, f := range dots {
+				if f.em != tc.wantEm || f.base != tc.wantBase {
+					t.Errorf("piece at %.0f: em %.2f base %.2f, want %.2f %.2f", f.x0, f.em, f.base, tc.wantEm, tc.wantBase)
+				}
+			}
+		})
+	}
+}
+
+func TestIndexEntryAfterAccent(t *testing.T) {
+	// An index entry whose name is an accent or an underscore, drawn apart
+	// from the letters: its leader dots and page number stay on its line,
+	// in one block with the entries around it, as in pdftotext.
+	const size = 9
+	var cs []Char
+	cs = append(cs, face(90, 600, size, 1, "abline . . . . . . . 9")...)
+	cs = append(cs, Char{Rune: '^', Box: Rect{Left: 90.5, Bottom: 590 + 0.45*size, Right: 94, Top: 590 + 0.7*size}})
+	for i := range 7 {
+		x := 90 + float64(i+1)*2*0.5*size
+		cs = append(cs, Char{Rune: ' ', Box: Rect{Left: x - 2, Bottom: 590, Right: x - 2, Top: 590}},
+			Char{Rune: '.', Box: Rect{Left: x + 0.2*size, Bottom: 590, Right: x + 0.3*size, Top: 590 + 0.1*size}})
+	}
+	cs = append(cs, Char{Rune: ' ', Box: Rect{Left: 160, Bottom: 590, Right: 160, Top: 590}})
+	cs = append(cs, face(90+16*0.5*size, 590, size, 1, "9")...)
+	cs = append(cs, face(90, 580, size, 1, "arrays . . . . . . . 12")...)
+	ta := BuildTextAnnotation(&Page{Width: 612, Height: 792, Chars: cs})
+	checkInvariants(t, ta)
+	want := "abline . . . . . . . 9\n^ . . . . . . . 9\narrays . . . . . . . 12\n"
+	if ta.Text != want {
+		t.Errorf("text %q, want %q", ta.Text, want)
+	}
+}
+
+func TestTableWithTypewriterColumn(t *testing.T) {
+	// A table whose first and last columns are set in a typewriter face
+	// (capitals and digits only) above a paragraph, as texinfo's
+	// multitables are: pdftotext knows all are one size, grows one block
+	// through the paragraph and reads the table row by row, cell by cell.
+	const size = 11
+	var cs []Char
+	rows := [][3]string{{"M_E", "e", "2.7182818"}, {"M_LOG2E", "log2 (e)", "1.4426950"}, {"M_LN2", "ln 2", "0.6931472"}}
+	base := 600.0
+	for _, r := range rows {
+		cs = append(cs, face(118, base, size, 0.88, r[0])...)
+		cs = append(cs, face(220, base, size, 1, r[1])...)
+		cs = append(cs, face(350, base, size, 0.88, r[2])...)
+		base -= 13.1
+	}
+	base -= 2.8
+	cs = append(cs, face(90, base, size, 1, "There are some more constants here in a header of their own which is included")...)
+	cs = append(cs, face(90, base-13.1, size, 1, "header file of their own.")...)
+	ta := BuildTextAnnotation(&Page{Width: 612, Height: 792, Chars: cs})
+	checkInvariants(t, ta)
+	want := "M_E\ne\n2.7182818\nM_LOG2E\nlog2 (e)\n1.4426950\nM_LN2\nln 2\n0.6931472\n" +
+		"There are some more constants here in a header of their own which is included\nheader file of their own.\n"
+	if ta.Text != want {
+		t.Errorf("text %q, want %q", ta.Text, want)
+	}
+}
+
+func TestSizeChangeSplitsBlocks(t *testing.T) {
+	// Lines measured on x-height letters are compared closely: a heading
+	// 7% larger than the text under it is a block of its own, as in
+	// pdftotext, while lines of one size stay together.
+	var cs []Char
+	cs = append(cs, face(90, 700, 10.7, 1, "void sort some more words")...)
+	cs = append(cs, face(90, 687, 10, 1, "These routines sort and more")...)
+	cs = append(cs, face(90, 674, 10, 1, "and some more words")...)
+	ta := BuildTextAnnotation(&Page{Width: 612, Height: 792, Chars: cs})
+	checkInvariants(t, ta)
+	if n := len(ta.Pages[0].Blocks); n != 2 {
+		t.Errorf("%d blocks, want 2 (heading, text): %q", n, ta.Text)
+	}
+}
+
+func TestTableRowOnNearlyOneBaseline(t *testing.T) {
+	// The cells of a table row in different faces come out with baselines
+	// a few hundredths of an em apart: pdftotext, which sees one baseline,
+	// reads them left to right.
+	const size = 10
+	var cs []Char
+	cs = append(cs, face(90, 600, size, 1, "beta")...)
+	cs = append(cs, face(200, 600.4, size, 0.88, "dbeta")...)
+	cs = append(cs, face(300, 599.7, size, 0.88, "shape1")...)
+	cs = append(cs, face(90, 587, size, 1, "and a line of prose below that runs under the whole table")...)
+	ta := BuildTextAnnotation(&Page{Width: 612, Height: 792, Chars: cs})
+	checkInvariants(t, ta)
+	want := "beta\ndbeta\nshape1\nand a line of prose below that runs under the whole table\n"
+	if ta.Text != want {
+		t.Errorf("text %q, want %q", ta.Text, want)
+	}
+}
