@@ -160,8 +160,8 @@ func TestRealPDFMatchesPdftotext(t *testing.T) {
 	}
 	cer := float64(dist) / float64(total)
 	t.Logf("CER against pdftotext over 113 pages: %.3f%% (%d edits in %d characters)", 100*cer, dist, total)
-	if cer > 0.01 {
-		t.Errorf("CER %.3f%% over 1%%", 100*cer)
+	if cer > 0.005 {
+		t.Errorf("CER %.3f%% over 0.5%%", 100*cer)
 	}
 }
 
