@@ -3,9 +3,11 @@
 # born-digital book from Debian's R manuals (r-doc-pdf; qpdf
 # --deterministic-id, cached in data/bench-corpus/), then profiles one
 # worker (DEBUG_PPROF=true on its METRICS_ADDR) while it annotates the
-# whole book, once with defaults, once with UNIT_PAGES=0 and once with
-# UNIT_PAGES=0 PDFIUM_INTERRUPT=false, and prints the breakdown in ms per
-# page as markdown. The raw profiles stay in data/profile-born/ for
+# whole book, once with defaults (pdfium in child processes, whose CPU is
+# read from /proc), once with PDFIUM_ISOLATE=false and once with
+# PDFIUM_ISOLATE=false UNIT_PAGES=0 PDFIUM_INTERRUPT=false, and prints the
+# breakdown in ms per page as markdown. README's table came from
+# -profile-config defaults -profile-config PDFIUM_ISOLATE=false. The raw profiles stay in data/profile-born/ for
 # `go tool pprof` (the worker binary is not needed: they are symbolized).
 #
 #   scripts/profile-born.sh                      # about 3 minutes on 2 cores
