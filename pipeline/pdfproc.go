@@ -25,6 +25,15 @@ import (
 // fault of this machine as far as anyone can tell, so the work is retried.
 var ErrChildExited = rpcerr.Sentinel(codes.Unavailable, "the pdfium process exited")
 
+// Closing a document: a page read ahead and never asked for gets
+// settleOnClose to finish (a page takes milliseconds; past it, the page is
+// likely hostile and the child is killed and replaced), and the close
+// itself closeTimeout.
+const (
+	settleOnClose = 2 * time.Second
+	closeTimeout  = 10 * time.Second
+)
+
 // childStartTimeout bounds a child's start, which compiles PDFium when the
 // compilation cache is cold (5 s on one core, more under the race detector).
 const childStartTimeout = 5 * time.Minute
@@ -379,14 +388,30 @@ func (c *child) stop() {
 // call sends req and returns the response frame, which is valid until the
 // next call. If ctx ends first, the child is killed.
 func (c *child) call(ctx context.Context, req []byte) ([]byte, error) {
+	if err := c.send(req); err != nil {
+		return nil, err
+	}
+	return c.receive(ctx)
+}
+
+// send writes req; receive reads its answer.
+func (c *child) send(req []byte) error {
 	if c.killed.Load() || c.exited() {
-		return nil, errors.New("the process is gone")
+		return errors.New("the process is gone")
 	}
+	if err := writeFrame(c.w, req); err != nil {
+		c.kill()
+		return err
+	}
+	return nil
+}
+
+// receive reads the answer to the request sent last; the frame is valid
+// until the next receive. If ctx ends first, the child is killed.
+func (c *child) receive(ctx context.Context) ([]byte, error) {
 	stop := context.AfterFunc(ctx, c.kill)
-	err := writeFrame(c.w, req)
-	if err == nil {
-		c.buf, err = readFrame(c.r, c.buf)
-	}
+	var err error
+	c.buf, err = readFrame(c.r, c.buf)
 	stop()
 	if err != nil {
 		c.kill()
@@ -410,19 +435,71 @@ func (c *child) death() string {
 }
 
 // procDoc is a Document open in a child process.
+//
+// It reads ahead: after two pages read in a row (n-1, then n: a run of
+// text-layer pages), it asks the child for page n+1 before returning page
+// n, so that the child extracts the next page while the caller lays this
+// one out. Page(n+1) then waits only for what is left of it, under its
+// own context; any other call first takes the answer in and keeps it for
+// Page(n+1). A page read ahead that never gets asked for costs the child
+// one page of work, once at the end of a caller's run.
 type procDoc struct {
 	pdf    *IsolatedPDF
 	c      *child // nil once released
 	pages  int
 	tmp    string // a temporary copy of the file, removed on Close
 	closed bool
+
+	last   int       // the page the last call read; 0 after any other call
+	ahead  int       // the page asked for ahead and not yet taken in; 0 if none
+	cached *pageRead // a page taken in ahead of its call
+}
+
+// pageRead is the outcome of reading a page ahead.
+type pageRead struct {
+	n    int
+	page *Page
+	err  error
 }
 
 func (d *procDoc) PageCount() int { return d.pages }
 
 // Page extracts page n as [PDF]'s Page does.
 func (d *procDoc) Page(ctx context.Context, n int) (*Page, error) {
-	resp, err := d.pageCall(ctx, n, "read", appendU32([]byte{opPage}, uint32(n)))
+	p, err := d.page(ctx, n)
+	if err == nil && d.last == n-1 && n < d.pages && d.c != nil && !d.closed {
+		if d.c.send(appendU32([]byte{opPage}, uint32(n+1))) == nil {
+			d.ahead = n + 1
+		}
+	}
+	d.last = 0
+	if err == nil {
+		d.last = n
+	}
+	return p, err
+}
+
+// page reads page n: from the page read ahead, or from the child.
+func (d *procDoc) page(ctx context.Context, n int) (*Page, error) {
+	const what = "read"
+	if r := d.cached; r != nil && r.n == n {
+		d.cached = nil
+		return r.page, r.err
+	}
+	var resp []byte
+	var err error
+	if d.ahead == n && d.c != nil && !d.closed {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("pipeline: %s pdf page %d: %w", what, n, err)
+		}
+		d.ahead = 0
+		resp, err = d.answer(ctx, fmt.Sprintf("%s pdf page %d", what, n))
+	} else {
+		if err := d.settle(ctx); err != nil { // a page read ahead that is not n
+			return nil, err
+		}
+		resp, err = d.pageCall(ctx, n, what, appendU32([]byte{opPage}, uint32(n)))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -433,8 +510,35 @@ func (d *procDoc) Page(ctx context.Context, n int) (*Page, error) {
 	return p, nil
 }
 
+// settle takes in the answer of a page read ahead and keeps it for its
+// Page call, so that another request can go to the child. It fails, and
+// the Document becomes unusable, only if the child dies or ctx ends.
+func (d *procDoc) settle(ctx context.Context) error {
+	if d.ahead == 0 || d.c == nil {
+		return nil
+	}
+	n := d.ahead
+	d.ahead = 0
+	resp, err := d.answer(ctx, fmt.Sprintf("read pdf page %d", n))
+	if d.c == nil { // the child died or ctx ended
+		return err
+	}
+	r := &pageRead{n: n, err: err}
+	if err == nil {
+		if r.page, r.err = decodePage(resp); r.err != nil {
+			r.err = fmt.Errorf("pipeline: read pdf page %d: %w", n, r.err)
+		}
+	}
+	d.cached = r
+	return nil
+}
+
 // Raster returns page n as an image for OCR, as [PDF]'s Raster does.
 func (d *procDoc) Raster(ctx context.Context, n int, opts RasterOptions) (*Raster, error) {
+	d.last = 0
+	if err := d.settle(ctx); err != nil {
+		return nil, err
+	}
 	req := appendU32([]byte{opRaster}, uint32(n))
 	req = appendU64(appendU32(req, uint32(max(opts.DPI, 0))), uint64(max(opts.MaxPixels, 0)))
 	resp, err := d.pageCall(ctx, n, "render", req)
@@ -466,7 +570,17 @@ func (d *procDoc) pageCall(ctx context.Context, n int, what string, req []byte) 
 // If the child dies or ctx ends meanwhile, the child is released (and
 // replaced) and the Document becomes unusable.
 func (d *procDoc) roundTrip(ctx context.Context, req []byte, what string) ([]byte, error) {
-	resp, err := d.c.call(ctx, req)
+	if err := d.c.send(req); err != nil {
+		c := d.c
+		d.release()
+		return nil, fmt.Errorf("pipeline: %s: %w (%s)", what, ErrChildExited, c.death())
+	}
+	return d.answer(ctx, what)
+}
+
+// answer reads the answer to the request sent last, as roundTrip does.
+func (d *procDoc) answer(ctx context.Context, what string) ([]byte, error) {
+	resp, err := d.c.receive(ctx)
 	if err != nil {
 		c := d.c
 		d.release()
@@ -512,11 +626,18 @@ func (d *procDoc) Close() error {
 	d.closed = true
 	var err error
 	if d.c != nil {
-		// Closing discards the document's PDFium instance: bounded work,
-		// but a hostile file's close must not hang the caller either.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err = d.roundTrip(ctx, []byte{opClose}, "close pdf")
+		// A page read ahead is taken in first (a hostile one gets its
+		// child killed at the timeout). Closing discards the document's
+		// PDFium instance: bounded work, but a hostile file's close must
+		// not hang the caller either.
+		sctx, cancel := context.WithTimeout(context.Background(), settleOnClose)
+		serr := d.settle(sctx)
 		cancel()
+		if serr == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			_, err = d.roundTrip(ctx, []byte{opClose}, "close pdf")
+			cancel()
+		}
 		d.release()
 	}
 	if d.tmp != "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -380,4 +381,89 @@ func TestIsolatedReapsIdleChildren(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
+}
+
+// TestIsolatedReadAhead: pages read ahead come back as the pages asked
+// for, whatever the order of the calls (runs, a raster in between, a jump,
+// a close with a page pending); a page read ahead that hangs still ends at
+// its own call's deadline.
+func TestIsolatedReadAhead(t *testing.T) {
+	ctx := context.Background()
+	b := pdfgen.Document(9)
+	want, err := testPDF(t).Open(ctx, bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Close()
+	got, err := openIsolated(t, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := got.(*procDoc)
+	for i, call := range []struct {
+		raster bool
+		n      int
+	}{{false, 1}, {false, 2}, {false, 3}, {true, 3}, {false, 4}, {false, 5}, {false, 8}, {false, 6}, {false, 7}, {true, 8}, {false, 9}, {false, 1}, {false, 2}} {
+		if call.raster {
+			if _, err := got.Raster(ctx, call.n, RasterOptions{DPI: 20}); err != nil {
+				t.Fatalf("call %d: raster %d: %v", i, call.n, err)
+			}
+			continue
+		}
+		g, err := got.Page(ctx, call.n)
+		if err != nil {
+			t.Fatalf("call %d: page %d: %v", i, call.n, err)
+		}
+		w, _ := want.Page(ctx, call.n)
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("call %d: page %d differs from the in-process page", i, call.n)
+		}
+	}
+	if d.ahead != 3 { // read ahead after pages 1 and 2
+		t.Errorf("page %d pending at Close, want 3", d.ahead)
+	}
+	if err := got.Close(); err != nil {
+		t.Errorf("Close with a page read ahead: %v", err)
+	}
+
+	// Two good pages, then one that parses for about 17 s: read ahead
+	// after page 2, it still ends at page 3's own deadline.
+	objs := slowPDF3()
+	doc, err := openIsolated(t, objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doc.Close()
+	for n := 1; n <= 2; n++ {
+		if _, err := doc.Page(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if doc.(*procDoc).ahead != 3 {
+		t.Fatalf("page 3 not read ahead (ahead %d)", doc.(*procDoc).ahead)
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := doc.Page(pctx, 3); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hostile page read ahead: %v, want DeadlineExceeded", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("hostile page read ahead returned after %s", took)
+	}
+}
+
+// slowPDF3 is two text pages and a third whose content is 256 MB of "q Q".
+func slowPDF3() []byte {
+	text := "BT /F1 12 Tf 72 720 Td (A good page) Tj ET"
+	return pdfgen.Raw([]string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [4 0 R 5 0 R 6 0 R] /Count 3 >>",
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 7 0 R >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 7 0 R >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 8 0 R >>",
+		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(text), text),
+		pdfgen.FlateBomb([]byte("q Q "), 256<<20, ""),
+	})
 }
