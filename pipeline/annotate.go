@@ -119,7 +119,7 @@ func (b *bounds) poly() *visionpb.BoundingPoly {
 // whether its text layer can answer the text features without OCR.
 func HasTextLayer(p *Page) bool {
 	for _, c := range p.Chars {
-		if !isBreakRune(c.Rune) {
+		if shown(p, c) {
 			return true
 		}
 	}

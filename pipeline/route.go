@@ -204,16 +204,28 @@ func unmapped(r rune) bool {
 	return false
 }
 
-// visibleChars counts the characters of p's text layer that are not
-// whitespace.
+// visibleChars counts the characters of p's text layer that a reader sees
+// (shown).
 func visibleChars(p *Page) int {
 	n := 0
 	for _, c := range p.Chars {
-		if !isBreakRune(c.Rune) {
+		if shown(p, c) {
 			n++
 		}
 	}
 	return n
+}
+
+// shown reports whether c is a character a reader of p sees: not
+// whitespace, and not parked off the page (offPage), which the layout
+// drops as pdftotext does.
+func shown(p *Page, c Char) bool {
+	if isBreakRune(c.Rune) {
+		return false
+	}
+	b := c.Box
+	return !offPage(p, Rect{Left: min(b.Left, b.Right), Bottom: min(b.Bottom, b.Top),
+		Right: max(b.Left, b.Right), Top: max(b.Bottom, b.Top)})
 }
 
 // Recognizer OCRs page images. Implementations must be safe for concurrent

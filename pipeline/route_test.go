@@ -390,3 +390,28 @@ func TestScanWalkLimits(t *testing.T) {
 		})
 	}
 }
+
+// Text parked off the page (slides hide overlays there) is no text layer:
+// the layout drops it as pdftotext does, so the page goes to OCR.
+func TestOffPageTextIsNoTextLayer(t *testing.T) {
+	var chars []Char
+	for i := range 40 {
+		x := 4000 + float64(i)*6 // off a 612-point page, to the right
+		chars = append(chars, Char{Rune: 'a' + rune(i%26), Box: Rect{Left: x, Bottom: 700, Right: x + 5, Top: 710}})
+	}
+	p := &Page{Number: 1, Width: 612, Height: 792, Chars: chars}
+	if HasTextLayer(p) {
+		t.Error("HasTextLayer: true for text off the page")
+	}
+	if route, why := (Router{}).Route(p); route != RouteOCR {
+		t.Errorf("Route = %v (%s), want OCR", route, why)
+	}
+	// The same characters on the page are a text layer.
+	for i := range chars {
+		chars[i].Box.Left -= 3900
+		chars[i].Box.Right -= 3900
+	}
+	if route, why := (Router{}).Route(p); route != RouteText || !HasTextLayer(p) {
+		t.Errorf("on the page: Route = %v (%s), HasTextLayer %v", route, why, HasTextLayer(p))
+	}
+}
