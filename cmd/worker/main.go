@@ -241,9 +241,6 @@ func run() error {
 	return nil // deferred: pdfium, asynq client, storage, Redis
 }
 
-// openers returns the document openers by MIME type: the file types of
-// files:asyncBatchAnnotate and files:annotate, and the still images of
-// images:annotate.
 // startPDF starts the PDF engine: pdfium in child processes
 // (PDFIUM_ISOLATE, the default) or in the worker itself.
 func startPDF(cfg workerConfig, pc pipeline.PDFConfig) (interface {
@@ -269,6 +266,9 @@ func (l lineLogger) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// openers returns the document openers by MIME type: the file types of
+// files:asyncBatchAnnotate and files:annotate, and the still images of
+// images:annotate.
 func openers(pdf pipeline.Opener, maxPixels int) map[string]pipeline.Opener {
 	still := pipeline.Still{MaxPixels: maxPixels}
 	return map[string]pipeline.Opener{
