@@ -56,8 +56,7 @@ type IsolatedPDF struct {
 	exe    string
 	config string // the children's childConfig, JSON
 	log    io.Writer
-	slots  chan struct{} // one per open document
-	max    int
+	slots  chan struct{} // one per open document: PDFConfig.Instances
 
 	mu     sync.Mutex
 	idle   []*child // the most recently used last
@@ -107,7 +106,7 @@ func NewIsolatedPDF(cfg PDFConfig) (*IsolatedPDF, error) {
 		logw = io.Discard
 	}
 	p := &IsolatedPDF{exe: exe, config: string(conf), log: logw, slots: make(chan struct{}, cfg.Instances),
-		max: cfg.Instances, live: make(map[*child]struct{}), done: make(chan struct{}),
+		live: make(map[*child]struct{}), done: make(chan struct{}),
 		idleTimeout: childIdleTimeout, idleCheck: childIdleCheck}
 	ctx, cancel := context.WithTimeout(context.Background(), childStartTimeout)
 	defer cancel()
@@ -271,7 +270,7 @@ func (p *IsolatedPDF) put(c *child) {
 	}
 	delete(p.live, c)
 	go c.stop()
-	if !p.closed && len(p.live) < p.max {
+	if !p.closed && len(p.live) < cap(p.slots) {
 		go p.replace()
 	}
 }
@@ -287,7 +286,7 @@ func (p *IsolatedPDF) replace() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || len(p.idle) >= p.max {
+	if p.closed || len(p.idle) >= cap(p.slots) {
 		go c.stop()
 		delete(p.live, c)
 		return
@@ -328,9 +327,7 @@ func (p *IsolatedPDF) spawn(ctx context.Context) (*child, error) {
 	p.mu.Lock()
 	p.live[c] = struct{}{}
 	p.mu.Unlock()
-	stop := context.AfterFunc(ctx, c.kill)
-	buf, err := readFrame(c.r, nil)
-	stop()
+	buf, err := c.receive(ctx)
 	if err == nil && (len(buf) != 1 || buf[0] != respReady) {
 		err = decodeResponseError(buf)
 	}
@@ -383,15 +380,6 @@ func (c *child) stop() {
 	c.kill()
 	<-c.done
 	_, _ = c.reqW.Close(), c.respR.Close()
-}
-
-// call sends req and returns the response frame, which is valid until the
-// next call. If ctx ends first, the child is killed.
-func (c *child) call(ctx context.Context, req []byte) ([]byte, error) {
-	if err := c.send(req); err != nil {
-		return nil, err
-	}
-	return c.receive(ctx)
 }
 
 // send writes req; receive reads its answer.
@@ -503,6 +491,11 @@ func (d *procDoc) page(ctx context.Context, n int) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodePageAnswer(n, resp)
+}
+
+// decodePageAnswer decodes the child's answer of page n.
+func decodePageAnswer(n int, resp []byte) (*Page, error) {
 	p, err := decodePage(resp)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: read pdf page %d: %w", n, err)
@@ -525,9 +518,7 @@ func (d *procDoc) settle(ctx context.Context) error {
 	}
 	r := &pageRead{n: n, err: err}
 	if err == nil {
-		if r.page, r.err = decodePage(resp); r.err != nil {
-			r.err = fmt.Errorf("pipeline: read pdf page %d: %w", n, r.err)
-		}
+		r.page, r.err = decodePageAnswer(n, resp)
 	}
 	d.cached = r
 	return nil
@@ -571,9 +562,7 @@ func (d *procDoc) pageCall(ctx context.Context, n int, what string, req []byte) 
 // replaced) and the Document becomes unusable.
 func (d *procDoc) roundTrip(ctx context.Context, req []byte, what string) ([]byte, error) {
 	if err := d.c.send(req); err != nil {
-		c := d.c
-		d.release()
-		return nil, fmt.Errorf("pipeline: %s: %w (%s)", what, ErrChildExited, c.death())
+		return nil, d.lost(ctx, what)
 	}
 	return d.answer(ctx, what)
 }
@@ -582,17 +571,23 @@ func (d *procDoc) roundTrip(ctx context.Context, req []byte, what string) ([]byt
 func (d *procDoc) answer(ctx context.Context, what string) ([]byte, error) {
 	resp, err := d.c.receive(ctx)
 	if err != nil {
-		c := d.c
-		d.release()
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, fmt.Errorf("pipeline: %s: %w", what, cerr)
-		}
-		return nil, fmt.Errorf("pipeline: %s: %w (%s)", what, ErrChildExited, c.death())
+		return nil, d.lost(ctx, what)
 	}
 	if resp[0] == respOK {
 		return resp[1:], nil
 	}
 	return nil, decodeResponseError(resp)
+}
+
+// lost releases the child, killed because ctx ended or gone by itself
+// while doing what, and returns the error of that.
+func (d *procDoc) lost(ctx context.Context, what string) error {
+	c := d.c
+	d.release()
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("pipeline: %s: %w", what, cerr)
+	}
+	return fmt.Errorf("pipeline: %s: %w (%s)", what, ErrChildExited, c.death())
 }
 
 // decodeResponseError decodes an error response.
