@@ -214,14 +214,16 @@ func uprightProxy(fb frameBlock) *lblock {
 	return &lblock{x0: min(x1, x2), x1: max(x1, x2), y0: -max(y1, y2), y1: -min(y1, y2), fs: b.fs, table: -1}
 }
 
-// offPage reports whether box lies wholly outside page p (text parked off
+// offPage reports whether box, whichever way round its corners are given,
+// lies wholly outside page p (text parked off
 // the page, as slides do with hidden overlays): pdftotext drops such
 // characters, and nobody sees them. Pages of unknown size keep everything.
 func offPage(p *Page, box Rect) bool {
 	if !(p.Width > 0 && p.Height > 0) {
 		return false
 	}
-	return box.Right < 0 || box.Left > p.Width || box.Top < 0 || box.Bottom > p.Height
+	return max(box.Left, box.Right) < 0 || min(box.Left, box.Right) > p.Width ||
+		max(box.Bottom, box.Top) < 0 || min(box.Bottom, box.Top) > p.Height
 }
 
 func isBreakRune(r rune) bool {

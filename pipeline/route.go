@@ -220,12 +220,7 @@ func visibleChars(p *Page) int {
 // whitespace, and not parked off the page (offPage), which the layout
 // drops as pdftotext does.
 func shown(p *Page, c Char) bool {
-	if isBreakRune(c.Rune) {
-		return false
-	}
-	b := c.Box
-	return !offPage(p, Rect{Left: min(b.Left, b.Right), Bottom: min(b.Bottom, b.Top),
-		Right: max(b.Left, b.Right), Top: max(b.Bottom, b.Top)})
+	return !isBreakRune(c.Rune) && !offPage(p, c.Box)
 }
 
 // Recognizer OCRs page images. Implementations must be safe for concurrent
