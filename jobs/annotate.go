@@ -456,14 +456,23 @@ func (a *annotator) probe(ctx context.Context) (ocr bool, err error) {
 	}
 	page, err := step(a, ctx, &doc, n, "extracting text", func(ctx context.Context) (*pipeline.Page, error) { return doc.Page(ctx, n) })
 	a.doc, a.probed = doc, &pageRead{n: n, page: page, err: err}
-	if err != nil || a.h.OCR == nil || !pipeline.WantsText(a.req.GetFeatures()) {
+	if err != nil {
 		return false, nil
 	}
-	route, err := protect("routing", func() (pipeline.Route, error) {
-		r, _ := a.h.Router.Route(page)
-		return r, nil
+	toOCR, _, err := a.route(page)
+	return err == nil && toOCR, nil
+}
+
+// route reports whether page goes to OCR, and why (for logs): the router
+// says so, OCR is on, and the request asks for text. A panic in the router
+// is the page's INTERNAL error.
+func (a *annotator) route(page *pipeline.Page) (ocr bool, why string, err error) {
+	ocr, err = protect("annotating the text layer", func() (bool, error) {
+		var route pipeline.Route
+		route, why = a.h.Router.Route(page)
+		return route != pipeline.RouteText && a.h.OCR != nil && pipeline.WantsText(a.req.GetFeatures()), nil
 	})
-	return err == nil && route == pipeline.RouteOCR, nil
+	return ocr, why, err
 }
 
 // split enqueues the range's units after the first, each a task of its
@@ -475,12 +484,8 @@ func (a *annotator) split(ctx context.Context) error {
 	for _, u := range us[1:] {
 		rp := a.p
 		rp.UnitFirst, rp.UnitLast, rp.UnitPages = u.First, u.Last, h.UnitPages
-		t, err := newAnnotateRangeTask(rp, h.Client.queue, h.pageTimeout())
-		if err != nil {
+		if err := h.enqueueRange(ctx, rp, a.uri); err != nil {
 			return err
-		}
-		if err := h.Client.enqueue(ctx, t); err != nil {
-			return fmt.Errorf("jobs: enqueue pages %d-%d of %s: %w", u.First, u.Last, a.uri, err)
 		}
 	}
 	a.p.UnitFirst, a.p.UnitLast, a.p.UnitPages = us[0].First, us[0].Last, h.UnitPages
@@ -586,13 +591,7 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			}
 			continue
 		}
-		var why string
-		// ocr is whether the page goes to OCR.
-		ocr, err := protect("annotating the text layer", func() (bool, error) {
-			var route pipeline.Route
-			route, why = h.Router.Route(page)
-			return route != pipeline.RouteText && h.OCR != nil && pipeline.WantsText(a.req.GetFeatures()), nil
-		})
+		ocr, why, err := a.route(page)
 		if err != nil { // a panic: the page's error entry
 			slots[i] <- a.pageOutcome(n, metrics.RouteNone, err)
 			continue

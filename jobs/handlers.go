@@ -242,16 +242,26 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 			FileTask: p.FileTask, First: r.First, Last: r.Last,
 			Generation: attrs.Generation, Size: attrs.Size,
 		}
-		t, err := newAnnotateRangeTask(rp, h.Client.queue, h.pageTimeout())
-		if err != nil {
+		if err := h.enqueueRange(ctx, rp, uri); err != nil {
 			return err
-		}
-		if err := h.Client.enqueue(ctx, t); err != nil {
-			return fmt.Errorf("jobs: enqueue pages %d-%d of %s: %w", r.First, r.Last, uri, err)
 		}
 	}
 	log.Info("planned file", zap.Int("pages", pages), zap.Int("ranges", len(prs)),
 		zap.Int64("bytes", attrs.Size), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// enqueueRange enqueues the task of a range, or of one unit of it, of the
+// file at uri; enqueueing it again is a no-op.
+func (h *Handlers) enqueueRange(ctx context.Context, rp AnnotateRangePayload, uri string) error {
+	t, err := newAnnotateRangeTask(rp, h.Client.queue, h.pageTimeout())
+	if err != nil {
+		return err
+	}
+	if err := h.Client.enqueue(ctx, t); err != nil {
+		u := rp.unit()
+		return fmt.Errorf("jobs: enqueue pages %d-%d of %s: %w", u.First, u.Last, uri, err)
+	}
 	return nil
 }
 
