@@ -269,7 +269,7 @@ func hostileCorpus(t *testing.T) []hostileCase {
 			"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >> endobj\n" +
 			"4 0 obj << /Length 999999999 >>\nstream\n" + strings.Repeat("0 0 m 100 100 l S\n", 50_000)), "INVALID_ARGUMENT"},
 		{"content-never-ends-xref", neverEnds(text), "text"},
-		{"content-endless-ops", slowPDF(1, 256), "page DEADLINE_EXCEEDED"}, // 17 s of "q Q" in pdfium's parser
+		{"content-endless-ops", pdfgen.SlowPages(256), "page DEADLINE_EXCEEDED"}, // 17 s of "q Q" in pdfium's parser
 		{"content-enormous", pdfgen.Raw([]string{
 			"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [5 0 R] /Count 1 >>", font,
 			pdfgen.FlateBomb([]byte("BT /F1 12 Tf 72 720 Td (x) Tj ET "), 512<<20, ""), page(""),

@@ -18,26 +18,6 @@ import (
 	"github.com/folio-ocr/folio/internal/pdfgen"
 )
 
-// slowPDF returns a PDF whose pages read "Slow page N" and each carry a
-// second content stream of mb MB of "q Q" (save and restore the graphics
-// state), compressed to a few kB: pdfium parses about 15 MB of it a
-// second (2 cores), in little memory.
-func slowPDF(pages, mb int) []byte {
-	objs := []string{"<< /Type /Catalog /Pages 2 0 R >>", "", "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
-	kids := make([]string, pages)
-	for i := range pages {
-		n := len(objs) + 1 // the page's object number; its streams follow
-		kids[i] = fmt.Sprintf("%d 0 R", n)
-		text := fmt.Sprintf("BT /F1 12 Tf 72 720 Td (Slow page %d) Tj ET", i+1)
-		objs = append(objs,
-			fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents [%d 0 R %d 0 R] >>", n+1, n+2),
-			fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(text), text),
-			pdfgen.FlateBomb([]byte("q Q "), int64(mb)<<20, ""))
-	}
-	objs[1] = fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(kids, " "), pages)
-	return pdfgen.Raw(objs)
-}
-
 // childPIDs returns the worker's child processes: its pdfium children.
 func childPIDs(t *testing.T, pid int) []int {
 	t.Helper()
@@ -71,7 +51,7 @@ func TestStuckPageDoesNotStallOtherRanges(t *testing.T) {
 	f.StartWorker()
 	c := f.client()
 	ctx := testContext(t, 2*time.Minute)
-	stuck := f.Upload("in/stuck.pdf", slowPDF(1, 256)) // about 17 s of parsing
+	stuck := f.Upload("in/stuck.pdf", pdfgen.SlowPages(256)) // about 17 s of parsing
 	other := f.Upload("in/other.pdf", pdfgen.Document(300))
 	// A first operation waits out the worker's start.
 	warm, err := c.AsyncBatchAnnotateFiles(ctx, &visionpb.AsyncBatchAnnotateFilesRequest{
@@ -136,7 +116,7 @@ func TestPdfiumChildKilled(t *testing.T) {
 	c := f.client()
 	ctx := testContext(t, 2*time.Minute)
 	const pages = 6
-	uri := f.Upload("in/slow.pdf", slowPDF(pages, 16)) // about 1 s a page
+	uri := f.Upload("in/slow.pdf", pdfgen.SlowPages(16, 16, 16, 16, 16, 16)) // about 1 s a page
 	before := childPIDs(t, worker.Process.Pid)
 	op, err := c.AsyncBatchAnnotateFiles(ctx, &visionpb.AsyncBatchAnnotateFilesRequest{
 		Requests: []*visionpb.AsyncAnnotateFileRequest{request(uri, "gs://"+bucket+"/out/slow/", pages)},

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -161,18 +160,6 @@ func TestIsolatedErrors(t *testing.T) {
 	}
 }
 
-// hostilePage is a one-page PDF whose content stream inflates to 256 MB of
-// "q Q" (save and restore the graphics state): PDFium parses it for about
-// 17 s (2 cores), in little memory.
-func hostilePage() []byte {
-	return pdfgen.Raw([]string{
-		"<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
-		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-		pdfgen.FlateBomb([]byte("q Q "), 256<<20, ""),
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>",
-	})
-}
-
 // TestIsolatedDeadline: a page past its deadline returns the context's
 // error within a moment of it, while another document goes on in the other
 // child; the stuck child is killed and replaced.
@@ -183,7 +170,7 @@ func TestIsolatedDeadline(t *testing.T) {
 	}
 	defer p.Close()
 	ctx := context.Background()
-	bad := hostilePage()
+	bad := pdfgen.SlowPages(256) // about 17 s in pdfium's parser, in little memory
 	hostile, err := p.Open(ctx, bytes.NewReader(bad), int64(len(bad)))
 	if err != nil {
 		t.Fatal(err)
@@ -428,7 +415,7 @@ func TestIsolatedReadAhead(t *testing.T) {
 
 	// Two good pages, then one that parses for about 17 s: read ahead
 	// after page 2, it still ends at page 3's own deadline.
-	objs := slowPDF3()
+	objs := pdfgen.SlowPages(0, 0, 256)
 	doc, err := openIsolated(t, objs)
 	if err != nil {
 		t.Fatal(err)
@@ -451,19 +438,4 @@ func TestIsolatedReadAhead(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("hostile page read ahead returned after %s", took)
 	}
-}
-
-// slowPDF3 is two text pages and a third whose content is 256 MB of "q Q".
-func slowPDF3() []byte {
-	text := "BT /F1 12 Tf 72 720 Td (A good page) Tj ET"
-	return pdfgen.Raw([]string{
-		"<< /Type /Catalog /Pages 2 0 R >>",
-		"<< /Type /Pages /Kids [4 0 R 5 0 R 6 0 R] /Count 3 >>",
-		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 7 0 R >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 7 0 R >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 8 0 R >>",
-		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(text), text),
-		pdfgen.FlateBomb([]byte("q Q "), 256<<20, ""),
-	})
 }

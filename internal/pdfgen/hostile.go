@@ -164,3 +164,30 @@ func (w *bitWriter) flush() {
 		w.acc, w.nacc = 0, 0
 	}
 }
+
+// SlowPages returns a PDF whose page i reads "Slow page i" and, where
+// mb[i-1] > 0, carries a second content stream of that many MB of "q Q"
+// (save and restore the graphics state) compressed to a few kB: PDFium
+// parses about 15 MB of it a second (2 cores), in little memory, so 256
+// makes a page that outlasts any reasonable page timeout.
+func SlowPages(mb ...int) []byte {
+	objs := []string{"<< /Type /Catalog /Pages 2 0 R >>", "", "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
+	kids := make([]string, len(mb))
+	for i, size := range mb {
+		n := len(objs) + 1 // the page's object number; its streams follow
+		kids[i] = fmt.Sprintf("%d 0 R", n)
+		text := fmt.Sprintf("BT /F1 12 Tf 72 720 Td (Slow page %d) Tj ET", i+1)
+		contents := fmt.Sprintf("%d 0 R", n+1)
+		if size > 0 {
+			contents += fmt.Sprintf(" %d 0 R", n+2)
+		}
+		objs = append(objs,
+			fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents [%s] >>", contents),
+			fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(text), text))
+		if size > 0 {
+			objs = append(objs, FlateBomb([]byte("q Q "), int64(size)<<20, ""))
+		}
+	}
+	objs[1] = fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(kids, " "), len(mb))
+	return Raw(objs)
+}
