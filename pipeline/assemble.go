@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 )
@@ -128,6 +129,7 @@ func BuildTextAnnotation(p *Page) *visionpb.TextAnnotation {
 	norm := normalizer{w: p.Width, h: p.Height}
 
 	var groups [4][]glyph
+	groups[0] = make([]glyph, 0, len(p.Chars)) // most text is upright
 	vis, lastK := 0, -1
 	for _, c := range p.Chars {
 		if isBreakRune(c.Rune) {
@@ -156,11 +158,12 @@ func BuildTextAnnotation(p *Page) *visionpb.TextAnnotation {
 		vis++
 	}
 
-	var sb strings.Builder
+	e := &emitter{norm: norm}
+	e.text.Grow(len(p.Chars) + len(p.Chars)/8) // the characters and the breaks between words
 	for _, fb := range pageOrder(groups) {
-		page.Blocks = append(page.Blocks, emitBlock(fb.b.tblock(), fb.k, norm, &sb))
+		page.Blocks = append(page.Blocks, e.block(fb.b.tblock(), fb.k))
 	}
-	ta.Text = sb.String()
+	ta.Text = e.text.String()
 	return ta
 }
 
@@ -1114,7 +1117,8 @@ func newParagraph(b *tblock, l *tline) bool {
 // normalizer maps displayed page points to Vision's normalized vertices.
 type normalizer struct{ w, h float64 }
 
-func (n normalizer) vertex(x, y float64) *visionpb.NormalizedVertex {
+// vertex is the normalized vertex of page point (x, y).
+func (n normalizer) vertex(x, y float64) visionpb.NormalizedVertex {
 	w, h := n.w, n.h
 	if !(w > 0) || math.IsInf(w, 0) {
 		w = 1
@@ -1122,23 +1126,107 @@ func (n normalizer) vertex(x, y float64) *visionpb.NormalizedVertex {
 	if !(h > 0) || math.IsInf(h, 0) {
 		h = 1
 	}
-	return &visionpb.NormalizedVertex{
+	return visionpb.NormalizedVertex{
 		X: float32(clampF(x/w, 0, 1)),
 		Y: float32(clampF((h-y)/h, 0, 1)),
 	}
 }
 
+// slab hands out zeroed values of T from slices allocated a batch at a
+// time, so that a page's thousands of symbols, words and boxes cost a few
+// allocations instead of one each. The values live as long as any of
+// their batch does, which for one page's annotation is as long as the
+// annotation.
+type slab[T any] struct{ free []T }
+
+// slabBatch is how many values a slab allocates at once.
+const slabBatch = 256
+
+func (s *slab[T]) next() *T {
+	if len(s.free) == 0 {
+		s.free = make([]T, slabBatch)
+	}
+	v := &s.free[0]
+	s.free = s.free[1:]
+	return v
+}
+
+// take returns n values as a slice of its own (appending to it copies).
+func (s *slab[T]) take(n int) []T {
+	if n > slabBatch/4 {
+		return make([]T, n)
+	}
+	if len(s.free) < n {
+		s.free = make([]T, slabBatch)
+	}
+	v := s.free[:n:n]
+	s.free = s.free[n:]
+	return v
+}
+
+// boxAlloc is a BoundingPoly with its four vertices, allocated together.
+type boxAlloc struct {
+	poly visionpb.BoundingPoly
+	vs   [4]visionpb.NormalizedVertex
+	ptrs [4]*visionpb.NormalizedVertex
+}
+
+// breakAlloc is a symbol's property holding a detected break, allocated
+// together.
+type breakAlloc struct {
+	prop visionpb.TextAnnotation_TextProperty
+	brk  visionpb.TextAnnotation_DetectedBreak
+}
+
+// emitter builds one page's Vision blocks and full text.
+type emitter struct {
+	norm    normalizer
+	text    strings.Builder
+	boxes   slab[boxAlloc]
+	breaks  slab[breakAlloc]
+	words   slab[visionpb.Word]
+	symbols slab[visionpb.Symbol]
+	symPtrs slab[*visionpb.Symbol]
+}
+
 // poly returns the box of frame k as four vertices, top-left first in
 // reading orientation.
-func (n normalizer) poly(k int, b Rect) *visionpb.BoundingPoly {
+func (e *emitter) poly(k int, b Rect) *visionpb.BoundingPoly {
+	a := e.boxes.next()
 	corners := [4][2]float64{{b.Left, b.Top}, {b.Right, b.Top}, {b.Right, b.Bottom}, {b.Left, b.Bottom}}
-	vs := make([]*visionpb.NormalizedVertex, 4)
 	for i, c := range corners {
 		x, y := fromFrame(k, c[0], c[1])
-		vs[i] = n.vertex(x, y)
+		a.vs[i] = e.norm.vertex(x, y)
+		a.ptrs[i] = &a.vs[i]
 	}
-	return &visionpb.BoundingPoly{NormalizedVertices: vs}
+	a.poly.NormalizedVertices = a.ptrs[:]
+	return &a.poly
 }
+
+// newBreak is a symbol property holding a break of type t.
+func (e *emitter) newBreak(t visionpb.TextAnnotation_DetectedBreak_BreakType) *visionpb.TextAnnotation_TextProperty {
+	a := e.breaks.next()
+	a.brk.Type = t
+	a.prop.DetectedBreak = &a.brk
+	return &a.prop
+}
+
+// symbolText is the text of a symbol: ASCII from a table, anything else
+// allocated.
+func symbolText(r rune) string {
+	if r >= 0 && r < utf8.RuneSelf {
+		return asciiText[r]
+	}
+	return string(r)
+}
+
+// asciiText holds the one-character strings of ASCII.
+var asciiText = func() (t [utf8.RuneSelf]string) {
+	for i := range t {
+		t[i] = string(rune(i))
+	}
+	return t
+}()
 
 func clampF(v, lo, hi float64) float64 {
 	if math.IsNaN(v) {
@@ -1217,14 +1305,10 @@ var ligatures = map[rune]string{
 
 func isHyphen(r rune) bool { return r == '-' || r == '\u2010' || r == '\u00ad' }
 
-func newBreak(t visionpb.TextAnnotation_DetectedBreak_BreakType) *visionpb.TextAnnotation_TextProperty {
-	return &visionpb.TextAnnotation_TextProperty{DetectedBreak: &visionpb.TextAnnotation_DetectedBreak{Type: t}}
-}
-
-// emitBlock converts a block of frame k and appends its text to sb.
-func emitBlock(b *tblock, k int, n normalizer, sb *strings.Builder) *visionpb.Block {
+// block converts a block of frame k and appends its text to the page's.
+func (e *emitter) block(b *tblock, k int) *visionpb.Block {
 	vb := &visionpb.Block{
-		BoundingBox: n.poly(k, b.box),
+		BoundingBox: e.poly(k, b.box),
 		BlockType:   visionpb.Block_TEXT,
 		Confidence:  1,
 	}
@@ -1255,27 +1339,45 @@ func emitBlock(b *tblock, k int, n normalizer, sb *strings.Builder) *visionpb.Bl
 						gs = gs[:len(gs)-1]
 					}
 				}
-				vw := &visionpb.Word{BoundingBox: n.poly(k, wbox), Confidence: 1}
-				for _, g := range gs {
-					if lig, ok := ligatures[g.r]; ok {
-						for _, r := range lig {
-							vw.Symbols = append(vw.Symbols, &visionpb.Symbol{Text: string(r), Confidence: 1})
-						}
-						continue
-					}
-					vw.Symbols = append(vw.Symbols, &visionpb.Symbol{Text: string(g.r), Confidence: 1})
-				}
-				for _, s := range vw.Symbols {
-					sb.WriteString(s.Text)
-				}
-				last := vw.Symbols[len(vw.Symbols)-1]
-				last.Property = newBreak(brk)
-				sb.WriteString(BreakText(brk))
-				vp.Words = append(vp.Words, vw)
+				vp.Words = append(vp.Words, e.word(gs, k, wbox, brk))
 			}
 		}
-		vp.BoundingBox = n.poly(k, pbox)
+		vp.BoundingBox = e.poly(k, pbox)
 		vb.Paragraphs = append(vb.Paragraphs, vp)
 	}
 	return vb
+}
+
+// word converts the glyphs of a word in frame k, with box wbox and the
+// break brk after it, and appends its text to the page's.
+func (e *emitter) word(gs []glyph, k int, wbox Rect, brk visionpb.TextAnnotation_DetectedBreak_BreakType) *visionpb.Word {
+	n := 0
+	for _, g := range gs {
+		if lig, ok := ligatures[g.r]; ok {
+			n += len(lig)
+		} else {
+			n++
+		}
+	}
+	vw := e.words.next()
+	vw.BoundingBox, vw.Confidence = e.poly(k, wbox), 1
+	vw.Symbols = e.symPtrs.take(n)[:0]
+	add := func(text string) {
+		s := e.symbols.next()
+		s.Text, s.Confidence = text, 1
+		vw.Symbols = append(vw.Symbols, s)
+		e.text.WriteString(text)
+	}
+	for _, g := range gs {
+		if lig, ok := ligatures[g.r]; ok {
+			for _, r := range lig {
+				add(symbolText(r))
+			}
+			continue
+		}
+		add(symbolText(g.r))
+	}
+	vw.Symbols[len(vw.Symbols)-1].Property = e.newBreak(brk)
+	e.text.WriteString(BreakText(brk))
+	return vw
 }
