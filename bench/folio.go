@@ -193,22 +193,43 @@ func (w worker) stop() string {
 // every page response of the outputs, in page order. It checks that
 // ceil(pages/batch) output files were written.
 func (d *deployment) annotate(ctx context.Context, object string, pages, batch int) (time.Duration, []*visionpb.AnnotateImageResponse, error) {
+	took, prefix, err := d.submit(ctx, object, pages, batch)
+	if err != nil {
+		return 0, nil, err
+	}
+	resps, err := d.results(prefix, pages, batch)
+	if err != nil {
+		return 0, nil, err
+	}
+	return took, resps, nil
+}
+
+// submit runs object (of pages pages) through Folio with batchSize batch
+// and returns the time from submission to the operation's end, and the
+// prefix of its outputs (see results).
+func (d *deployment) submit(ctx context.Context, object string, pages, batch int) (time.Duration, string, error) {
 	d.runs++
 	prefix := fmt.Sprintf("out/%d/", d.runs)
 	took, err := submitAndWait(ctx, d.cluster.API, "gs://"+bucket+"/"+object, "gs://"+bucket+"/"+prefix, batch, waitLimit(pages))
 	if err != nil {
 		d.keep = true
-		return 0, nil, fmt.Errorf("%w (logs: %s)", err, strings.Join(d.cluster.Logs(), " "))
+		return 0, "", fmt.Errorf("%w (logs: %s)", err, strings.Join(d.cluster.Logs(), " "))
 	}
+	return took, prefix, nil
+}
+
+// results reads and checks the outputs a submit wrote under prefix: one
+// response per page, in page order.
+func (d *deployment) results(prefix string, pages, batch int) ([]*visionpb.AnnotateImageResponse, error) {
 	resps, err := d.outputs(prefix, (pages+batch-1)/batch)
 	if err == nil && len(resps) != pages {
 		err = fmt.Errorf("outputs under %s answer %d pages, want %d", prefix, len(resps), pages)
 	}
 	if err != nil {
 		d.keep = true
-		return 0, nil, err
+		return nil, err
 	}
-	return took, resps, nil
+	return resps, nil
 }
 
 // outputs reads and decodes the output files under prefix, expecting

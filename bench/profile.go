@@ -102,10 +102,14 @@ type profileRun struct {
 	// how many were seen.
 	childCPU time.Duration
 	children int
-	env      []string     // the worker's settings: the configuration's, then -worker-env
-	cpu      *pprofData   // CPU profile of the profiled run
-	allocs   bucketTotals // bytes allocated per bucket during the profiled run
-	calls    float64      // asynq tasks run per page (from the worker's metrics)
+	// around is what else ran on the machine during the profiled run: the
+	// api, this process (GCS emulator and client), Redis and everything
+	// else, from /proc.
+	around aroundCPU
+	env    []string     // the worker's settings: the configuration's, then -worker-env
+	cpu    *pprofData   // CPU profile of the profiled run
+	allocs bucketTotals // bytes allocated per bucket during the profiled run
+	calls  float64      // asynq tasks run per page (from the worker's metrics)
 }
 
 // runProfile is the profile mode: it builds the book, profiles it under
@@ -193,14 +197,20 @@ func profileWorker(ctx context.Context, d *deployment, cfg config, pc profileCon
 		cpuc <- result{b, err}
 	}()
 	time.Sleep(200 * time.Millisecond) // let the profile start
-	cpu0, kids0 := procCPU(w.Process.Pid), childrenCPU(w.Process.Pid)
-	took, _, err := d.annotate(ctx, "book.pdf", pages, cfg.batch)
+	api := d.cluster.APIProc().Process.Pid
+	cpu0, kids0, around0 := procCPU(w.Process.Pid), childrenCPU(w.Process.Pid), readAround(api)
+	took, prefix, err := d.submit(ctx, "book.pdf", pages, cfg.batch)
 	if err != nil {
 		return nil, fmt.Errorf("profiled run: %w", err)
 	}
-	// Read while the worker, and so its children, still run.
+	// Read while the worker, and so its children, still run, and before
+	// this process decodes the outputs.
 	r.took, r.workerCPU = took, procCPU(w.Process.Pid)-cpu0
 	r.childCPU, r.children = childrenCPU(w.Process.Pid).since(kids0)
+	r.around = readAround(api).since(around0)
+	if _, err := d.results(prefix, pages, cfg.batch); err != nil {
+		return nil, fmt.Errorf("profiled run: %w", err)
+	}
 	if n := workerTasks(ctx, base) - tasksBefore; n > 0 {
 		r.calls = n / float64(pages)
 	}
@@ -325,6 +335,56 @@ var clockTicks = sync.OnceValue(func() int64 {
 	}
 	return n
 })
+
+// aroundCPU is the CPU time of what runs beside the worker in a profiled
+// run: the api, this process (the GCS emulator, the bench's client and its
+// polling), redis-server, and the whole machine (all cores, from
+// /proc/stat), so that a report can tell whether the cores were full.
+type aroundCPU struct {
+	api, bench, redis, machine time.Duration
+}
+
+// readAround reads the counters of aroundCPU now; api is the api's pid.
+func readAround(api int) aroundCPU {
+	a := aroundCPU{api: procCPU(api), bench: procCPU(os.Getpid()), machine: machineCPU()}
+	dirs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, name := range dirs {
+		if b, err := os.ReadFile(name); err == nil && strings.TrimSpace(string(b)) == "redis-server" {
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(name))); err == nil {
+				a.redis += procCPU(pid)
+			}
+		}
+	}
+	return a
+}
+
+// since is the CPU each counter used from before to a.
+func (a aroundCPU) since(before aroundCPU) aroundCPU {
+	return aroundCPU{api: a.api - before.api, bench: a.bench - before.bench,
+		redis: a.redis - before.redis, machine: a.machine - before.machine}
+}
+
+// machineCPU is the busy CPU time of all cores so far: the first line of
+// /proc/stat without idle and iowait; 0 if unreadable.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy time.Duration
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 7 { // guest time is counted in user already
+			break
+		}
+		busy += ticks(v)
+	}
+	return busy
+}
 
 // childCPU is a snapshot of the CPU time of a process's children: each
 // live child's user+system CPU by pid, and the parent's cutime+cstime,

@@ -189,6 +189,15 @@ func profileReport(w io.Writer, cfg config, args []string, load, book string, si
 	line("cores busy, worker + child processes (CPU from /proc / wall)", func(c *profileCosts) string {
 		return fmt.Sprintf("%.2f of %d", (c.run.workerCPU+c.run.childCPU).Seconds()/c.run.took.Seconds(), cfg.cores)
 	})
+	line("beside them, ms a page: api; GCS emulator and bench client; Redis; anything else on the machine", func(c *profileCosts) string {
+		a := c.run.around
+		rest := a.machine - a.api - a.bench - a.redis - c.run.workerCPU - c.run.childCPU
+		return fmt.Sprintf("%s; %s; %s; %s", msPage(a.api, c.run.pages), msPage(a.bench, c.run.pages),
+			msPage(a.redis, c.run.pages), msPage(max(rest, 0), c.run.pages))
+	})
+	line("cores busy, whole machine (/proc/stat)", func(c *profileCosts) string {
+		return fmt.Sprintf("%.2f of %d", c.run.around.machine.Seconds()/c.run.took.Seconds(), runtime.NumCPU())
+	})
 	line("tasks (plan, ranges or units, merges); document opens", func(c *profileCosts) string {
 		return fmt.Sprintf("%d; %d", c.tasks, c.opens)
 	})
