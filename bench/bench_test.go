@@ -255,3 +255,23 @@ func TestImageEncodings(t *testing.T) {
 		t.Errorf("imageEncodings = %q, %v", got, err)
 	}
 }
+
+func TestOperationTook(t *testing.T) {
+	start := time.Date(2026, 11, 30, 20, 0, 0, 0, time.UTC)
+	seen := start.Add(2 * time.Second)
+	tests := []struct {
+		name string
+		end  time.Time
+		want time.Duration
+	}{
+		{"end between submit and poll", start.Add(1500 * time.Millisecond), 1500 * time.Millisecond},
+		{"no updateTime", time.Time{}, 2 * time.Second},
+		{"end after the poll saw it", seen.Add(time.Second), 2 * time.Second},
+		{"end before submit", start.Add(-time.Second), 2 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := operationTook(start, tt.end, seen); got != tt.want {
+			t.Errorf("%s: operationTook = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
