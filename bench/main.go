@@ -443,10 +443,16 @@ func measured(set, id, name string, runs int, f func() (*row, error)) *row {
 		}
 		rs = append(rs, r)
 	}
-	slices.SortFunc(rs, func(a, b *row) int { return int(a.took - b.took) })
-	r := rs[len(rs)/2]
+	r := medianRow(rs)
 	r.set, r.id, r.name = set, id, name
 	return r
+}
+
+// medianRow is the run of median time among rs (at least one).
+func medianRow(rs []*row) *row {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b *row) int { return int(a.took - b.took) })
+	return rs[len(rs)/2]
 }
 
 // problemRow is a row without figures showing err briefly (the whole of it
