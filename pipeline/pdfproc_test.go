@@ -439,3 +439,54 @@ func TestIsolatedReadAhead(t *testing.T) {
 		t.Errorf("hostile page read ahead returned after %s", took)
 	}
 }
+
+// TestIsolatedKeepsASpare: taking the last idle child starts a spare while
+// there is room, so that a second document opened a moment later finds a
+// child ready; with room for one child only, none is started.
+func TestIsolatedKeepsASpare(t *testing.T) {
+	b := pdfgen.Document(1)
+	for _, tt := range []struct {
+		instances int
+		want      int64 // children started once the first document is open
+	}{{1, 1}, {2, 2}, {3, 2}} {
+		p, err := NewIsolatedPDF(PDFConfig{Instances: tt.instances})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := p.Open(context.Background(), bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUntil := time.Now().Add(10 * time.Second)
+		for p.Started() < tt.want && time.Now().Before(waitUntil) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		for time.Now().Before(waitUntil) { // the spare is ready
+			p.mu.Lock()
+			idle := len(p.idle)
+			p.mu.Unlock()
+			if int64(idle) == tt.want-1 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := p.Started(); got != tt.want {
+			t.Errorf("Instances %d: %d children started with one document open, want %d", tt.instances, got, tt.want)
+		}
+		if tt.instances > 1 {
+			second, err := p.Open(context.Background(), bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if second.(*procDoc).c == first.(*procDoc).c {
+				t.Errorf("Instances %d: two documents on one child", tt.instances)
+			}
+			if got := p.Started(); got > 3 {
+				t.Errorf("Instances %d: %d children started for two documents, want at most 3", tt.instances, got)
+			}
+			_ = second.Close()
+		}
+		_ = first.Close()
+		_ = p.Close()
+	}
+}
