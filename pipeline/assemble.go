@@ -31,8 +31,9 @@ import (
 //     piece of capitals or digits only takes the size of a piece measured
 //     on x-height letters on its baseline, when close; a piece with no
 //     letter or digit (dots, an underscore, an accent) takes the size and
-//     baseline of its neighbour on the line. Characters wholly off the
-//     page are dropped, as pdftotext drops them.
+//     baseline of its neighbour on the line. Pieces left with a rough or
+//     guessed size take the page's body size when close to it. Characters
+//     wholly off the page are dropped, as pdftotext drops them.
 //  2. Blocks grow from the top-left piece: pieces on the lines just above
 //     and below that overlap the block and have the same size (within 6%,
 //     or 20% when either size rests on capitals or digits), pieces on
@@ -48,7 +49,9 @@ import (
 //     block comes before one below that it overlaps horizontally, and before
 //     one entirely to its right unless a block between them vertically
 //     overlaps both), on boxes widened to the blocks below them that stay
-//     clear of their neighbours. Two columns of prose read column by column.
+//     clear of their neighbours; "to its right" follows each turned
+//     block's own reading direction. Two columns of prose read column by
+//     column.
 //  5. Words (emitted): whitespace in the content stream, or a gap wide for
 //     the piece's font size, splits a line; a line of single characters
 //     (letter-spaced text, tight dot leaders) keeps only the gaps clearly
@@ -214,7 +217,7 @@ func uprightProxy(fb frameBlock) *lblock {
 	// Layout coordinates have y down: the frame box is x0..x1, -y1..-y0.
 	x1, y1 := fromFrame(fb.k, b.x0, -b.y1)
 	x2, y2 := fromFrame(fb.k, b.x1, -b.y0)
-	return &lblock{x0: min(x1, x2), x1: max(x1, x2), y0: -max(y1, y2), y1: -min(y1, y2), fs: b.fs, table: -1}
+	return &lblock{x0: min(x1, x2), x1: max(x1, x2), y0: -max(y1, y2), y1: -min(y1, y2), fs: b.fs, table: -1, k: fb.k}
 }
 
 // offPage reports whether box, whichever way round its corners are given,
@@ -383,17 +386,19 @@ const xHeightRatio = 0.45
 // size, for glyphs whose height is typical of their class; 0 for others.
 // sitsOnBase tells whether the glyph's bottom is the baseline.
 func emRatio(r rune) (ratio float64, sitsOnBase bool) {
-	switch {
-	case strings.ContainsRune("acemnorsuvwxz", r):
+	switch r {
+	case 'a', 'c', 'e', 'm', 'n', 'o', 'r', 's', 'u', 'v', 'w', 'x', 'z':
 		return xHeightRatio, true
+	case 'b', 'd', 'h', 'k', 'l':
+		return 0.70, true
+	case 'g', 'p', 'q', 'y':
+		return 0.64, false
+	}
+	switch {
 	case r >= 'A' && r <= 'Z' && r != 'Q' && r != 'J':
 		return 0.69, true
-	case strings.ContainsRune("bdhkl", r):
-		return 0.70, true
 	case r >= '0' && r <= '9':
 		return 0.66, true
-	case strings.ContainsRune("gpqy", r):
-		return 0.64, false
 	}
 	return 0, false
 }
@@ -504,7 +509,7 @@ func fragments(rs []*tline, flat bool) []*frag {
 			for j := range gs {
 				f.x0, f.x1 = min(f.x0, gs[j].box.Left), max(f.x1, gs[j].box.Right)
 			}
-			if fem, fbase, fsure, ok := metrics(gs, flat); ok && (math.Abs(fem-em) > 0.2*em || math.Abs(fbase-base) > 0.15*em) {
+			if fem, fbase, fsure, ok := metrics(gs, flat); ok && (math.Abs(fem-em) > pieceDelta(gs)*em || math.Abs(fbase-base) > 0.15*em) {
 				f.em, f.base, f.sure, f.guessed = fem, fbase, fsure, false
 			}
 			// Tight boxes stop short of the advance widths that pdftotext
@@ -517,6 +522,25 @@ func fragments(rs []*tline, flat bool) []*frag {
 	}
 	borrowLineSizes(out)
 	return out
+}
+
+// pieceDelta is how far the size measured on a piece may be from its
+// run's before the piece keeps its own: a run in content order may cross
+// from one font to another on a line (a margin note set beside a body
+// line, in a smaller size), which pdftotext, knowing each glyph's font,
+// tells apart. A piece with several x-height letters measures its size
+// well enough to keep it at 10%; one with fewer only at 20%.
+func pieceDelta(gs []glyph) float64 {
+	n := 0
+	for i := range gs {
+		if r, _ := emRatio(gs[i].r); r == xHeightRatio {
+			n++
+		}
+	}
+	if n >= 4 {
+		return 0.1
+	}
+	return 0.2
 }
 
 // setSize sets the font size of f and the font box it implies.
@@ -533,32 +557,108 @@ func (f *frag) setSize(em float64) {
 // block. A piece with no glyph of a known class (a leader dot after an
 // accent, a leading underscore) takes the size and baseline of a sized
 // piece beside it on its line, within word spacing, so that sizes spread
-// along a leader from either end. It sorts fs by baseline; pieces given a
-// new baseline may then be out of that order.
+// along a leader from either end. Pieces still unsized take the page's
+// body size when close to it. It sorts fs by baseline; pieces given a new
+// baseline may then be out of that order.
 func borrowLineSizes(fs []*frag) {
 	sortByBaseline(fs)
+	// Donors lie within sameBaseline of their size from a piece's
+	// baseline, or intraLine for a guessed piece (see sizeDonor).
+	maxEm := 0.0
+	for _, f := range fs {
+		if !f.guessed {
+			maxEm = max(maxEm, f.em)
+		}
+	}
+	band := intraLine * maxEm
 	for i, f := range fs {
 		if f.sure || f.guessed {
 			continue
 		}
-		if g := nearestSizeOnBaseline(fs, i); g != nil {
+		if g := nearestSizeOnBaseline(fs, i, sameBaseline*max(maxEm, f.em)); g != nil {
 			f.setSize(g.em)
 		}
 	}
 	for i := range fs {
-		borrowGuessedSize(fs, i)
+		borrowGuessedSize(fs, i, band)
 	}
 	for i := len(fs) - 1; i >= 0; i-- {
-		borrowGuessedSize(fs, i)
+		borrowGuessedSize(fs, i, band)
 	}
+	// A piece left with a guessed size (a lone "\t"), or sized on
+	// capitals, digits or ascenders only (a column of numbers), with no
+	// measured piece beside it, takes the page's body size when close to
+	// it: most such text is set in the body size, which pdftotext reads
+	// from the font. A rough size must be within sizeDeltaBody, a guess
+	// within sizeDeltaLoose, and a piece of marks too short to tell a size
+	// (a line of "...") takes it however far.
+	body := bodySize(fs)
+	if body == 0 {
+		return
+	}
+	for _, f := range fs {
+		tol := sizeDeltaBody
+		if f.guessed {
+			tol = sizeDeltaLoose
+		}
+		if (f.guessed || !f.sure) && (math.Abs(f.em-body) < tol*body || f.guessed && shapeless(f.gs)) {
+			f.setSize(body)
+			f.guessed = false
+		}
+	}
+}
+
+// shapeless reports whether gs are all marks whose height tells nothing
+// of the font size (dots, commas, dashes, quotes, an underscore): a piece
+// of them alone on its line ("..." in code) takes the body size however
+// far its guess is from it.
+func shapeless(gs []glyph) bool {
+	for i := range gs {
+		if !strings.ContainsRune(".,:;_-'`\"\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00b7", gs[i].r) {
+			return false
+		}
+	}
+	return true
+}
+
+// bodySize returns the most common font size of the pieces measured on
+// x-height letters, counted by glyphs in steps of 1%, as the mean size of
+// that step; 0 if there is none.
+func bodySize(fs []*frag) float64 {
+	type bin struct {
+		n   int
+		sum float64
+	}
+	bins := map[int]*bin{}
+	var best *bin
+	for _, f := range fs {
+		if !f.sure || f.guessed {
+			continue
+		}
+		k := int(math.Round(math.Log(f.em) * 100))
+		b := bins[k]
+		if b == nil {
+			b = &bin{}
+			bins[k] = b
+		}
+		b.n += len(f.gs)
+		b.sum += f.em * float64(len(f.gs))
+		if best == nil || b.n > best.n {
+			best = b
+		}
+	}
+	if best == nil {
+		return 0
+	}
+	return best.sum / float64(best.n)
 }
 
 // borrowGuessedSize gives fs[i], if its size is a guess, the size and
 // baseline of the nearest sized piece beside it on its line (an underscore
 // or an accent has no baseline of its own to go by).
-func borrowGuessedSize(fs []*frag, i int) {
+func borrowGuessedSize(fs []*frag, i int, band float64) {
 	if f := fs[i]; f.guessed {
-		if g := nearestSizeOnBaseline(fs, i); g != nil {
+		if g := nearestSizeOnBaseline(fs, i, band); g != nil {
 			f.base = g.base
 			f.setSize(g.em)
 			f.guessed = false
@@ -568,19 +668,29 @@ func borrowGuessedSize(fs []*frag, i int) {
 
 // nearestSizeOnBaseline returns the piece of fs (sorted by baseline)
 // closest to fs[i] horizontally among those whose size it may take (see
-// sizeDonor), looking at a bounded number of neighbours on each side.
-func nearestSizeOnBaseline(fs []*frag, i int) *frag {
-	const reach = 32
+// sizeDonor). It looks at the pieces whose baselines lie within band of
+// fs[i]'s, all of them on a line however many pieces it has (an index
+// line of leader dots in two columns): a fixed number of neighbours in
+// baseline order misses the line's first word when fs[i] sits a little
+// above or below it (an underscore starting an index entry), as that
+// word sorts after all pieces on its own baseline.
+func nearestSizeOnBaseline(fs []*frag, i int, band float64) *frag {
+	const maxReach = 512 // pieces on each side, against pathological pages
 	f := fs[i]
 	var best *frag
 	bestGap := math.Inf(1)
-	for j := max(0, i-reach); j < min(len(fs), i+reach+1); j++ {
-		g := fs[j]
-		if j == i || !sizeDonor(f, g) {
-			continue
-		}
-		if gap := max(g.x0-f.x1, f.x0-g.x1, 0); gap < bestGap {
-			best, bestGap = g, gap
+	for _, dir := range [2]int{-1, 1} {
+		for j, n := i+dir, 0; j >= 0 && j < len(fs) && n < maxReach; j, n = j+dir, n+1 {
+			g := fs[j]
+			if math.Abs(g.base-f.base) > band {
+				break
+			}
+			if !sizeDonor(f, g) {
+				continue
+			}
+			if gap := max(g.x0-f.x1, f.x0-g.x1, 0); gap < bestGap {
+				best, bestGap = g, gap
+			}
 		}
 	}
 	return best
@@ -616,6 +726,7 @@ const (
 	wordSpacing    = 1.5  // max gap inside a line
 	sizeDeltaLines = 0.06 // font size difference allowed above and below
 	sizeDeltaLoose = 0.2  // ... above and below when a size is a rough estimate
+	sizeDeltaBody  = 0.08 // max distance of a rough size from the body size it takes
 	sameBaseline   = 0.1  // max baseline distance of pieces that share a size
 	sizeDeltaSame  = 0.6  // ... on the block's own lines
 	sizeDeltaOut   = 0.2  // ... for outlying pieces
@@ -635,6 +746,7 @@ type lblock struct {
 	ex0, ex1       float64 // extended horizontal extent, for reading order
 	ey0, ey1       float64
 	table          int
+	k              int // reading frame, for proxies ordered across frames
 }
 
 func (b *lblock) add(f *frag) {
@@ -947,12 +1059,30 @@ func readingOrder(bs []*lblock) []*lblock {
 		}
 	}
 	// rule1: a overlaps b horizontally and is above it. rule2: a is left
-	// of b.
+	// of b. Tops closer than sameBaseline em count as level: pdftotext
+	// takes a top from the font's ascent, the same for a row of labels on
+	// one baseline (a navigation bar), where our estimates differ by a
+	// hair and would put a label before the one on its left.
 	rule1 := func(a, b *lblock) bool {
 		overlap := (a.ex0 <= b.ex0 && b.ex0 <= a.ex1) || (b.ex0 <= a.ex0 && a.ex0 <= b.ex1)
-		return overlap && a.ey0 < b.ey0
+		return overlap && a.ey0 < b.ey0-sameBaseline*min(a.fs, b.fs)
 	}
-	rule2 := func(a, b *lblock) bool { return a.ex1 <= b.ex0 }
+	// rule2 looks along a's own reading direction, as pdftotext's does:
+	// text turned a quarter left reads upwards, so a label on a plot's
+	// y axis comes before the one above it (the comparisons for turned
+	// text are pdftotext's, which for them do not ask the boxes to be
+	// apart).
+	rule2 := func(a, b *lblock) bool {
+		switch a.k {
+		case 1: // reading upwards (layout y grows downwards)
+			return a.ey1 >= b.ey0
+		case 2: // upside down, reading leftwards
+			return b.ex1 <= a.ex0
+		case 3: // reading downwards
+			return a.ey0 <= b.ey1
+		}
+		return a.ex1 <= b.ex0
+	}
 	out := make([]*lblock, 0, n)
 	visited := make([]bool, n)
 	var visit func(i int)

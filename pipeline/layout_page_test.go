@@ -33,8 +33,11 @@ func TestOffPageTextDropped(t *testing.T) {
 
 func TestRotatedLabelInReadingOrder(t *testing.T) {
 	// A label written bottom to top between two upright paragraphs (a
-	// plot's axis title) reads where it stands, as in pdftotext, not after
-	// all upright text.
+	// plot's axis title) is ordered with the upright blocks, not after
+	// them all. pdftotext compares a turned block with the others along
+	// its own reading direction (upwards), which puts it before the
+	// paragraph above it: pdftotext prints this very page (made as a PDF
+	// with the label's text matrix turned a quarter left) label first.
 	cs := typeset(tl{72, 700, "Text above the plot"})
 	for i, r := range "Quantiles" {
 		y := 400 + float64(i)*6
@@ -43,7 +46,7 @@ func TestRotatedLabelInReadingOrder(t *testing.T) {
 	cs = append(cs, typeset(tl{72, 100, "Text below the plot"})...)
 	ta := BuildTextAnnotation(&Page{Width: 612, Height: 792, Chars: cs})
 	checkInvariants(t, ta)
-	if want := "Text above the plot\nQuantiles\nText below the plot\n"; ta.Text != want {
+	if want := "Quantiles\nText above the plot\nText below the plot\n"; ta.Text != want {
 		t.Errorf("text %q, want %q", ta.Text, want)
 	}
 }
