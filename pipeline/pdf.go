@@ -11,12 +11,14 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/klippa-app/go-pdfium"
 	pdfiumerrors "github.com/klippa-app/go-pdfium/errors"
 	"github.com/klippa-app/go-pdfium/references"
 	"github.com/klippa-app/go-pdfium/requests"
+	"github.com/klippa-app/go-pdfium/responses"
 	"github.com/klippa-app/go-pdfium/webassembly"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -519,12 +521,28 @@ func (d *pdfDoc) page(n int) (*Page, error) {
 		if d.maxChars > 0 && len(text.Chars) > d.maxChars {
 			return fmt.Errorf("page has %d characters, over the limit of %d: %w", len(text.Chars), d.maxChars, ErrInvalidInput)
 		}
+		raw, err := d.replacedUnits(ref, text.Chars)
+		if err != nil {
+			return err
+		}
 		out.Chars = make([]Char, 0, len(text.Chars))
-		for _, c := range text.Chars {
+		for i := 0; i < len(text.Chars); i++ {
+			c := text.Chars[i]
 			if c == nil || c.Text == "" {
 				continue
 			}
 			r, _ := utf8.DecodeRuneInString(c.Text)
+			if u, ok := raw[i]; ok && utf16.IsSurrogate(rune(u)) {
+				// PDFium gives a character beyond the BMP (Miao, math
+				// letters, emoji) as two, its UTF-16 surrogates, which
+				// the structured call turns into U+FFFD each: join them.
+				if v, ok := raw[i+1]; ok {
+					if j := utf16.DecodeRune(rune(u), rune(v)); j != utf8.RuneError {
+						r = j
+						i++
+					}
+				}
+			}
 			if unmapped(r) {
 				out.Unmapped++
 			}
@@ -557,6 +575,36 @@ func (d *pdfDoc) page(n int) (*Page, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// replacedUnits returns, by index, the code units PDFium holds for the
+// characters of page ref that the structured call gave as U+FFFD (chars,
+// in index order), which are UTF-16 surrogates where the page has text
+// beyond the BMP; nil, without a call into PDFium, when there are none.
+func (d *pdfDoc) replacedUnits(ref requests.Page, chars []*responses.GetPageTextStructuredChar) (map[int]uint, error) {
+	var idx []int
+	for i, c := range chars {
+		if c != nil && c.Text == string(utf8.RuneError) {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return nil, nil
+	}
+	tp, err := d.inst.FPDFText_LoadPage(&requests.FPDFText_LoadPage{Page: ref})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _, _ = d.inst.FPDFText_ClosePage(&requests.FPDFText_ClosePage{TextPage: tp.TextPage}) }()
+	units := make(map[int]uint, len(idx))
+	for _, i := range idx {
+		u, err := d.inst.FPDFText_GetUnicode(&requests.FPDFText_GetUnicode{TextPage: tp.TextPage, Index: i})
+		if err != nil {
+			return nil, err
+		}
+		units[i] = u.Unicode
+	}
+	return units, nil
 }
 
 // Close closes the document and discards its PDFium instance. It is safe to
