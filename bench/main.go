@@ -47,8 +47,9 @@
 // r-doc-pdf). Rows of each file, the targets of a row referring to rows
 // of its own set:
 //   - Folio end to end, defaults: the worker with no PDFIUM_* setting,
-//     pdfium in child processes with its interrupt off; targets ≥ 0.5×
-//     pdfium alone with the interrupt off and ≥ 0.5× pdftotext;
+//     pdfium in child processes with its interrupt off; target ≥ 0.5×
+//     pdftotext, which runs right after each of its runs (its ratio to
+//     pdfium alone with the interrupt off is shown too);
 //   - Folio end to end, PDFIUM_ISOLATE=false: the previous default, pdfium
 //     in the worker with its interrupt on, to show the gain;
 //   - Folio's pipeline in-process (interrupt on);
@@ -311,7 +312,7 @@ func report(w io.Writer, cfg config, args []string, load string, sets []string, 
 	}
 	_, err := io.WriteString(w, "\nTargets (DESIGN §6): scanned, Folio ≥ 0.9× tesseract and > ocrmypdf; "+
 		fmt.Sprintf("turned scans, a turned page costs at most %g× an upright one (pages/s ≥ 1/%g of upright's); ", turnedMaxSlowdown, turnedMaxSlowdown)+
-		"born-digital, Folio ≥ 0.5× pdfium alone (and ≥ 0.5× pdftotext). "+
+		"born-digital, Folio ≥ 0.5× pdftotext -bbox-layout (the ratio to pdfium's extraction alone, interrupt off, is for information). "+
 		"CER: Levenshtein distance over ground-truth characters, whitespace collapsed, pages with an error left out. "+
 		"Peak RSS: the worker process for Folio rows (without its pdfium child processes, by default where pdfium runs), "+
 		"the largest single process otherwise.\n")

@@ -38,6 +38,7 @@ type target struct {
 	label  string  // the reference's short name in the table
 	min    float64 // ratio of pages/s to reach (1/1.2: at most 1.2× the reference's time)
 	strict bool    // the ratio must be above min, not just reach it
+	info   bool    // the ratio is shown for information, not judged (min unused)
 }
 
 // measured reports whether the row has figures.
@@ -127,6 +128,10 @@ func (r *row) targetCell(byID map[string]*row) string {
 			continue
 		}
 		ratio := r.rate() / ref.rate()
+		if t.info {
+			parts = append(parts, fmt.Sprintf("%.2f× %s", ratio, t.label))
+			continue
+		}
 		op, ok := "≥", ratio >= t.min
 		if t.strict {
 			op, ok = ">", ratio > t.min
