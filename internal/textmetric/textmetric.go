@@ -30,9 +30,17 @@ func CER(want, got string) float64 {
 
 // Distance returns the Levenshtein distance between a and b in runes
 // (insertions, deletions and substitutions each cost 1). It uses memory
-// linear in the shorter input.
+// linear in the shorter input, and time quadratic only in what lies
+// between the longest common prefix and suffix, which do not change the
+// distance: texts that nearly match cost little more than reading them.
 func Distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
+	for len(ra) > 0 && len(rb) > 0 && ra[0] == rb[0] {
+		ra, rb = ra[1:], rb[1:]
+	}
+	for len(ra) > 0 && len(rb) > 0 && ra[len(ra)-1] == rb[len(rb)-1] {
+		ra, rb = ra[:len(ra)-1], rb[:len(rb)-1]
+	}
 	if len(ra) < len(rb) {
 		ra, rb = rb, ra
 	}

@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/folio-ocr/folio/internal/textmetric"
+)
+
+// TestRManualsMatchPdftotext holds issue 10's text-fidelity target on every
+// R manual: the character error rate of each page's fullTextAnnotation
+// text against pdftotext's (its reading order, whitespace collapsed),
+// summed over the document, is at most 0.5%. README's "Text fidelity"
+// table comes from the same measure (TestCERProbe).
+func TestRManualsMatchPdftotext(t *testing.T) {
+	if _, err := exec.LookPath("pdftotext"); err != nil {
+		t.Skip("pdftotext not installed (apt-get install poppler-utils)")
+	}
+	const maxCER = 0.005
+	pdf := testPDF(t)
+	for _, name := range []string{"R-intro", "R-data", "R-admin", "R-lang", "R-ints", "R-FAQ", "R-exts"} {
+		path := "/usr/share/R/doc/manual/" + name + ".pdf"
+		if _, err := os.Stat(path); err != nil {
+			t.Skipf("%s not installed (apt-get install r-doc-pdf)", path)
+		}
+		t.Run(name, func(t *testing.T) {
+			out, err := exec.Command("pdftotext", "-enc", "UTF-8", path, "-").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := strings.Split(string(out), "\f") // one page each, and an empty last
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := pdf.Open(context.Background(), f, st.Size())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer doc.Close()
+			if len(want) < doc.PageCount() {
+				t.Fatalf("pdftotext gave %d pages, the document has %d", len(want), doc.PageCount())
+			}
+			var (
+				mu          sync.Mutex
+				dist, total int
+				wg          sync.WaitGroup
+				sem         = make(chan struct{}, 2)
+			)
+			for n := 1; n <= doc.PageCount(); n++ {
+				p, err := doc.Page(context.Background(), n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() { // the Levenshtein distance is the slow part
+					defer wg.Done()
+					defer func() { <-sem }()
+					w := textmetric.Normalize(want[n-1])
+					g := textmetric.Normalize(strings.ReplaceAll(BuildTextAnnotation(p).GetText(), "-\n", ""))
+					d := textmetric.Distance(w, g)
+					mu.Lock()
+					dist += d
+					total += len([]rune(w))
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			cer := float64(dist) / float64(max(total, 1))
+			t.Logf("%s: CER %.3f%% against pdftotext (%d edits in %d characters)", name, 100*cer, dist, total)
+			if cer > maxCER {
+				t.Errorf("%s: CER %.3f%%, over %.1f%%", name, 100*cer, 100*maxCER)
+			}
+		})
+	}
+}
