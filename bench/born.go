@@ -151,7 +151,8 @@ func bornFileRows(ctx context.Context, cfg config, dep *lazyDeployment, eng *bor
 	// pdftotext runs right after each run of Folio's defaults, so that
 	// the two meet the same load on this noisy machine.
 	var text *paired
-	if pkg := missingTool("pdftotext"); pkg == "" {
+	missingText := missingTool("pdftotext")
+	if missingText == "" {
 		text = &paired{set: f.set, id: "pdftotext", name: "pdftotext -bbox-layout", run: func() (*row, error) {
 			return pdftotext(ctx, f.path, pages, cfg.cores)
 		}}
@@ -195,7 +196,7 @@ func bornFileRows(ctx context.Context, cfg config, dep *lazyDeployment, eng *bor
 	}
 	switch {
 	case text == nil:
-		rows = append(rows, skippedRow(f.set, "pdftotext", "pdftotext -bbox-layout", "skipped (install "+missingTool("pdftotext")+")"))
+		rows = append(rows, skippedRow(f.set, "pdftotext", "pdftotext -bbox-layout", "skipped (install "+missingText+")"))
 	case len(text.runs) == 0: // Folio's row failed before any run
 		rows = append(rows, measured(f.set, text.id, text.name, cfg.runs, text.run))
 	default:
