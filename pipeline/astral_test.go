@@ -13,16 +13,20 @@ import (
 // (MATHEMATICAL ITALIC SMALL A, as unicode-math typesets) and "b" to
 // U+1F600, both beyond the BMP; the page shows "x ab? y".
 func astralPDF() []byte {
-	cmap := strings.Join([]string{
+	return cmapPDF("x ab? y", "<20> <0020>", "<3F> <003F>", "<61> <D835DC4E>", "<62> <D83DDE00>", "<78> <0078>", "<79> <0079>")
+}
+
+// cmapPDF is a page of Helvetica showing text, whose ToUnicode CMap maps
+// codes to UTF-16BE as bfchar lines ("<61> <D835DC4E>") give.
+func cmapPDF(text string, bfchar ...string) []byte {
+	cmap := strings.Join(append(append([]string{
 		"/CIDInit /ProcSet findresource begin 12 dict begin begincmap",
 		"/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
 		"/CMapName /Astral def /CMapType 2 def",
 		"1 begincodespacerange <00> <FF> endcodespacerange",
-		"6 beginbfchar",
-		"<20> <0020>", "<3F> <003F>", "<61> <D835DC4E>", "<62> <D83DDE00>", "<78> <0078>", "<79> <0079>",
-		"endbfchar endcmap CMapName currentdict /CMap defineresource pop end end",
-	}, "\n")
-	content := "BT /F1 24 Tf 72 700 Td (x ab? y) Tj ET\n"
+		fmt.Sprintf("%d beginbfchar", len(bfchar)),
+	}, bfchar...), "endbfchar endcmap CMapName currentdict /CMap defineresource pop end end"), "\n")
+	content := "BT /F1 24 Tf 72 700 Td (" + text + ") Tj ET\n"
 	return pdfgen.Raw([]string{
 		"<< /Type /Catalog /Pages 2 0 R >>",
 		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -65,6 +69,38 @@ func TestCharactersBeyondTheBMP(t *testing.T) {
 			}
 			if text := BuildTextAnnotation(p).GetText(); !strings.Contains(text, "\U0001D44E\U0001F600?") {
 				t.Errorf("text %q lacks the joined characters", text)
+			}
+		})
+	}
+}
+
+// TestLoneSurrogateStaysReplaced: a ToUnicode entry that maps a glyph to
+// half a surrogate pair, or to the halves the wrong way round, is bad
+// input: such a character stays U+FFFD, counted as unmapped, and its
+// neighbours are not swallowed.
+func TestLoneSurrogateStaysReplaced(t *testing.T) {
+	pdf := cmapPDF("xabcy", "<61> <D835>", "<62> <DC4E>", "<63> <DC4ED835>", "<78> <0078>", "<79> <0079>")
+	for name, open := range map[string]func(t testing.TB, b []byte) (Document, error){"in-process": openBytes, "isolated": openIsolated} {
+		t.Run(name, func(t *testing.T) {
+			doc, err := open(t, pdf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer doc.Close()
+			p, err := doc.Page(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []rune
+			for _, c := range p.Chars {
+				got = append(got, c.Rune)
+			}
+			s := strings.TrimSpace(string(got))
+			if !strings.HasPrefix(s, "x") || !strings.HasSuffix(s, "y") || strings.ContainsFunc(s, func(r rune) bool { return r > 0xFFFF }) {
+				t.Errorf("characters %q, want x, replacement characters only, y", s)
+			}
+			if p.Unmapped == 0 || p.Unmapped != strings.Count(s, "\uFFFD") {
+				t.Errorf("Unmapped = %d for %q, want its %d replacement characters", p.Unmapped, s, strings.Count(s, "\uFFFD"))
 			}
 		})
 	}

@@ -534,9 +534,11 @@ func (d *pdfDoc) page(n int) (*Page, error) {
 			r, _ := utf8.DecodeRuneInString(c.Text)
 			if u, ok := raw[i]; ok && utf16.IsSurrogate(rune(u)) {
 				// PDFium gives a character beyond the BMP (Miao, math
-				// letters, emoji) as two, its UTF-16 surrogates, which
-				// the structured call turns into U+FFFD each: join them.
-				if v, ok := raw[i+1]; ok {
+				// letters, emoji) as two with the glyph's box, its UTF-16
+				// surrogates, which the structured call turns into
+				// U+FFFD each: join them. Halves from two glyphs (a
+				// broken ToUnicode map) stay apart.
+				if v, ok := raw[i+1]; ok && text.Chars[i+1].PointPosition == c.PointPosition {
 					if j := utf16.DecodeRune(rune(u), rune(v)); j != utf8.RuneError {
 						r = j
 						i++
