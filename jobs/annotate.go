@@ -121,6 +121,12 @@ type annotator struct {
 	doc    pipeline.Document
 	probed *pageRead
 
+	// fonts is what the document tells of its fonts, sampled before its
+	// first text-layer page is laid out (nil if it cannot be);
+	// fontsSampled tells that the sample was tried.
+	fonts        *pipeline.Fonts
+	fontsSampled bool
+
 	textPages, ocrPages int
 	// failedPages counts the pages written as errors; OCR goroutines add to
 	// it concurrently.
@@ -505,6 +511,34 @@ func (a *annotator) readPage(ctx context.Context, doc *pipeline.Document, n int)
 	return step(a, ctx, doc, n, "extracting text", func(ctx context.Context) (*pipeline.Page, error) { return (*doc).Page(ctx, n) })
 }
 
+// sampleFonts samples the document's fonts once, within a page's timeout,
+// for the layout of its text-layer pages (see pipeline.Fonts). A document
+// that cannot be sampled is laid out on glyph heights alone; one whose
+// sample timed out is opened again, as step does for a page.
+func (a *annotator) sampleFonts(ctx context.Context, doc *pipeline.Document) {
+	if a.fontsSampled {
+		return
+	}
+	a.fontsSampled = true
+	fs, ok := (*doc).(pipeline.FontSampler)
+	if !ok {
+		return
+	}
+	pages := pipeline.FontSamplePages((*doc).PageCount())
+	if len(pages) == 0 {
+		return
+	}
+	f, err := step(a, ctx, doc, pages[0], "sampling fonts", func(ctx context.Context) (*pipeline.Fonts, error) {
+		return fs.SampleFonts(ctx, pages)
+	})
+	if err != nil {
+		a.log.Warn("cannot sample the document's fonts; its text is laid out on glyph heights alone",
+			zap.Ints("pages", pages), zap.Error(err))
+		return
+	}
+	a.fonts = f
+}
+
 // closeProbed closes the document that probe opened if no annotation took
 // it.
 func (a *annotator) closeProbed() {
@@ -597,6 +631,8 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 			continue
 		}
 		if !ocr {
+			a.sampleFonts(ctx, &doc)
+			page.Fonts = a.fonts
 			a.textPages++
 			h.Metrics.PageRouted(pipeline.RouteText.String())
 			a.log.Debug("page", zap.Int("page", n), zap.Stringer("route", pipeline.RouteText), zap.String("reason", why))

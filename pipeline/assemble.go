@@ -163,7 +163,7 @@ func BuildTextAnnotation(p *Page) *visionpb.TextAnnotation {
 
 	e := &emitter{norm: norm}
 	e.text.Grow(len(p.Chars) + len(p.Chars)/8) // the characters and the breaks between words
-	for _, fb := range pageOrder(groups) {
+	for _, fb := range pageOrder(groups, p.Fonts) {
 		page.Blocks = append(page.Blocks, e.block(fb.b.tblock(), fb.k))
 	}
 	ta.Text = e.text.String()
@@ -182,7 +182,7 @@ type frameBlock struct {
 // after all upright text. With one direction, or too many blocks to sort,
 // frames follow one another: upright, then turned left, right and upside
 // down.
-func pageOrder(groups [4][]glyph) []frameBlock {
+func pageOrder(groups [4][]glyph, fonts *Fonts) []frameBlock {
 	var out []frameBlock
 	frames := 0
 	for _, k := range [4]int{0, 1, 3, 2} {
@@ -190,7 +190,7 @@ func pageOrder(groups [4][]glyph) []frameBlock {
 			continue
 		}
 		frames++
-		for _, b := range layoutBlocks(groups[k]) {
+		for _, b := range layoutBlocks(groups[k], fonts) {
 			out = append(out, frameBlock{b, k})
 		}
 	}
@@ -288,7 +288,7 @@ func hOverlap(a, b Rect) float64 { return min(a.Right, b.Right) - max(a.Left, b.
 
 // layoutBlocks groups the glyphs of one frame into blocks of lines in
 // reading order.
-func layoutBlocks(gs []glyph) []*lblock {
+func layoutBlocks(gs []glyph, fonts *Fonts) []*lblock {
 	// Thin glyphs (hyphens, dots, rules) have tight boxes far shorter than
 	// the font size, which would make every gap next to them look wide:
 	// give each glyph at least 60% of the median glyph height, centred.
@@ -305,7 +305,7 @@ func layoutBlocks(gs []glyph) []*lblock {
 			}
 		}
 	}
-	frags := fragments(runs(gs), flatFont(gs))
+	frags := fragments(runs(gs), flatFont(gs), fonts)
 	var bs []*lblock
 	if len(frags) > maxFrags {
 		bs = []*lblock{simpleBlock(frags)}
@@ -456,6 +456,30 @@ func metrics(gs []glyph, flat bool) (em, base float64, sure, ok bool) {
 	return em, base, sure, true
 }
 
+// snapBand is how far, as a fraction, a size estimated from glyph heights
+// may be from one of the document's font sizes to be taken for it.
+const snapBand = 0.07
+
+// snap returns the font size of the document nearest to em, a size
+// estimated with an x-height ratio of xHeightRatio, when one lies within
+// snapBand of it; otherwise em, rescaled to the document's x-height ratio
+// if it has its own. A nil f returns em.
+func (f *Fonts) snap(em float64) float64 {
+	if f == nil {
+		return em
+	}
+	if f.XHeight > 0 {
+		em *= xHeightRatio / f.XHeight
+	}
+	best, bestD := em, snapBand*em
+	for _, s := range f.Sizes {
+		if d := math.Abs(s - em); d < bestD {
+			best, bestD = s, d
+		}
+	}
+	return best
+}
+
 // flatFont reports whether the x-height letters of gs are about as tall as
 // the ascenders, so that their heights say nothing about the font size.
 func flatFont(gs []glyph) bool {
@@ -478,11 +502,14 @@ func flatFont(gs []glyph) bool {
 
 // fragments cuts runs at spaces and wide gaps and estimates the font size
 // and baseline of each piece.
-func fragments(rs []*tline, flat bool) []*frag {
+func fragments(rs []*tline, flat bool, fonts *Fonts) []*frag {
 	out := make([]*frag, 0, len(rs))
 	var slab []frag
 	for _, r := range rs {
 		em, base, sure, ok := metrics(r.gs, flat)
+		if ok {
+			em = fonts.snap(em)
+		}
 		if !ok {
 			em = max(r.h()/0.7, minSize)
 			base = r.box.Bottom
@@ -509,7 +536,11 @@ func fragments(rs []*tline, flat bool) []*frag {
 			for j := range gs {
 				f.x0, f.x1 = min(f.x0, gs[j].box.Left), max(f.x1, gs[j].box.Right)
 			}
-			if fem, fbase, fsure, ok := metrics(gs, flat); ok && (math.Abs(fem-em) > pieceDelta(gs)*em || math.Abs(fbase-base) > 0.15*em) {
+			fem, fbase, fsure, ok := metrics(gs, flat)
+			if ok {
+				fem = fonts.snap(fem)
+			}
+			if ok && (math.Abs(fem-em) > pieceDelta(gs)*em || math.Abs(fbase-base) > 0.15*em) {
 				f.em, f.base, f.sure, f.guessed = fem, fbase, fsure, false
 			}
 			// Tight boxes stop short of the advance widths that pdftotext

@@ -4,7 +4,8 @@ package pipeline
 // whole-document CER of BuildTextAnnotation against pdftotext over the R
 // manuals (FOLIO_CER_FILES="R-data R-exts" to choose; an entry containing "/"
 // is the path of any PDF, e.g. data/cer-corpus/x.pdf relative to the
-// repository root). Extracted characters and pdftotext's text are cached in
+// repository root). The document's fonts are sampled as the jobs package
+// does (FOLIO_CER_NOFONTS=1 to leave them out). Extracted characters and pdftotext's text are cached in
 // /tmp/folio-probe by file name: delete it after changing pdf.go.
 // FOLIO_DUMP_FILE (a name or path, as above) and FOLIO_DUMP_PAGE make
 // TestLayoutDump print a page's blocks and lines.
@@ -25,7 +26,12 @@ import (
 	"github.com/folio-ocr/folio/internal/textmetric"
 )
 
-const probeDir = "/tmp/folio-probe"
+var probeDir = func() string {
+	if d := os.Getenv("FOLIO_PROBE_DIR"); d != "" {
+		return d
+	}
+	return "/tmp/folio-probe"
+}()
 
 type probeDoc struct {
 	Pages []*Page
@@ -53,10 +59,17 @@ func loadProbe(t *testing.T, path string) *probeDoc {
 	}
 	defer doc.Close()
 	d := &probeDoc{}
+	fonts, err := doc.(FontSampler).SampleFonts(context.Background(), FontSamplePages(doc.PageCount()))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for n := 1; n <= doc.PageCount(); n++ {
 		p, err := doc.Page(context.Background(), n)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if os.Getenv("FOLIO_CER_NOFONTS") == "" {
+			p.Fonts = fonts
 		}
 		d.Pages = append(d.Pages, p)
 		out, err := exec.Command("pdftotext", "-f", strconv.Itoa(n), "-l", strconv.Itoa(n), "-enc", "UTF-8", path, "-").Output()
@@ -120,8 +133,8 @@ func TestCERProbe(t *testing.T) {
 				g := textmetric.Normalize(strings.ReplaceAll(ta.Text, "-\n", ""))
 				rs[i] = res{i + 1, textmetric.Distance(w, g), len([]rune(w)), textmetric.Distance(strings.ReplaceAll(w, " ", ""), strings.ReplaceAll(g, " ", ""))}
 				if dump == strconv.Itoa(i+1) {
-					os.WriteFile(fmt.Sprintf("/tmp/folio-probe/%s-%d.want", name, i+1), []byte(d.Want[i]), 0o644)
-					os.WriteFile(fmt.Sprintf("/tmp/folio-probe/%s-%d.got", name, i+1), []byte(ta.Text), 0o644)
+					os.WriteFile(fmt.Sprintf(probeDir+"/%s-%d.want", name, i+1), []byte(d.Want[i]), 0o644)
+					os.WriteFile(fmt.Sprintf(probeDir+"/%s-%d.got", name, i+1), []byte(ta.Text), 0o644)
 				}
 			}()
 		}
@@ -165,7 +178,7 @@ func TestLayoutDump(t *testing.T) {
 		gs = append(gs, glyph{r: c.Rune, box: c.Box, idx: vis})
 		vis++
 	}
-	bs := layoutBlocks(gs)
+	bs := layoutBlocks(gs, nil)
 	for i, b := range bs {
 		fmt.Printf("block %d x %.1f..%.1f y %.1f..%.1f  E %.1f..%.1f  fs %.2f table %d\n", i, b.x0, b.x1, b.y0, b.y1, b.ex0, b.ex1, b.fs, b.table)
 		for _, l := range b.lines {

@@ -14,7 +14,8 @@ import (
 // TestRManualsMatchPdftotext holds issue 10's text-fidelity target on every
 // R manual: the character error rate of each page's fullTextAnnotation
 // text against pdftotext's (its reading order, whitespace collapsed),
-// summed over the document, is at most 0.5%. README's "Text fidelity"
+// summed over the document, is at most 0.5%, with the document's fonts
+// sampled as the jobs package samples them. README's "Text fidelity"
 // table comes from the same measure (TestCERProbe).
 func TestRManualsMatchPdftotext(t *testing.T) {
 	if _, err := exec.LookPath("pdftotext"); err != nil {
@@ -47,6 +48,10 @@ func TestRManualsMatchPdftotext(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer doc.Close()
+			fonts, err := doc.(FontSampler).SampleFonts(context.Background(), FontSamplePages(doc.PageCount()))
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(want) < doc.PageCount() {
 				t.Fatalf("pdftotext gave %d pages, the document has %d", len(want), doc.PageCount())
 			}
@@ -61,6 +66,7 @@ func TestRManualsMatchPdftotext(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				p.Fonts = fonts // as the jobs package lays pages out
 				wg.Add(1)
 				sem <- struct{}{}
 				go func() { // the Levenshtein distance is the slow part

@@ -579,6 +579,82 @@ func (d *pdfDoc) page(n int) (*Page, error) {
 	return out, nil
 }
 
+// SampleFonts reads the font size of every character of pages, and the
+// heights of some of their x-height letters (see [FontSampler]).
+func (d *pdfDoc) SampleFonts(ctx context.Context, pages []int) (*Fonts, error) {
+	if len(pages) == 0 || len(pages) > maxFontSamplePages {
+		return nil, fmt.Errorf("pipeline: sample fonts of %d pages, not 1 to %d: %w", len(pages), maxFontSamplePages, ErrInvalidInput)
+	}
+	var t fontTally
+	for _, n := range pages {
+		err := d.call(ctx, n, "sample fonts of", func() error {
+			return d.withPage(n, func(ref requests.Page, _ pageTransform) error { return d.tallyFonts(ref, &t) })
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return t.fonts(), nil
+}
+
+// tallyFonts counts the characters of page ref by font size into t, with
+// the heights of up to maxXHeightsPerPage upright x-height letters.
+func (d *pdfDoc) tallyFonts(ref requests.Page, t *fontTally) error {
+	tp, err := d.inst.FPDFText_LoadPage(&requests.FPDFText_LoadPage{Page: ref})
+	if err != nil {
+		return err
+	}
+	defer func() { _, _ = d.inst.FPDFText_ClosePage(&requests.FPDFText_ClosePage{TextPage: tp.TextPage}) }()
+	cnt, err := d.inst.FPDFText_CountChars(&requests.FPDFText_CountChars{TextPage: tp.TextPage})
+	if err != nil {
+		return err
+	}
+	if d.maxChars > 0 && cnt.Count > d.maxChars {
+		return fmt.Errorf("page has %d characters, over the limit of %d: %w", cnt.Count, d.maxChars, ErrInvalidInput)
+	}
+	measured := 0
+	for i := 0; i < cnt.Count; i++ {
+		u, err := d.inst.FPDFText_GetUnicode(&requests.FPDFText_GetUnicode{TextPage: tp.TextPage, Index: i})
+		if err != nil {
+			return err
+		}
+		r := rune(u.Unicode)
+		if r == 0 || isBreakRune(r) {
+			continue
+		}
+		s, err := d.inst.FPDFText_GetFontSize(&requests.FPDFText_GetFontSize{TextPage: tp.TextPage, Index: i})
+		if err != nil {
+			return err
+		}
+		h := -1.0
+		if ratio, _ := emRatio(r); ratio == xHeightRatio && measured < maxXHeightsPerPage {
+			if h, err = d.uprightHeight(tp.TextPage, i); err != nil {
+				return err
+			}
+			measured++
+		}
+		t.add(r, s.FontSize, h)
+	}
+	return nil
+}
+
+// uprightHeight is the height of character i's tight box on text page tp,
+// or -1 if the character is turned.
+func (d *pdfDoc) uprightHeight(tp references.FPDF_TEXTPAGE, i int) (float64, error) {
+	a, err := d.inst.FPDFText_GetCharAngle(&requests.FPDFText_GetCharAngle{TextPage: tp, Index: i})
+	if err != nil {
+		return 0, err
+	}
+	if quarterTurns(float64(a.CharAngle)) != 0 {
+		return -1, nil
+	}
+	b, err := d.inst.FPDFText_GetCharBox(&requests.FPDFText_GetCharBox{TextPage: tp, Index: i})
+	if err != nil {
+		return 0, err
+	}
+	return b.Top - b.Bottom, nil
+}
+
 // replacedUnits returns, by index, the code units PDFium holds for the
 // characters of page ref that the structured call gave as U+FFFD (chars,
 // in index order), which are UTF-16 surrogates where the page has text

@@ -115,6 +115,27 @@ func (s *childServer) serve(b, req []byte) []byte {
 			return appendError(b, err)
 		}
 		return appendRaster(append(b, respOK), ra)
+	case opFonts:
+		k := r.u32()
+		if k > maxFontSamplePages {
+			return appendError(b, fmt.Errorf("pipeline: sample fonts of %d pages, not 1 to %d: %w", k, maxFontSamplePages, ErrInvalidInput))
+		}
+		pages := make([]int, k)
+		for i := range pages {
+			pages[i] = int(r.u32())
+		}
+		if err := r.done(); err != nil {
+			return appendError(b, err)
+		}
+		fs, ok := s.doc.(FontSampler)
+		if !ok {
+			return appendError(b, errors.New("pipeline: no document is open"))
+		}
+		f, err := fs.SampleFonts(ctx, pages)
+		if err != nil {
+			return appendError(b, err)
+		}
+		return appendFonts(append(b, respOK), f)
 	case opClose:
 		s.closeDoc()
 		return append(b, respOK)

@@ -552,6 +552,30 @@ func (d *procDoc) Raster(ctx context.Context, n int, opts RasterOptions) (*Raste
 	return r, nil
 }
 
+// SampleFonts samples the document's fonts in the child, as [PDF]'s
+// documents do (see [FontSampler]).
+func (d *procDoc) SampleFonts(ctx context.Context, pages []int) (*Fonts, error) {
+	d.last = 0
+	if len(pages) == 0 || len(pages) > maxFontSamplePages {
+		return nil, fmt.Errorf("pipeline: sample fonts of %d pages, not 1 to %d: %w", len(pages), maxFontSamplePages, ErrInvalidInput)
+	}
+	if err := d.settle(ctx); err != nil {
+		return nil, err
+	}
+	req := appendU32([]byte{opFonts}, uint32(len(pages)))
+	for _, n := range pages {
+		if n < 1 || n > d.pages {
+			return nil, fmt.Errorf("pipeline: sample fonts of pdf page %d: out of range 1..%d", n, d.pages)
+		}
+		req = appendU32(req, uint32(n))
+	}
+	resp, err := d.pageCall(ctx, pages[0], "sample fonts of", req)
+	if err != nil {
+		return nil, err
+	}
+	return decodeFonts(resp)
+}
+
 // pageCall checks n and sends req, which does what to page n.
 func (d *procDoc) pageCall(ctx context.Context, n int, what string, req []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {

@@ -24,6 +24,7 @@ const (
 	opPage   byte = 'p' // page number → Page
 	opRaster byte = 'r' // page number, DPI, max pixels → Raster
 	opClose  byte = 'c' // → nothing
+	opFonts  byte = 'f' // page numbers → Fonts
 
 	respOK  byte = 0
 	respErr byte = 1
@@ -210,6 +211,39 @@ func appendPage(b []byte, p *Page) []byte {
 		b = appendF64(b, c.Angle)
 	}
 	return b
+}
+
+// appendFonts encodes f, which may be nil.
+func appendFonts(b []byte, f *Fonts) []byte {
+	if f == nil {
+		return append(b, 0)
+	}
+	b = appendU32(append(b, 1), uint32(len(f.Sizes)))
+	for _, s := range f.Sizes {
+		b = appendF64(b, s)
+	}
+	return appendF64(b, f.XHeight)
+}
+
+// decodeFonts decodes what appendFonts wrote.
+func decodeFonts(b []byte) (*Fonts, error) {
+	r := &wireReader{b: b}
+	if r.byte() == 0 {
+		return nil, r.done()
+	}
+	n := int(r.u32())
+	if n > len(b)/8 {
+		return nil, fmt.Errorf("bad fonts from the pdfium process: %d sizes in %d bytes", n, len(b))
+	}
+	f := &Fonts{Sizes: make([]float64, n)}
+	for i := range f.Sizes {
+		f.Sizes[i] = r.f64()
+	}
+	f.XHeight = r.f64()
+	if err := r.done(); err != nil {
+		return nil, fmt.Errorf("bad fonts from the pdfium process: %w", err)
+	}
+	return f, nil
 }
 
 // decodePage decodes a page that appendPage wrote.

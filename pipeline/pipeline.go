@@ -87,6 +87,27 @@ type Page struct {
 	// meaning (control codes, U+FFFD, private use): what a font without a
 	// Unicode mapping gives, whose text cannot be extracted.
 	Unmapped int
+	// Fonts is what the document's engine tells of its fonts, shared by
+	// its pages; nil when unknown. Layout then sizes text by glyph
+	// heights alone.
+	Fonts *Fonts
+}
+
+// Fonts is what a document's text layer tells of its fonts, sampled from a
+// few of its pages (see [FontSampler]). Layout estimates each piece of
+// text's font size from its glyphs' heights; the sizes the document is
+// set in make those estimates exact, as pdftotext's, which reads them from
+// the fonts.
+type Fonts struct {
+	// Sizes are the font sizes, in points and ascending, of at least 1%
+	// of the sampled characters: an estimate within 7% of one of them is
+	// taken to be it.
+	Sizes []float64
+	// XHeight is the height of the sampled x-height letters (a, c, e,
+	// ...) as a fraction of their font size, when it is far enough from
+	// the 0.45 that layout assumes to matter (a Times-like or sans-serif
+	// face, not Computer Modern); 0 otherwise.
+	XHeight float64
 }
 
 // Document is an opened input file whose pages are read one at a time. A

@@ -1,0 +1,99 @@
+package pipeline
+
+import (
+	"context"
+	"math"
+	"slices"
+)
+
+// FontSampler is a [Document] whose engine knows the font size of each
+// character: PDF documents, in process and isolated.
+type FontSampler interface {
+	// SampleFonts reads pages (1-based, at most maxFontSamplePages) and
+	// returns what their characters tell of the document's fonts. It is a
+	// page call as Page is: an error, or ctx ending, may leave the
+	// Document unusable.
+	SampleFonts(ctx context.Context, pages []int) (*Fonts, error)
+}
+
+// maxFontSamplePages bounds the pages one SampleFonts call reads.
+const maxFontSamplePages = 3
+
+// FontSamplePages lists the pages of an n-page document that
+// [FontSampler.SampleFonts] is given: a quarter, half and three quarters of
+// the way through, each once. They depend on the document alone, so every
+// range of a file lays its pages out with the same fonts.
+func FontSamplePages(n int) []int {
+	if n < 1 {
+		return nil
+	}
+	var out []int
+	for k := 1; k <= maxFontSamplePages; k++ {
+		p := 1 + (n-1)*k/(maxFontSamplePages+1)
+		if len(out) == 0 || out[len(out)-1] != p {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Thresholds of a font sample.
+const (
+	// minSizeShare is the share of the sampled characters a size must be
+	// set in to count as one of the document's.
+	minSizeShare = 0.01
+	// minXHeights is how many x-height letters must be measured for the
+	// document's own x-height ratio to count.
+	minXHeights = 50
+	// maxXHeightsPerPage bounds the letters measured on a page.
+	maxXHeightsPerPage = 200
+	// xHeightOwn is how far, as a fraction, the measured x-height ratio
+	// must be from xHeightRatio to replace it: layout's rules were tuned
+	// on estimates with that ratio, and a face close to it (Computer
+	// Modern, within 2%) gains nothing.
+	xHeightOwn = 0.03
+)
+
+// fontTally counts what sampled characters show of their fonts.
+type fontTally struct {
+	sizes map[float64]int // font size, rounded to 0.01 pt → characters
+	chars int
+	xs    []float64 // x-height letters' heights over their font sizes
+}
+
+// add counts a character r of font size size (points); h is its tight
+// box's height, or a negative number when it was not measured.
+func (t *fontTally) add(r rune, size, h float64) {
+	if !finite(size, h) || size <= 0 || size > 1e4 {
+		return
+	}
+	if t.sizes == nil {
+		t.sizes = make(map[float64]int)
+	}
+	t.sizes[math.Round(size*100)/100]++
+	t.chars++
+	if ratio, _ := emRatio(r); ratio == xHeightRatio && h > 0 {
+		t.xs = append(t.xs, h/size)
+	}
+}
+
+// fonts sums the tally up; nil when no character was counted.
+func (t *fontTally) fonts() *Fonts {
+	if t.chars == 0 {
+		return nil
+	}
+	f := &Fonts{}
+	for s, n := range t.sizes {
+		if float64(n) >= minSizeShare*float64(t.chars) {
+			f.Sizes = append(f.Sizes, s)
+		}
+	}
+	slices.Sort(f.Sizes)
+	if len(t.xs) >= minXHeights {
+		slices.Sort(t.xs)
+		if x := t.xs[len(t.xs)/2]; math.Abs(x/xHeightRatio-1) > xHeightOwn && x < 1 {
+			f.XHeight = x
+		}
+	}
+	return f
+}

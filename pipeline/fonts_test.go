@@ -1,0 +1,168 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestFontSamplePages(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want []int
+	}{
+		{0, nil}, {1, []int{1}}, {2, []int{1}}, {3, []int{1, 2}}, {4, []int{1, 2, 3}}, {100, []int{25, 50, 75}},
+	} {
+		if got := FontSamplePages(c.n); !slices.Equal(got, c.want) {
+			t.Errorf("FontSamplePages(%d) = %v, want %v", c.n, got, c.want)
+		}
+	}
+}
+
+func TestFontsSnap(t *testing.T) {
+	body := &Fonts{Sizes: []float64{10, 10.91, 14.35}}
+	for _, c := range []struct {
+		name string
+		f    *Fonts
+		em   float64
+		want float64
+	}{
+		{"no fonts", nil, 10.4, 10.4},
+		{"nearest size", body, 10.6, 10.91},
+		{"within 7%", body, 10.2, 10},
+		{"too far from any", body, 12.4, 12.4},
+		{"above the largest", body, 15.8, 15.8},
+		{"own x-height, then snapped", &Fonts{Sizes: []float64{10}, XHeight: 0.5}, 11.2, 10},
+		{"own x-height, nothing near", &Fonts{XHeight: 0.5}, 12, 10.8},
+	} {
+		if got := c.f.snap(c.em); abs(got-c.want) > 1e-9 {
+			t.Errorf("%s: snap(%g) = %g, want %g", c.name, c.em, got, c.want)
+		}
+	}
+}
+
+func abs(x float64) float64 { return max(x, -x) }
+
+func TestFontTally(t *testing.T) {
+	var empty fontTally
+	if f := empty.fonts(); f != nil {
+		t.Errorf("no characters gave %+v, want nil", f)
+	}
+	// 200 characters at 10 pt, one at 7 pt (under 1%), x-height letters
+	// 0.52 of their size (a Helvetica-like face).
+	var sans fontTally
+	for i := 0; i < 100; i++ {
+		sans.add('x', 10, 5.2)
+		sans.add('T', 10, -1)
+	}
+	sans.add('a', 7, 3.64)
+	sans.add('b', 0, 3)   // no size: not counted
+	sans.add('c', 1e9, 3) // absurd size: not counted
+	f := sans.fonts()
+	if !slices.Equal(f.Sizes, []float64{10}) || abs(f.XHeight-0.52) > 1e-9 {
+		t.Errorf("sans: %+v, want sizes [10] and x-height 0.52", f)
+	}
+	// Computer Modern's x-height (0.44) is within 3% of the assumed 0.45:
+	// layout keeps its own.
+	var cm fontTally
+	for i := 0; i < 60; i++ {
+		cm.add('e', 10.91, 0.44*10.91)
+	}
+	if f := cm.fonts(); f.XHeight != 0 {
+		t.Errorf("Computer Modern: XHeight %g, want 0", f.XHeight)
+	}
+	// Too few x-height letters to tell.
+	var few fontTally
+	for i := 0; i < minXHeights-1; i++ {
+		few.add('e', 12, 6.5)
+	}
+	if f := few.fonts(); f.XHeight != 0 {
+		t.Errorf("%d letters: XHeight %g, want 0", minXHeights-1, f.XHeight)
+	}
+}
+
+// fontsPDF is a four-page document of Helvetica text at 10 and 14 points.
+func fontsPDF() []byte {
+	var pages []genPage
+	for i := 0; i < 4; i++ {
+		var runs []textRun
+		runs = append(runs, textRun{X: 72, Y: 720, Size: 14, Text: "A heading in a larger size"})
+		for l := 0; l < 20; l++ {
+			runs = append(runs, textRun{X: 72, Y: 690 - 12*float64(l), Size: 10, Text: "some running text across the measure of this page"})
+		}
+		pages = append(pages, genPage{Runs: runs})
+	}
+	return makePDF(pages...)
+}
+
+// TestSampleFonts: PDF documents, in process and isolated, report the font
+// sizes their sampled pages are set in and Helvetica's x-height, which is
+// far enough from the assumed 0.45 to count; bad requests name the page.
+func TestSampleFonts(t *testing.T) {
+	for name, open := range map[string]func(t testing.TB, b []byte) (Document, error){"in-process": openBytes, "isolated": openIsolated} {
+		t.Run(name, func(t *testing.T) {
+			doc, err := open(t, fontsPDF())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer doc.Close()
+			fs := doc.(FontSampler)
+			f, err := fs.SampleFonts(context.Background(), FontSamplePages(doc.PageCount()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(f.Sizes, []float64{10, 14}) {
+				t.Errorf("sizes %v, want [10 14]", f.Sizes)
+			}
+			if f.XHeight < 0.49 || f.XHeight > 0.56 {
+				t.Errorf("x-height %g, want Helvetica's, about 0.52", f.XHeight)
+			}
+			if _, err := fs.SampleFonts(context.Background(), []int{1, 2, 3, 4}); !errors.Is(err, ErrInvalidInput) {
+				t.Errorf("four pages: %v, want ErrInvalidInput", err)
+			}
+			_, err = fs.SampleFonts(context.Background(), []int{9})
+			if err == nil || !strings.Contains(err.Error(), "page 9") {
+				t.Errorf("page 9 of 4: %v, want an error naming page 9", err)
+			}
+			// The document still reads pages after a bad request.
+			p, err := doc.Page(context.Background(), 2)
+			if err != nil || len(p.Chars) == 0 {
+				t.Errorf("page 2 after bad samples: %v, %d characters", err, len(p.Chars))
+			}
+		})
+	}
+}
+
+// TestFontsDecideBlocks: two lines of 10-point text in a face whose
+// x-height is 0.47 of its size (a Times-like face), 9.85 points apart, a
+// distance between the limits (about 0.97 em) that 10 and 10.4 points give.
+// Estimated with the assumed 0.45 they look 10.4 points tall, and the
+// second line joins the first's block. With the document's fonts they are
+// 10 points, as pdftotext, which reads the size from the font, sees them:
+// the second line is too far, another block.
+func TestFontsDecideBlocks(t *testing.T) {
+	line := func(y float64, text string) []Char {
+		var cs []Char
+		x := 72.0
+		for _, r := range text {
+			cs = append(cs, Char{Rune: r, Box: Rect{Left: x, Bottom: y, Right: x + 4.5, Top: y + 4.7}})
+			x += 5
+		}
+		return cs
+	}
+	chars := append(line(700, "sum"), line(690.15, "ace")...)
+	for _, c := range []struct {
+		fonts  *Fonts
+		blocks int
+	}{
+		{nil, 1},
+		{&Fonts{Sizes: []float64{10}, XHeight: 0.47}, 2},
+	} {
+		p := &Page{Number: 1, Width: 612, Height: 792, Chars: chars, Fonts: c.fonts}
+		if got := len(BuildTextAnnotation(p).GetPages()[0].GetBlocks()); got != c.blocks {
+			t.Errorf("fonts %+v: %d blocks, want %d", c.fonts, got, c.blocks)
+		}
+	}
+}
