@@ -60,7 +60,8 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	a := &annotator{h: h, p: p, req: req, uri: uri, log: log,
-		ocr: pipeline.OCROptions{Languages: langs, DetectOrientation: !h.NoOrientation}}
+		ocr:   pipeline.OCROptions{Languages: langs, DetectOrientation: !h.NoOrientation},
+		fonts: p.Fonts, fontsSampled: p.FontsSampled}
 	defer a.closeProbed()
 	switch {
 	case p.split():
@@ -121,9 +122,10 @@ type annotator struct {
 	doc    pipeline.Document
 	probed *pageRead
 
-	// fonts is what the document tells of its fonts, sampled before its
-	// first text-layer page is laid out (nil if it cannot be);
-	// fontsSampled tells that the sample was tried.
+	// fonts is what the document tells of its fonts: sampled when the
+	// file was planned, or else before its first text-layer page is laid
+	// out (a synchronous call); nil if it cannot be. fontsSampled tells
+	// that the sample was tried.
 	fonts        *pipeline.Fonts
 	fontsSampled bool
 
@@ -520,20 +522,16 @@ func (a *annotator) sampleFonts(ctx context.Context, doc *pipeline.Document) {
 		return
 	}
 	a.fontsSampled = true
-	fs, ok := (*doc).(pipeline.FontSampler)
-	if !ok {
-		return
+	d := *doc
+	first := 1 // the page step names if the sample times out
+	if pages := pipeline.FontSamplePages(d.PageCount()); len(pages) > 0 {
+		first = pages[0]
 	}
-	pages := pipeline.FontSamplePages((*doc).PageCount())
-	if len(pages) == 0 {
-		return
-	}
-	f, err := step(a, ctx, doc, pages[0], "sampling fonts", func(ctx context.Context) (*pipeline.Fonts, error) {
-		return fs.SampleFonts(ctx, pages)
+	f, err := step(a, ctx, doc, first, "sampling fonts", func(ctx context.Context) (*pipeline.Fonts, error) {
+		return pipeline.SampleFonts(ctx, d)
 	})
 	if err != nil {
-		a.log.Warn("cannot sample the document's fonts; its text is laid out on glyph heights alone",
-			zap.Ints("pages", pages), zap.Error(err))
+		a.log.Warn("cannot sample the document's fonts; its text is laid out on glyph heights alone", zap.Error(err))
 		return
 	}
 	a.fonts = f

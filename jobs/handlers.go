@@ -208,9 +208,14 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	var fonts *pipeline.Fonts
 	pages := func() int {
 		defer func() { _ = doc.Close() }() // even if counting panics
-		return doc.PageCount()
+		n := doc.PageCount()
+		if n <= h.maxPages() {
+			fonts = h.sampleFonts(ctx, doc, log)
+		}
+		return n
 	}()
 	if pages > h.maxPages() {
 		return permanent(&rpcerr.Error{Code: codes.InvalidArgument,
@@ -241,6 +246,7 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 		rp := AnnotateRangePayload{
 			FileTask: p.FileTask, First: r.First, Last: r.Last,
 			Generation: attrs.Generation, Size: attrs.Size,
+			Fonts: fonts, FontsSampled: true,
 		}
 		if err := h.enqueueRange(ctx, rp, uri); err != nil {
 			return err
@@ -249,6 +255,21 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	log.Info("planned file", zap.Int("pages", pages), zap.Int("ranges", len(prs)),
 		zap.Int64("bytes", attrs.Size), zap.Duration("took", time.Since(start)))
 	return nil
+}
+
+// sampleFonts samples doc's fonts (pipeline.FontSampler) within a page's
+// timeout; nil when doc is not a PDF, or cannot be sampled (a sampled page
+// is broken or hostile), which leaves its layout to glyph heights. A
+// sample that fails may leave doc unusable.
+func (h *Handlers) sampleFonts(ctx context.Context, doc pipeline.Document, log *zap.Logger) *pipeline.Fonts {
+	sctx, cancel := context.WithTimeout(ctx, h.pageTimeout())
+	defer cancel()
+	f, err := protect("sampling fonts", func() (*pipeline.Fonts, error) { return pipeline.SampleFonts(sctx, doc) })
+	if err != nil {
+		log.Warn("cannot sample the file's fonts; its text is laid out on glyph heights alone", zap.Error(err))
+		return nil
+	}
+	return f
 }
 
 // enqueueRange enqueues the task of a range, or of one unit of it, of the
@@ -380,6 +401,15 @@ type fileDoc struct {
 
 func (d *fileDoc) Close() error {
 	return errors.Join(d.Document.Close(), d.f.Close())
+}
+
+// SampleFonts samples the document's fonts if its engine knows them
+// (pipeline.FontSampler); otherwise it returns nil.
+func (d *fileDoc) SampleFonts(ctx context.Context, pages []int) (*pipeline.Fonts, error) {
+	if fs, ok := d.Document.(pipeline.FontSampler); ok {
+		return fs.SampleFonts(ctx, pages)
+	}
+	return nil, nil
 }
 
 // finished reports whether the operation is done, failed, cancelled or

@@ -57,6 +57,12 @@ type AnnotateRangePayload struct {
 	UnitLast  int `json:"unit_last,omitempty"`
 	// UnitPages is the unit size the range was split with.
 	UnitPages int `json:"unit_pages,omitempty"`
+	// Fonts is what the file's text layer tells of its fonts, sampled
+	// once when the file was planned, so that its ranges neither sample
+	// again nor lay pages out differently; FontsSampled tells that the
+	// sample was tried (Fonts is nil if it found nothing or failed).
+	Fonts        *pipeline.Fonts `json:"fonts,omitempty"`
+	FontsSampled bool            `json:"fonts_sampled,omitempty"`
 }
 
 // pages returns the range of the output file.

@@ -16,6 +16,17 @@ type FontSampler interface {
 	SampleFonts(ctx context.Context, pages []int) (*Fonts, error)
 }
 
+// SampleFonts samples the fonts of doc on [FontSamplePages]: nil, and no
+// error, when doc's engine does not know font sizes (an image file).
+func SampleFonts(ctx context.Context, doc Document) (*Fonts, error) {
+	fs, ok := doc.(FontSampler)
+	pages := FontSamplePages(doc.PageCount())
+	if !ok || len(pages) == 0 {
+		return nil, nil
+	}
+	return fs.SampleFonts(ctx, pages)
+}
+
 // maxFontSamplePages bounds the pages one SampleFonts call reads.
 const maxFontSamplePages = 3
 

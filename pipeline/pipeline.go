@@ -102,12 +102,12 @@ type Fonts struct {
 	// Sizes are the font sizes, in points and ascending, of at least 1%
 	// of the sampled characters: an estimate within 7% of one of them is
 	// taken to be it.
-	Sizes []float64
+	Sizes []float64 `json:"sizes,omitempty"`
 	// XHeight is the height of the sampled x-height letters (a, c, e,
 	// ...) as a fraction of their font size, when it is far enough from
 	// the 0.45 that layout assumes to matter (a Times-like or sans-serif
 	// face, not Computer Modern); 0 otherwise.
-	XHeight float64
+	XHeight float64 `json:"x_height,omitempty"`
 }
 
 // Document is an opened input file whose pages are read one at a time. A
