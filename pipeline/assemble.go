@@ -90,6 +90,10 @@ type glyph struct {
 	box        Rect    // in the frame
 	idx        int     // index among the page's visible characters, content order
 	spaceAfter bool    // whitespace follows in the content stream
+	// newlineAfter tells that the whitespace after it is a line break
+	// alone (CR, LF), which PDFium puts wherever the baseline moves, a
+	// superscript's included.
+	newlineAfter bool
 	em         float32 // estimated font size of its piece, set by tblock
 }
 
@@ -137,8 +141,10 @@ func BuildTextAnnotation(p *Page) *visionpb.TextAnnotation {
 	for _, c := range p.Chars {
 		if isBreakRune(c.Rune) {
 			if lastK >= 0 {
-				g := groups[lastK]
-				g[len(g)-1].spaceAfter = true
+				g := &groups[lastK][len(groups[lastK])-1]
+				nl := c.Rune == '\r' || c.Rune == '\n'
+				g.newlineAfter = nl && (g.newlineAfter || !g.spaceAfter)
+				g.spaceAfter = true
 			}
 			continue
 		}
@@ -1410,10 +1416,14 @@ func words(l *tline) []tword {
 		split := false
 		switch {
 		case b.idx == a.idx+1 || a.idx == b.idx+1:
-			sp := a.spaceAfter
+			first := a
 			if a.idx == b.idx+1 {
-				sp = b.spaceAfter
+				first = b
 			}
+			// A line break alone between glyphs on one line (a prime
+			// raised after its letter) parts them only at a gap, as
+			// for glyphs that are not neighbours.
+			sp := first.spaceAfter && (!first.newlineAfter || gap > 0.15)
 			split = sp || gap > 0.6
 		default: // not neighbours in the content stream
 			split = gap > 0.15 || (gap > -0.1 && (a.spaceAfter || b.spaceAfter))

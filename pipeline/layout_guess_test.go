@@ -144,3 +144,40 @@ func TestMarginNoteInBodyRun(t *testing.T) {
 		t.Errorf("text %q: the note's lines are apart", ta.Text)
 	}
 }
+
+// TestLineBreakBeforeSuperscript: PDFium puts a line break (CR, LF)
+// wherever the baseline moves, so between a letter and the prime raised
+// right after it ("A′"). pdftotext, which spaces words by their gap, reads
+// them as one word; a real gap, or a real space, still parts them.
+func TestLineBreakBeforeSuperscript(t *testing.T) {
+	const size = 11
+	prime := func(gap float64, sep ...rune) []Char {
+		a := Rect{Left: 100, Bottom: 500, Right: 100 + 0.6*size, Top: 500 + 0.69*size}
+		cs := []Char{{Rune: 'A', Box: a}}
+		for _, r := range sep {
+			cs = append(cs, Char{Rune: r, Box: Rect{Left: a.Right, Bottom: 500, Right: a.Right, Top: 500}})
+		}
+		x := a.Right + gap*size
+		cs = append(cs, Char{Rune: '′', Box: Rect{Left: x, Bottom: 500 + 0.39*size, Right: x + 0.18*size, Top: 500 + 0.77*size}})
+		// Body text on the line, so that the letter has a size to go by.
+		for i, r := range "sum" {
+			l := 200 + float64(i)*0.55*size
+			cs = append(cs, Char{Rune: r, Box: Rect{Left: l, Bottom: 500, Right: l + 0.5*size, Top: 500 + 0.45*size}})
+		}
+		return cs
+	}
+	for _, c := range []struct {
+		name  string
+		chars []Char
+		want  string
+	}{
+		{"line break, touching", prime(0.05, '\r', '\n'), "A′"},
+		{"line break, a gap", prime(0.3, '\r', '\n'), "A ′"},
+		{"a space", prime(0.05, ' '), "A ′"},
+	} {
+		p := &Page{Number: 1, Width: 612, Height: 792, Chars: c.chars}
+		if got := BuildTextAnnotation(p).GetText(); got != c.want+"\nsum\n" {
+			t.Errorf("%s: text %q, want %q", c.name, got, c.want+"\nsum\n")
+		}
+	}
+}
