@@ -87,14 +87,14 @@ func BreakText(t visionpb.TextAnnotation_DetectedBreak_BreakType) string {
 // glyph is a visible character in a reading frame.
 type glyph struct {
 	r          rune
-	box        Rect    // in the frame
-	idx        int     // index among the page's visible characters, content order
-	spaceAfter bool    // whitespace follows in the content stream
+	box        Rect // in the frame
+	idx        int  // index among the page's visible characters, content order
+	spaceAfter bool // whitespace follows in the content stream
 	// newlineAfter tells that the whitespace after it is a line break
 	// alone (CR, LF), which PDFium puts wherever the baseline moves, a
 	// superscript's included.
 	newlineAfter bool
-	em         float32 // estimated font size of its piece, set by tblock
+	em           float32 // estimated font size of its piece, set by tblock
 }
 
 func (g *glyph) h() float64  { return g.box.Top - g.box.Bottom }
@@ -1424,7 +1424,7 @@ func words(l *tline) []tword {
 			// raised after its letter) parts them only at a gap, as
 			// for glyphs that are not neighbours.
 			sp := first.spaceAfter && (!first.newlineAfter || gap > 0.15)
-			split = sp || gap > 0.6
+			split = sp || gap > 0.6 || gap > 0.15 && grows(a, b)
 		default: // not neighbours in the content stream
 			split = gap > 0.15 || (gap > -0.1 && (a.spaceAfter || b.spaceAfter))
 		}
@@ -1435,6 +1435,20 @@ func words(l *tline) []tword {
 	}
 	out = append(out, tword{start, len(l.gs)})
 	return letterSpaced(l, out)
+}
+
+// grows reports whether glyph b, after a on a line, is set in a font size
+// more than 20% larger than a's, both of a class whose height tells the
+// size: a word after its footnote or affiliation mark ("¹Universität").
+// pdftotext starts a word where the size changes, and spaces it from the
+// last at a gap; an exponent set right after its base ("2³¹") has none.
+func grows(a, b *glyph) bool {
+	ra, _ := emRatio(a.r)
+	rb, _ := emRatio(b.r)
+	if ra == 0 || rb == 0 {
+		return false
+	}
+	return a.h()/ra < 0.8*b.h()/rb
 }
 
 // letterSpaced rejoins a line whose words are all single characters, as

@@ -181,3 +181,34 @@ func TestLineBreakBeforeSuperscript(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkBeforeWord: an affiliation mark set as a superscript right
+// before its word ("¹Universität") is a word of its own, as pdftotext reads
+// it; an exponent right after its base ("2³¹") stays with it.
+func TestMarkBeforeWord(t *testing.T) {
+	const size, small = 10, 6
+	glyph := func(r rune, x, w, h, lift float64) Char {
+		return Char{Rune: r, Box: Rect{Left: x, Bottom: 500 + lift, Right: x + w, Top: 500 + lift + h}}
+	}
+	for _, c := range []struct {
+		name  string
+		chars []Char
+		want  string
+	}{
+		{"mark before a word", []Char{
+			glyph('1', 100, 0.3*small, 0.66*small, 0.4*size),
+			glyph('U', 100+0.3*small+0.2*size, 0.7*size, 0.69*size, 0),
+			glyph('n', 100+0.3*small+0.95*size, 0.5*size, 0.45*size, 0),
+		}, "1 Un\n"},
+		{"exponent after its base", []Char{
+			glyph('2', 100, 0.5*size, 0.66*size, 0),
+			glyph('3', 100+0.7*size, 0.3*small, 0.66*small, 0.4*size),
+			glyph('1', 100+0.7*size+0.35*small, 0.3*small, 0.66*small, 0.4*size),
+		}, "231\n"},
+	} {
+		p := &Page{Number: 1, Width: 612, Height: 792, Chars: c.chars}
+		if got := BuildTextAnnotation(p).GetText(); got != c.want {
+			t.Errorf("%s: text %q, want %q", c.name, got, c.want)
+		}
+	}
+}
