@@ -178,7 +178,7 @@ func TestLayoutDump(t *testing.T) {
 		gs = append(gs, glyph{r: c.Rune, box: c.Box, idx: vis})
 		vis++
 	}
-	bs := layoutBlocks(gs, nil)
+	bs := layoutBlocks(gs, p.Fonts)
 	for i, b := range bs {
 		fmt.Printf("block %d x %.1f..%.1f y %.1f..%.1f  E %.1f..%.1f  fs %.2f table %d\n", i, b.x0, b.x1, b.y0, b.y1, b.ex0, b.ex1, b.fs, b.table)
 		for _, l := range b.lines {
