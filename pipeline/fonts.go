@@ -63,6 +63,11 @@ const (
 	// on estimates with that ratio, and a face close to it (Computer
 	// Modern, within 2%) gains nothing.
 	xHeightOwn = 0.03
+	// minXHeight and maxXHeight bound a plausible x-height ratio (faces
+	// range from about 0.35 to 0.6): outside, the glyph boxes do not
+	// measure the glyphs' shapes (a Type 3 font's), and layout keeps the
+	// assumed ratio.
+	minXHeight, maxXHeight = 0.25, 0.75
 )
 
 // fontTally counts what sampled characters show of their fonts.
@@ -102,7 +107,7 @@ func (t *fontTally) fonts() *Fonts {
 	slices.Sort(f.Sizes)
 	if len(t.xs) >= minXHeights {
 		slices.Sort(t.xs)
-		if x := t.xs[len(t.xs)/2]; math.Abs(x/xHeightRatio-1) > xHeightOwn && x < 1 {
+		if x := t.xs[len(t.xs)/2]; math.Abs(x/xHeightRatio-1) > xHeightOwn && x >= minXHeight && x <= maxXHeight {
 			f.XHeight = x
 		}
 	}

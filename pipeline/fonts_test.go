@@ -73,6 +73,14 @@ func TestFontTally(t *testing.T) {
 	if f := cm.fonts(); f.XHeight != 0 {
 		t.Errorf("Computer Modern: XHeight %g, want 0", f.XHeight)
 	}
+	// Boxes that do not measure the glyphs (all 0.1 of the size high).
+	var flat fontTally
+	for i := 0; i < 60; i++ {
+		flat.add('e', 12, 1.2)
+	}
+	if f := flat.fonts(); f.XHeight != 0 {
+		t.Errorf("boxes 0.1 of the size: XHeight %g, want 0", f.XHeight)
+	}
 	// Too few x-height letters to tell.
 	var few fontTally
 	for i := 0; i < minXHeights-1; i++ {
