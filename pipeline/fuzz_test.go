@@ -93,7 +93,17 @@ func FuzzChildWire(f *testing.F) {
 	f.Add(appendRaster(nil, &Raster{Data: []byte("\xff\xd8jpeg"), DPI: 200}))
 	f.Add(appendError(nil, fmt.Errorf("pipeline: read pdf page 2: damaged page: %w", ErrInvalidInput)))
 	f.Add([]byte{respReady})
+	f.Add(appendFonts(nil, &Fonts{Sizes: []float64{8.97, 10.91}, XHeight: 0.47}))
+	f.Add(appendFonts(nil, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if fo, err := decodeFonts(b); err == nil {
+			if fo != nil && len(fo.Sizes)*8 > len(b) {
+				t.Fatalf("%d sizes from %d bytes", len(fo.Sizes), len(b))
+			}
+			if again := appendFonts(nil, fo); !bytes.Equal(again, b) {
+				t.Fatalf("fonts do not round-trip: % x from % x", again, b)
+			}
+		}
 		if p, err := decodePage(b); err == nil {
 			if len(p.Chars)*charWireSize > len(b) {
 				t.Fatalf("%d chars from %d bytes", len(p.Chars), len(b))

@@ -228,8 +228,12 @@ func appendFonts(b []byte, f *Fonts) []byte {
 // decodeFonts decodes what appendFonts wrote.
 func decodeFonts(b []byte) (*Fonts, error) {
 	r := &wireReader{b: b}
-	if r.byte() == 0 {
+	switch r.byte() {
+	case 0:
 		return nil, r.done()
+	case 1:
+	default:
+		return nil, fmt.Errorf("bad fonts from the pdfium process: % x", b[:min(len(b), 8)])
 	}
 	n := int(r.u32())
 	if n > len(b)/8 {
