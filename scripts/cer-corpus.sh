@@ -27,6 +27,12 @@ files=(
 	"fonts-sil-abyssinica|usr/share/doc/fonts-sil-abyssinica/documentation/AbyssinicaSILFontFeatures.pdf.gz|AbyssinicaSILFontFeatures.pdf"
 	"fonts-sil-shimenkan|usr/share/doc/fonts-sil-shimenkan/documentation/UsingTheFonts.pdf.gz|ShimenkanUsingTheFonts.pdf"
 	"fonts-sil-padauk|usr/share/doc/fonts-sil-padauk/documentation/Padauk-features.pdf.gz|Padauk-features.pdf"
+	# LaTeX papers: R package vignettes (JSS articles, an R News column),
+	# rebuilt by Debian through Ghostscript.
+	"r-cran-zoo|usr/lib/R/site-library/zoo/doc/zoo.pdf|zoo.pdf"
+	"r-cran-sandwich|usr/lib/R/site-library/sandwich/doc/sandwich.pdf|sandwich.pdf"
+	"r-cran-lme4|usr/lib/R/site-library/lme4/doc/lmer.pdf|lmer.pdf"
+	"r-cran-mvtnorm|usr/lib/R/site-library/mvtnorm/doc/MVT_Rnews.pdf|MVT_Rnews.pdf"
 )
 
 for entry in "${files[@]}"; do
