@@ -94,6 +94,7 @@ type glyph struct {
 	// alone (CR, LF), which PDFium puts wherever the baseline moves, a
 	// superscript's included.
 	newlineAfter bool
+	mark         rune    // a combining accent drawn over it as a glyph of its own; 0 if none
 	em           float32 // estimated font size of its piece, set by tblock
 }
 
@@ -167,6 +168,9 @@ func BuildTextAnnotation(p *Page) *visionpb.TextAnnotation {
 		vis++
 	}
 
+	for k := range groups {
+		groups[k] = attachAccents(groups[k])
+	}
 	e := &emitter{norm: norm}
 	e.text.Grow(len(p.Chars) + len(p.Chars)/8) // the characters and the breaks between words
 	for _, fb := range pageOrder(groups, p.Fonts) {
@@ -240,6 +244,74 @@ func offPage(p *Page, box Rect) bool {
 
 func isBreakRune(r rune) bool {
 	return r == 0 || unicode.IsSpace(r) || unicode.IsControl(r) || r == '\u200b' || r == '\ufeff'
+}
+
+// combiningAccents maps the spacing accents that TeX (and others) draw as
+// glyphs of their own above a letter (math's \hat, \tilde, \bar) to their
+// combining forms. ASCII's ^, ~ and ` stay: code sets them beside letters.
+var combiningAccents = map[rune]rune{
+	'\u00a8': '\u0308', // diaeresis
+	'\u00af': '\u0304', // macron
+	'\u00b4': '\u0301', // acute
+	'\u02c6': '\u0302', // circumflex
+	'\u02c7': '\u030c', // caron
+	'\u02c9': '\u0304', // modifier macron
+	'\u02d8': '\u0306', // breve
+	'\u02d9': '\u0307', // dot above
+	'\u02da': '\u030a', // ring above
+	'\u02dc': '\u0303', // small tilde
+}
+
+// accentReach is how far in content order an accent's letter is looked
+// for: TeX draws an accent next to its letter, and a bound keeps a page of
+// accents linear.
+const accentReach = 8
+
+// attachAccents joins each spacing accent that sits just above a letter
+// (its centre over the letter, its bottom within half the letter's height
+// of the letter's top) to that letter, as the letter's combining mark, and
+// drops the accent's own glyph: pdftotext reads "Ω̂" where the accent would
+// otherwise be a line of its own above the text.
+func attachAccents(gs []glyph) []glyph {
+	drop := 0
+	for i := range gs {
+		mark, ok := combiningAccents[gs[i].r]
+		if !ok {
+			continue
+		}
+		a := gs[i].box
+		cx := (a.Left + a.Right) / 2
+		best, bestD := -1, math.Inf(1)
+		for j := max(i-accentReach, 0); j <= min(i+accentReach, len(gs)-1); j++ {
+			b := &gs[j]
+			if j == i || b.mark != 0 || b.r == 0 || !unicode.IsLetter(b.r) {
+				continue
+			}
+			h := b.h()
+			d := a.Bottom - b.box.Top
+			if cx < b.box.Left || cx > b.box.Right || d < -0.2*h || d > 0.5*h {
+				continue
+			}
+			if d = math.Abs(d); d < bestD {
+				best, bestD = j, d
+			}
+		}
+		if best >= 0 {
+			gs[best].mark = mark
+			gs[i].r = 0 // dropped below
+			drop++
+		}
+	}
+	if drop == 0 {
+		return gs
+	}
+	out := gs[:0]
+	for _, g := range gs {
+		if g.r != 0 {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // quarterTurns rounds a counter-clockwise angle in radians to 0..3 quarter
@@ -1558,6 +1630,10 @@ func (e *emitter) word(gs []glyph, k int, wbox Rect, brk visionpb.TextAnnotation
 			for _, r := range lig {
 				add(symbolText(r))
 			}
+			continue
+		}
+		if g.mark != 0 {
+			add(string([]rune{g.r, g.mark}))
 			continue
 		}
 		add(symbolText(g.r))

@@ -212,3 +212,35 @@ func TestMarkBeforeWord(t *testing.T) {
 		}
 	}
 }
+
+// TestAccentOverLetter: math's \hat drawn as a glyph of its own just above
+// its letter, before or after it in content order, becomes the letter's
+// combining mark ("Ω̂"), as pdftotext reads it, instead of a line of its
+// own above the text; an accent with no letter under it, and ASCII's ^
+// (code sets it beside letters), stay as they are.
+func TestAccentOverLetter(t *testing.T) {
+	const size = 10
+	omega := Char{Rune: 'Ω', Box: Rect{Left: 100, Bottom: 500, Right: 107, Top: 507}}
+	hat := func(r rune, x float64) Char {
+		return Char{Rune: r, Box: Rect{Left: x + 2, Bottom: 508, Right: x + 5, Top: 510}}
+	}
+	tail := []Char{
+		{Rune: ' ', Box: Rect{Left: 108, Bottom: 500, Right: 108, Top: 500}},
+		{Rune: 'x', Box: Rect{Left: 110, Bottom: 500, Right: 115, Top: 504.5}},
+	}
+	for _, c := range []struct {
+		name  string
+		chars []Char
+		want  string
+	}{
+		{"accent after its letter", append([]Char{omega, hat('ˆ', 100)}, tail...), "Ω\u0302 x\n"},
+		{"accent before its letter", append([]Char{hat('˜', 100), omega}, tail...), "Ω\u0303 x\n"},
+		{"ASCII caret", append([]Char{omega, hat('^', 100)}, tail...), "^\nΩ x\n"},
+		{"no letter under it", append([]Char{omega, hat('ˆ', 140)}, tail...), "ˆ\nΩ x\n"},
+	} {
+		p := &Page{Number: 1, Width: 612, Height: 792, Chars: c.chars}
+		if got := BuildTextAnnotation(p).GetText(); got != c.want {
+			t.Errorf("%s: text %q, want %q", c.name, got, c.want)
+		}
+	}
+}
