@@ -275,6 +275,9 @@ const accentReach = 8
 func attachAccents(gs []glyph) []glyph {
 	drop := 0
 	for i := range gs {
+		if gs[i].r < '\u00a8' || gs[i].r > '\u02dc' { // most glyphs, without a map lookup
+			continue
+		}
 		mark, ok := combiningAccents[gs[i].r]
 		if !ok {
 			continue
