@@ -513,8 +513,8 @@ func (a *annotator) readPage(ctx context.Context, doc *pipeline.Document, n int)
 	return step(a, ctx, doc, n, "extracting text", func(ctx context.Context) (*pipeline.Page, error) { return (*doc).Page(ctx, n) })
 }
 
-// sampleFonts samples the document's fonts once, within a page's timeout,
-// for the layout of its text-layer pages (see pipeline.Fonts). A document
+// sampleFonts samples the document's fonts once, within
+// fontSampleTimeout, for the layout of its text-layer pages (see pipeline.Fonts). A document
 // that cannot be sampled is laid out on glyph heights alone; one whose
 // sample timed out is opened again, as step does for a page.
 func (a *annotator) sampleFonts(ctx context.Context, doc *pipeline.Document) {
@@ -527,7 +527,7 @@ func (a *annotator) sampleFonts(ctx context.Context, doc *pipeline.Document) {
 	if pages := pipeline.FontSamplePages(d.PageCount()); len(pages) > 0 {
 		first = pages[0]
 	}
-	f, err := step(a, ctx, doc, first, "sampling fonts", func(ctx context.Context) (*pipeline.Fonts, error) {
+	f, err := stepWithin(a, ctx, doc, first, "sampling fonts", a.h.fontSampleTimeout(), func(ctx context.Context) (*pipeline.Fonts, error) {
 		return pipeline.SampleFonts(ctx, d)
 	})
 	if err != nil {
@@ -710,7 +710,12 @@ func (a *annotator) produce(ctx context.Context, pages []int, slots []chan pageR
 // rasters: only a TIFF page's is read from the file, and TIFF pages, counted
 // when the file was opened, never time out here.)
 func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n int, what string, f func(context.Context) (T, error)) (T, error) {
-	pageCtx, cancel := context.WithTimeout(ctx, a.h.pageTimeout())
+	return stepWithin(a, ctx, doc, n, what, a.h.pageTimeout(), f)
+}
+
+// stepWithin is step with a timeout of its own.
+func stepWithin[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n int, what string, timeout time.Duration, f func(context.Context) (T, error)) (T, error) {
+	pageCtx, cancel := context.WithTimeout(ctx, timeout)
 	v, err := protect(what, func() (T, error) { return f(pageCtx) })
 	timedOut := errors.Is(pageCtx.Err(), context.DeadlineExceeded)
 	cancel()
@@ -723,8 +728,8 @@ func step[T any](a *annotator, ctx context.Context, doc *pipeline.Document, n in
 	panicked := errors.Is(err, rpcerr.ErrPanic)
 	if timedOut || panicked {
 		if timedOut {
-			a.log.Warn("page timed out", zap.Int("page", n), zap.Duration("timeout", a.h.pageTimeout()))
-			err = &rpcerr.Error{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("took longer than %s", a.h.pageTimeout())}
+			a.log.Warn("page timed out", zap.Int("page", n), zap.String("while", what), zap.Duration("timeout", timeout))
+			err = &rpcerr.Error{Code: codes.DeadlineExceeded, Message: fmt.Sprintf("took longer than %s", timeout)}
 		}
 		_, _ = protect("closing the document", func() (struct{}, error) { return struct{}{}, (*doc).Close() })
 		d, oerr := a.open(ctx)

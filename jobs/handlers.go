@@ -257,12 +257,12 @@ func (h *Handlers) planFile(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
-// sampleFonts samples doc's fonts (pipeline.FontSampler) within a page's
-// timeout; nil when doc is not a PDF, or cannot be sampled (a sampled page
-// is broken or hostile), which leaves its layout to glyph heights. A
-// sample that fails may leave doc unusable.
+// sampleFonts samples doc's fonts (pipeline.FontSampler) within
+// fontSampleTimeout; nil when doc is not a PDF, or cannot be sampled (a
+// sampled page is broken or hostile), which leaves its layout to glyph
+// heights. A sample that fails may leave doc unusable.
 func (h *Handlers) sampleFonts(ctx context.Context, doc pipeline.Document, log *zap.Logger) *pipeline.Fonts {
-	sctx, cancel := context.WithTimeout(ctx, h.pageTimeout())
+	sctx, cancel := context.WithTimeout(ctx, h.fontSampleTimeout())
 	defer cancel()
 	f, err := protect("sampling fonts", func() (*pipeline.Fonts, error) { return pipeline.SampleFonts(sctx, doc) })
 	if err != nil {
@@ -270,6 +270,18 @@ func (h *Handlers) sampleFonts(ctx context.Context, doc pipeline.Document, log *
 		return nil
 	}
 	return f
+}
+
+// maxFontSampleTime bounds a font sample, which takes tens of
+// milliseconds on ordinary pages.
+const maxFontSampleTime = 2 * time.Second
+
+// fontSampleTimeout is the time a font sample may take: a quarter of the
+// page timeout, at most maxFontSampleTime, so that a hostile page among
+// the sampled ones, which its range meets again, delays its entry by
+// little more than PAGE_TIMEOUT.
+func (h *Handlers) fontSampleTimeout() time.Duration {
+	return min(h.pageTimeout()/4, maxFontSampleTime)
 }
 
 // enqueueRange enqueues the task of a range, or of one unit of it, of the
