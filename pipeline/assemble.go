@@ -1629,17 +1629,18 @@ func (e *emitter) word(gs []glyph, k int, wbox Rect, brk visionpb.TextAnnotation
 		e.text.WriteString(text)
 	}
 	for _, g := range gs {
+		text := symbolText(g.r)
 		if lig, ok := ligatures[g.r]; ok {
-			for _, r := range lig {
+			last, size := utf8.DecodeLastRuneInString(lig)
+			for _, r := range lig[:len(lig)-size] {
 				add(symbolText(r))
 			}
-			continue
+			text = symbolText(last)
 		}
-		if g.mark != 0 {
-			add(string([]rune{g.r, g.mark}))
-			continue
+		if g.mark != 0 { // on a ligature, the accent goes on its last letter
+			text += string(g.mark)
 		}
-		add(symbolText(g.r))
+		add(text)
 	}
 	vw.Symbols[len(vw.Symbols)-1].Property = e.newBreak(brk)
 	e.text.WriteString(BreakText(brk))

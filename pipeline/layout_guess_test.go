@@ -236,6 +236,7 @@ func TestAccentOverLetter(t *testing.T) {
 		{"accent after its letter", append([]Char{omega, hat('ˆ', 100)}, tail...), "Ω\u0302 x\n"},
 		{"accent before its letter", append([]Char{hat('˜', 100), omega}, tail...), "Ω\u0303 x\n"},
 		{"ASCII caret", append([]Char{omega, hat('^', 100)}, tail...), "^\nΩ x\n"},
+		{"accent over a ligature", append([]Char{{Rune: '\ufb01', Box: omega.Box}, hat('ˆ', 100)}, tail...), "fi\u0302 x\n"},
 		{"no letter under it", append([]Char{omega, hat('ˆ', 140)}, tail...), "ˆ\nΩ x\n"},
 	} {
 		p := &Page{Number: 1, Width: 612, Height: 792, Chars: c.chars}
