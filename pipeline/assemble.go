@@ -590,8 +590,7 @@ func fragments(rs []*tline, flat bool, fonts *Fonts) []*frag {
 		em, base, sure, ok := metrics(r.gs, flat)
 		if ok {
 			em = fonts.snap(em)
-		}
-		if !ok {
+		} else {
 			em = max(r.h()/0.7, minSize)
 			base = r.box.Bottom
 			for i := range r.gs {
