@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 )
@@ -29,6 +30,14 @@ func SampleFonts(ctx context.Context, doc Document) (*Fonts, error) {
 
 // maxFontSamplePages bounds the pages one SampleFonts call reads.
 const maxFontSamplePages = 3
+
+// checkSamplePages checks the number of pages a SampleFonts call is given.
+func checkSamplePages(n int) error {
+	if n < 1 || n > maxFontSamplePages {
+		return fmt.Errorf("pipeline: sample fonts of %d pages, not 1 to %d: %w", n, maxFontSamplePages, ErrInvalidInput)
+	}
+	return nil
+}
 
 // FontSamplePages lists the pages of an n-page document that
 // [FontSampler.SampleFonts] is given: a quarter, half and three quarters of

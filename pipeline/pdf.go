@@ -582,8 +582,8 @@ func (d *pdfDoc) page(n int) (*Page, error) {
 // SampleFonts reads the font size of every character of pages, and the
 // heights of some of their x-height letters (see [FontSampler]).
 func (d *pdfDoc) SampleFonts(ctx context.Context, pages []int) (*Fonts, error) {
-	if len(pages) == 0 || len(pages) > maxFontSamplePages {
-		return nil, fmt.Errorf("pipeline: sample fonts of %d pages, not 1 to %d: %w", len(pages), maxFontSamplePages, ErrInvalidInput)
+	if err := checkSamplePages(len(pages)); err != nil {
+		return nil, err
 	}
 	var t fontTally
 	for _, n := range pages {
@@ -600,42 +600,49 @@ func (d *pdfDoc) SampleFonts(ctx context.Context, pages []int) (*Fonts, error) {
 // tallyFonts counts the characters of page ref by font size into t, with
 // the heights of up to maxXHeightsPerPage upright x-height letters.
 func (d *pdfDoc) tallyFonts(ref requests.Page, t *fontTally) error {
+	return d.withTextPage(ref, func(tp references.FPDF_TEXTPAGE) error {
+		cnt, err := d.inst.FPDFText_CountChars(&requests.FPDFText_CountChars{TextPage: tp})
+		if err != nil {
+			return err
+		}
+		if d.maxChars > 0 && cnt.Count > d.maxChars {
+			return fmt.Errorf("page has %d characters, over the limit of %d: %w", cnt.Count, d.maxChars, ErrInvalidInput)
+		}
+		measured := 0
+		for i := 0; i < cnt.Count; i++ {
+			u, err := d.inst.FPDFText_GetUnicode(&requests.FPDFText_GetUnicode{TextPage: tp, Index: i})
+			if err != nil {
+				return err
+			}
+			r := rune(u.Unicode)
+			if r == 0 || isBreakRune(r) {
+				continue
+			}
+			s, err := d.inst.FPDFText_GetFontSize(&requests.FPDFText_GetFontSize{TextPage: tp, Index: i})
+			if err != nil {
+				return err
+			}
+			h := -1.0
+			if ratio, _ := emRatio(r); ratio == xHeightRatio && measured < maxXHeightsPerPage {
+				if h, err = d.uprightHeight(tp, i); err != nil {
+					return err
+				}
+				measured++
+			}
+			t.add(r, s.FontSize, h)
+		}
+		return nil
+	})
+}
+
+// withTextPage runs f on a text page of page ref, closed after it.
+func (d *pdfDoc) withTextPage(ref requests.Page, f func(tp references.FPDF_TEXTPAGE) error) error {
 	tp, err := d.inst.FPDFText_LoadPage(&requests.FPDFText_LoadPage{Page: ref})
 	if err != nil {
 		return err
 	}
 	defer func() { _, _ = d.inst.FPDFText_ClosePage(&requests.FPDFText_ClosePage{TextPage: tp.TextPage}) }()
-	cnt, err := d.inst.FPDFText_CountChars(&requests.FPDFText_CountChars{TextPage: tp.TextPage})
-	if err != nil {
-		return err
-	}
-	if d.maxChars > 0 && cnt.Count > d.maxChars {
-		return fmt.Errorf("page has %d characters, over the limit of %d: %w", cnt.Count, d.maxChars, ErrInvalidInput)
-	}
-	measured := 0
-	for i := 0; i < cnt.Count; i++ {
-		u, err := d.inst.FPDFText_GetUnicode(&requests.FPDFText_GetUnicode{TextPage: tp.TextPage, Index: i})
-		if err != nil {
-			return err
-		}
-		r := rune(u.Unicode)
-		if r == 0 || isBreakRune(r) {
-			continue
-		}
-		s, err := d.inst.FPDFText_GetFontSize(&requests.FPDFText_GetFontSize{TextPage: tp.TextPage, Index: i})
-		if err != nil {
-			return err
-		}
-		h := -1.0
-		if ratio, _ := emRatio(r); ratio == xHeightRatio && measured < maxXHeightsPerPage {
-			if h, err = d.uprightHeight(tp.TextPage, i); err != nil {
-				return err
-			}
-			measured++
-		}
-		t.add(r, s.FontSize, h)
-	}
-	return nil
+	return f(tp.TextPage)
 }
 
 // uprightHeight is the height of character i's tight box on text page tp,
@@ -669,18 +676,19 @@ func (d *pdfDoc) replacedUnits(ref requests.Page, chars []*responses.GetPageText
 	if len(idx) == 0 {
 		return nil, nil
 	}
-	tp, err := d.inst.FPDFText_LoadPage(&requests.FPDFText_LoadPage{Page: ref})
+	units := make(map[int]uint, len(idx))
+	err := d.withTextPage(ref, func(tp references.FPDF_TEXTPAGE) error {
+		for _, i := range idx {
+			u, err := d.inst.FPDFText_GetUnicode(&requests.FPDFText_GetUnicode{TextPage: tp, Index: i})
+			if err != nil {
+				return err
+			}
+			units[i] = u.Unicode
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer func() { _, _ = d.inst.FPDFText_ClosePage(&requests.FPDFText_ClosePage{TextPage: tp.TextPage}) }()
-	units := make(map[int]uint, len(idx))
-	for _, i := range idx {
-		u, err := d.inst.FPDFText_GetUnicode(&requests.FPDFText_GetUnicode{TextPage: tp.TextPage, Index: i})
-		if err != nil {
-			return nil, err
-		}
-		units[i] = u.Unicode
 	}
 	return units, nil
 }

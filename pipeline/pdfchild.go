@@ -117,8 +117,8 @@ func (s *childServer) serve(b, req []byte) []byte {
 		return appendRaster(append(b, respOK), ra)
 	case opFonts:
 		k := r.u32()
-		if k > maxFontSamplePages {
-			return appendError(b, fmt.Errorf("pipeline: sample fonts of %d pages, not 1 to %d: %w", k, maxFontSamplePages, ErrInvalidInput))
+		if err := checkSamplePages(int(k)); err != nil {
+			return appendError(b, err)
 		}
 		pages := make([]int, k)
 		for i := range pages {

@@ -556,8 +556,8 @@ func (d *procDoc) Raster(ctx context.Context, n int, opts RasterOptions) (*Raste
 // documents do (see [FontSampler]).
 func (d *procDoc) SampleFonts(ctx context.Context, pages []int) (*Fonts, error) {
 	d.last = 0
-	if len(pages) == 0 || len(pages) > maxFontSamplePages {
-		return nil, fmt.Errorf("pipeline: sample fonts of %d pages, not 1 to %d: %w", len(pages), maxFontSamplePages, ErrInvalidInput)
+	if err := checkSamplePages(len(pages)); err != nil {
+		return nil, err
 	}
 	if err := d.settle(ctx); err != nil {
 		return nil, err
