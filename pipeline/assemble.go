@@ -386,7 +386,8 @@ func layoutBlocks(gs []glyph, fonts *Fonts) []*lblock {
 			}
 		}
 	}
-	frags := fragments(runs(gs), flatFont(gs), fonts)
+	rs := runs(gs)
+	frags := fragments(rs, flatFont(rs), fonts)
 	var bs []*lblock
 	if len(frags) > maxFrags {
 		bs = []*lblock{simpleBlock(frags)}
@@ -455,6 +456,29 @@ type frag struct {
 	// dashes, accents): em is a guess from box heights.
 	guessed bool
 	used    bool
+	box     fontBox // the document's font box, which setSize scales
+}
+
+// fontBox is how far a font's box reaches above and below the baseline,
+// as fractions of the font size. The zero fontBox is Computer Modern's
+// (fontAscent, fontDescent), for which layout's rules were tuned.
+type fontBox struct{ ascent, descent float64 }
+
+// extent returns the box's ascent and descent.
+func (b fontBox) extent() (ascent, descent float64) {
+	if b.ascent == 0 {
+		return fontAscent, fontDescent
+	}
+	return b.ascent, b.descent
+}
+
+// box returns the font box of the document's text: its own, when the
+// sample found one far from Computer Modern's, or the zero fontBox.
+func (f *Fonts) box() fontBox {
+	if f == nil {
+		return fontBox{}
+	}
+	return fontBox{f.Ascent, f.Descent}
 }
 
 func (f *frag) bucket() int { return int(math.Floor(f.base / poolStep)) }
@@ -561,10 +585,40 @@ func (f *Fonts) snap(em float64) float64 {
 	return best
 }
 
-// flatFont reports whether the x-height letters of gs are about as tall as
-// the ascenders, so that their heights say nothing about the font size.
-func flatFont(gs []glyph) bool {
+// flatFont reports whether the x-height letters of the runs are about as
+// tall as their ascenders and capitals, so that their heights say nothing
+// about the font size (synthetic text). Each run with both votes, its
+// letters against its own: medians over a whole page would weigh one
+// size's x-height against another's capitals where a page mixes sizes (a
+// table of 9-point names over 6-point notes). A page where no run has both
+// compares all of its glyphs, and one without ascenders or capitals is flat.
+func flatFont(rs []*tline) bool {
 	var xs, as []float64
+	flat, upright := 0, 0
+	for _, r := range rs {
+		x0, a0 := len(xs), len(as)
+		xs, as = heightsByClass(r.gs, xs, as)
+		if len(xs) == x0 || len(as) == a0 {
+			continue
+		}
+		if flatHeights(xs[x0:], as[a0:]) {
+			flat++
+		} else {
+			upright++
+		}
+	}
+	if flat+upright > 0 {
+		return flat > upright
+	}
+	if len(xs) == 0 || len(as) == 0 {
+		return len(as) == 0
+	}
+	return flatHeights(xs, as)
+}
+
+// heightsByClass appends the heights of the x-height letters of gs to xs
+// and those of its ascenders and capitals to as.
+func heightsByClass(gs []glyph, xs, as []float64) ([]float64, []float64) {
 	for i := range gs {
 		switch ratio, _ := emRatio(gs[i].r); ratio {
 		case xHeightRatio:
@@ -573,9 +627,12 @@ func flatFont(gs []glyph) bool {
 			as = append(as, gs[i].h())
 		}
 	}
-	if len(xs) == 0 || len(as) == 0 {
-		return len(as) == 0
-	}
+	return xs, as
+}
+
+// flatHeights reports whether the median of the x-height letters' heights
+// xs is over 80% of the ascenders' as. It sorts both.
+func flatHeights(xs, as []float64) bool {
 	slices.Sort(xs)
 	slices.Sort(as)
 	return xs[len(xs)/2] > 0.8*as[len(as)/2]
@@ -586,6 +643,7 @@ func flatFont(gs []glyph) bool {
 func fragments(rs []*tline, flat bool, fonts *Fonts) []*frag {
 	out := make([]*frag, 0, len(rs))
 	var slab []frag
+	box := fonts.box()
 	for _, r := range rs {
 		em, base, sure, ok := metrics(r.gs, flat)
 		if ok {
@@ -612,7 +670,7 @@ func fragments(rs []*tline, flat bool, fonts *Fonts) []*frag {
 			}
 			f := &slab[0]
 			slab = slab[1:]
-			*f = frag{gs: gs, em: em, base: base, sure: sure, guessed: !ok, x0: gs[0].box.Left, x1: gs[0].box.Right}
+			*f = frag{gs: gs, em: em, base: base, sure: sure, guessed: !ok, x0: gs[0].box.Left, x1: gs[0].box.Right, box: box}
 			for j := range gs {
 				f.x0, f.x1 = min(f.x0, gs[j].box.Left), max(f.x1, gs[j].box.Right)
 			}
@@ -657,7 +715,8 @@ func pieceDelta(gs []glyph) float64 {
 // setSize sets the font size of f and the font box it implies.
 func (f *frag) setSize(em float64) {
 	f.em = em
-	f.y0, f.y1 = f.base-fontAscent*em, f.base+fontDescent*em
+	ascent, descent := f.box.extent()
+	f.y0, f.y1 = f.base-ascent*em, f.base+descent*em
 }
 
 // borrowLineSizes gives each piece whose size rests on capitals, digits or

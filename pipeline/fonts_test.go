@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/klippa-app/go-pdfium/references"
+	"github.com/klippa-app/go-pdfium/requests"
 )
 
 func TestFontSamplePages(t *testing.T) {
@@ -81,6 +84,31 @@ func TestFontTally(t *testing.T) {
 	if f := flat.fonts(); f.XHeight != 0 {
 		t.Errorf("boxes 0.1 of the size: XHeight %g, want 0", f.XHeight)
 	}
+	// Font boxes: a TrueType face's (0.905 em above the baseline, 0.212
+	// below) is its own; Computer Modern's (0.694, within 10% of the
+	// assumed 0.69) and a nonsense one are not; nor are too few.
+	boxes := []struct {
+		name            string
+		n               int
+		ascent, descent float64
+		wantA, wantD    float64
+	}{
+		{"TrueType", minXHeights, 0.905, 0.212, 0.905, 0.212},
+		{"Computer Modern", minXHeights, 0.694, 0.194, 0, 0},
+		{"ascent of 3 em", minXHeights, 3, 0.2, 0, 0},
+		{"descent of 0.8 em", minXHeights, 0.9, 0.8, 0, 0},
+		{"too few", minXHeights - 1, 0.905, 0.212, 0, 0},
+	}
+	for _, tc := range boxes {
+		var bt fontTally
+		for i := 0; i < tc.n; i++ {
+			bt.add('e', 12, 0.5*12)
+			bt.addFontBox(12, tc.ascent*12, tc.descent*12)
+		}
+		if f := bt.fonts(); abs(f.Ascent-tc.wantA) > 1e-9 || abs(f.Descent-tc.wantD) > 1e-9 {
+			t.Errorf("%s: font box %g, %g; want %g, %g", tc.name, f.Ascent, f.Descent, tc.wantA, tc.wantD)
+		}
+	}
 	// Too few x-height letters to tell.
 	var few fontTally
 	for i := 0; i < minXHeights-1; i++ {
@@ -107,7 +135,8 @@ func fontsPDF() []byte {
 
 // TestSampleFonts: PDF documents, in process and isolated, report the font
 // sizes their sampled pages are set in and Helvetica's x-height, which is
-// far enough from the assumed 0.45 to count; bad requests name the page.
+// far enough from the assumed 0.45 to count, and no font box for a font
+// that is not embedded; bad requests name the page.
 func TestSampleFonts(t *testing.T) {
 	for name, open := range map[string]func(t testing.TB, b []byte) (Document, error){"in-process": openBytes, "isolated": openIsolated} {
 		t.Run(name, func(t *testing.T) {
@@ -126,6 +155,11 @@ func TestSampleFonts(t *testing.T) {
 			}
 			if f.XHeight < 0.49 || f.XHeight > 0.56 {
 				t.Errorf("x-height %g, want Helvetica's, about 0.52", f.XHeight)
+			}
+			// Helvetica is not embedded: PDFium's box would be its
+			// substitute's, so the document has no font box of its own.
+			if f.Ascent != 0 || f.Descent != 0 {
+				t.Errorf("font box %g, %g of a font not embedded, want none", f.Ascent, f.Descent)
 			}
 			if _, err := fs.SampleFonts(context.Background(), []int{1, 2, 3, 4}); !errors.Is(err, ErrInvalidInput) {
 				t.Errorf("four pages: %v, want ErrInvalidInput", err)
@@ -172,5 +206,41 @@ func TestFontsDecideBlocks(t *testing.T) {
 		if got := len(BuildTextAnnotation(p).GetPages()[0].GetBlocks()); got != c.blocks {
 			t.Errorf("fonts %+v: %d blocks, want %d", c.fonts, got, c.blocks)
 		}
+	}
+}
+
+// TestFontBoxOfEmbeddedFont: the font box of a letter in an embedded font
+// is the ascent and descent the font declares, in points: R-intro's
+// Computer Modern declares 0.694 em above the baseline and 0.194 below.
+func TestFontBoxOfEmbeddedFont(t *testing.T) {
+	d := openRIntroWith(t, testPDF(t)).(*pdfDoc)
+	measured := false
+	err := d.call(context.Background(), 11, "measure", func() error {
+		return d.withPage(11, func(ref requests.Page, _ pageTransform) error {
+			return d.withTextPage(ref, func(tp references.FPDF_TEXTPAGE) error {
+				for i := 0; i < 200 && !measured; i++ {
+					u, err := d.inst.FPDFText_GetUnicode(&requests.FPDFText_GetUnicode{TextPage: tp, Index: i})
+					if err != nil || u.Unicode != 'e' {
+						continue
+					}
+					s, err := d.inst.FPDFText_GetFontSize(&requests.FPDFText_GetFontSize{TextPage: tp, Index: i})
+					if err != nil {
+						return err
+					}
+					a, de, ok, err := d.fontBox(tp, i)
+					if err != nil {
+						return err
+					}
+					if !ok || abs(a/s.FontSize-0.694) > 0.01 || abs(de/s.FontSize-0.194) > 0.01 {
+						t.Errorf("font box of 'e' at %g pt: %g, %g (ok %v); want 0.694 and 0.194 em", s.FontSize, a, de, ok)
+					}
+					measured = true
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil || !measured {
+		t.Fatalf("no 'e' measured on page 11: %v", err)
 	}
 }

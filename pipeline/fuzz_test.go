@@ -93,7 +93,7 @@ func FuzzChildWire(f *testing.F) {
 	f.Add(appendRaster(nil, &Raster{Data: []byte("\xff\xd8jpeg"), DPI: 200}))
 	f.Add(appendError(nil, fmt.Errorf("pipeline: read pdf page 2: damaged page: %w", ErrInvalidInput)))
 	f.Add([]byte{respReady})
-	f.Add(appendFonts(nil, &Fonts{Sizes: []float64{8.97, 10.91}, XHeight: 0.47}))
+	f.Add(appendFonts(nil, &Fonts{Sizes: []float64{8.97, 10.91}, XHeight: 0.47, Ascent: 0.905, Descent: 0.212}))
 	f.Add(appendFonts(nil, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if fo, err := decodeFonts(b); err == nil {

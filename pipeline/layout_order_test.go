@@ -44,3 +44,29 @@ func TestTurnedLabelsReadUpwards(t *testing.T) {
 		t.Errorf("text %q, want %q", ta.Text, want)
 	}
 }
+
+func TestTableNotesStayInTheirColumn(t *testing.T) {
+	// A LibreOffice table (the Padauk manual's): each first-column cell
+	// is a 9 pt name over a 6 pt note, and the cells beside it hold 10 pt
+	// codes. The fonts are TrueType, whose boxes reach 0.905 em above the
+	// baseline and 0.212 below, so each note's box touches the codes' on
+	// its right and the note cannot reach across them: pdftotext reads the
+	// first column down, then the codes row by row (what it prints for the
+	// real page). With Computer Modern's shorter box the notes would
+	// stretch over the codes and come after them.
+	row := func(base float64, name, note, code string) []Char {
+		cs := face(77.7, base, 9, 1, name)
+		cs = append(cs, face(167.4, base-0.9, 10, 1, code)...)
+		cs = append(cs, face(217.3, base-0.9, 10, 1, code)...)
+		return append(cs, face(77.8, base-7.5, 6, 1, note)...)
+	}
+	cs := row(456.5, "Sgaw", "(Graphite: lldt=1)", "ksw")
+	cs = append(cs, row(426.9, "Khamti", "(Graphite: fdot=1)", "kht")...)
+	fonts := &Fonts{Sizes: []float64{6, 9, 10}, Ascent: 0.905, Descent: 0.212}
+	ta := BuildTextAnnotation(&Page{Width: 842, Height: 595, Chars: cs, Fonts: fonts})
+	checkInvariants(t, ta)
+	want := "Sgaw\n(Graphite: lldt=1)\nKhamti\n(Graphite: fdot=1)\nksw\nksw\nkht\nkht\n"
+	if ta.Text != want {
+		t.Errorf("text %q, want %q", ta.Text, want)
+	}
+}

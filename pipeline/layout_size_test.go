@@ -237,3 +237,38 @@ func TestTableRowOnNearlyOneBaseline(t *testing.T) {
 		t.Errorf("text %q, want %q", ta.Text, want)
 	}
 }
+
+func TestFlatFont(t *testing.T) {
+	// A font is flat, its x-height telling nothing of its size, when its
+	// x-height letters are about as tall as its capitals and ascenders.
+	// Each line compares its own letters: a page of 9 pt words without
+	// ascenders over 6 pt notes with them is not flat, though its tallest
+	// x-height letters outgrow its shortest capitals.
+	lines := func(ls ...[]Char) []glyph {
+		var cs []Char
+		for _, l := range ls {
+			cs = append(cs, l...)
+		}
+		return glyphsOf(cs)
+	}
+	tests := []struct {
+		name string
+		gs   []glyph
+		want bool
+	}{
+		{"one face", lines(face(72, 700, 10, 1, "Some example text")), false},
+		{"x-height letters as tall as capitals", lines(face(72, 700, 10, 0.6, "Some example text")), true},
+		{"no ascenders or capitals", lines(face(72, 700, 10, 1, "some error")), true},
+		{"9 pt words over 6 pt notes", lines(
+			face(72, 700, 9, 1, "overview overview"),
+			face(72, 690, 6, 1, "(Graphite: lldt=1)"),
+			face(72, 670, 9, 1, "overview overview"),
+			face(72, 660, 6, 1, "(Graphite: fdot=1)"),
+		), false},
+	}
+	for _, tc := range tests {
+		if got := flatFont(runs(tc.gs)); got != tc.want {
+			t.Errorf("%s: flat %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

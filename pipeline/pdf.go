@@ -627,6 +627,15 @@ func (d *pdfDoc) tallyFonts(ref requests.Page, t *fontTally) error {
 				if h, err = d.uprightHeight(tp, i); err != nil {
 					return err
 				}
+				if h > 0 {
+					asc, desc, ok, err := d.fontBox(tp, i)
+					if err != nil {
+						return err
+					}
+					if ok {
+						t.addFontBox(s.FontSize, asc, desc)
+					}
+				}
 				measured++
 			}
 			t.add(r, s.FontSize, h)
@@ -643,6 +652,36 @@ func (d *pdfDoc) withTextPage(ref requests.Page, f func(tp references.FPDF_TEXTP
 	}
 	defer func() { _, _ = d.inst.FPDFText_ClosePage(&requests.FPDFText_ClosePage{TextPage: tp.TextPage}) }()
 	return f(tp.TextPage)
+}
+
+// fontBox is how far the font box of upright character i on text page tp
+// reaches above and below its baseline, in points: PDFium's loose box is
+// drawn from the ascent and descent its font declares, as pdftotext's word
+// boxes are. ok is false for a font that is not embedded, whose box PDFium
+// takes from the face it substitutes and pdftotext from the standard
+// font's metrics.
+func (d *pdfDoc) fontBox(tp references.FPDF_TEXTPAGE, i int) (ascent, descent float64, ok bool, err error) {
+	obj, err := d.inst.FPDFText_GetTextObject(&requests.FPDFText_GetTextObject{TextPage: tp, Index: i})
+	if err != nil {
+		return 0, 0, false, err
+	}
+	font, err := d.inst.FPDFTextObj_GetFont(&requests.FPDFTextObj_GetFont{PageObject: obj.TextObject})
+	if err != nil {
+		return 0, 0, false, err
+	}
+	emb, err := d.inst.FPDFFont_GetIsEmbedded(&requests.FPDFFont_GetIsEmbedded{Font: font.Font})
+	if err != nil || !emb.IsEmbedded {
+		return 0, 0, false, err
+	}
+	b, err := d.inst.FPDFText_GetLooseCharBox(&requests.FPDFText_GetLooseCharBox{TextPage: tp, Index: i})
+	if err != nil {
+		return 0, 0, false, err
+	}
+	o, err := d.inst.FPDFText_GetCharOrigin(&requests.FPDFText_GetCharOrigin{TextPage: tp, Index: i})
+	if err != nil {
+		return 0, 0, false, err
+	}
+	return float64(b.Rect.Top) - o.Y, o.Y - float64(b.Rect.Bottom), true, nil
 }
 
 // uprightHeight is the height of character i's tight box on text page tp,

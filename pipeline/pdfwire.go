@@ -222,7 +222,7 @@ func appendFonts(b []byte, f *Fonts) []byte {
 	for _, s := range f.Sizes {
 		b = appendF64(b, s)
 	}
-	return appendF64(b, f.XHeight)
+	return appendF64(appendF64(appendF64(b, f.XHeight), f.Ascent), f.Descent)
 }
 
 // decodeFonts decodes what appendFonts wrote.
@@ -243,7 +243,7 @@ func decodeFonts(b []byte) (*Fonts, error) {
 	for i := range f.Sizes {
 		f.Sizes[i] = r.f64()
 	}
-	f.XHeight = r.f64()
+	f.XHeight, f.Ascent, f.Descent = r.f64(), r.f64(), r.f64()
 	if err := r.done(); err != nil {
 		return nil, fmt.Errorf("bad fonts from the pdfium process: %w", err)
 	}
