@@ -280,3 +280,17 @@ func BenchmarkRaster(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSampleFonts is the font sample a worker takes when it plans
+// R-intro.pdf: three pages' font sizes, x-height letters and font boxes.
+func BenchmarkSampleFonts(b *testing.B) {
+	doc := openRIntroWith(b, testPDF(b))
+	pages := FontSamplePages(doc.PageCount())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := SampleFonts(context.Background(), doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N)/float64(len(pages)), "ms/page")
+}
