@@ -124,7 +124,14 @@ func TestPdfiumChildKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second) // the plan is done; the range is at its first pages
+	// The plan samples the document's fonts, which on these slow pages
+	// takes up to its 2 s bound and may itself end by killing a child:
+	// wait for it, then for the range to be at its first pages.
+	waitFor(t, time.Minute, func() bool {
+		log, err := os.ReadFile(worker.Log)
+		return err == nil && strings.Contains(string(log), `"msg":"planned file"`)
+	})
+	time.Sleep(500 * time.Millisecond)
 	victims := childPIDs(t, worker.Process.Pid)
 	if len(victims) == 0 {
 		t.Fatal("the worker has no child processes")
