@@ -101,17 +101,23 @@ type fontTally struct {
 // addFontBox counts the font box of a measured letter of font size size
 // (points), ascent and descent points above and below its baseline.
 func (t *fontTally) addFontBox(size, ascent, descent float64) {
-	if !finite(size, ascent, descent) || size <= 0 || size > 1e4 {
+	if !finite(ascent, descent) || !plausibleSize(size) {
 		return
 	}
 	t.ascents = append(t.ascents, ascent/size)
 	t.descents = append(t.descents, descent/size)
 }
 
+// plausibleSize reports whether a font size PDFium gives, in points, can
+// be counted: finite, positive and not absurd.
+func plausibleSize(size float64) bool {
+	return finite(size) && size > 0 && size <= 1e4
+}
+
 // add counts a character r of font size size (points); h is its tight
 // box's height, or a negative number when it was not measured.
 func (t *fontTally) add(r rune, size, h float64) {
-	if !finite(size, h) || size <= 0 || size > 1e4 {
+	if !finite(h) || !plausibleSize(size) {
 		return
 	}
 	if t.sizes == nil {

@@ -113,7 +113,8 @@ type Fonts struct {
 	// ascent and descent the fonts declare (a TrueType face's 0.9 and
 	// 0.21, Computer Modern's 0.69 and 0.19): pdftotext draws its word
 	// boxes with them, and they decide its lines and blocks. 0 when not
-	// measured.
+	// measured (no embedded font, too few letters), implausible, or within
+	// 10% of Computer Modern's, which layout assumes.
 	Ascent  float64 `json:"ascent,omitempty"`
 	Descent float64 `json:"descent,omitempty"`
 }
