@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"math"
 	"strings"
 	"testing"
@@ -455,19 +454,11 @@ func TestLetterSpacedLine(t *testing.T) {
 func TestPDFRotatedRuns(t *testing.T) {
 	// Text drawn at 90° and 270° through PDFium: each run reads in its own
 	// direction, not reversed (PDFium reports glyph angles clockwise).
-	doc, err := openBytes(t, makePDF(genPage{Width: 600, Height: 800, Runs: []textRun{
+	p := firstPage(t, openBytes, makePDF(genPage{Width: 600, Height: 800, Runs: []textRun{
 		{X: 100, Y: 700, Text: "Upright line"},
 		{X: 60, Y: 300, Text: "Relative Frequency", Angle: 90},
 		{X: 540, Y: 500, Text: "Going down", Angle: 270},
 	}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer doc.Close()
-	p, err := doc.Page(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ta := BuildTextAnnotation(p)
 	checkInvariants(t, ta)
 	for _, want := range []string{"Upright line\n", "Relative Frequency\n", "Going down\n"} {

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -41,17 +40,9 @@ func cmapPDF(text string, bfchar ...string) []byte {
 // as its two UTF-16 surrogates; each engine gives it as one rune with the
 // glyph's box, and the page's text reads as pdftotext's does.
 func TestCharactersBeyondTheBMP(t *testing.T) {
-	for name, open := range map[string]func(t testing.TB, b []byte) (Document, error){"in-process": openBytes, "isolated": openIsolated} {
+	for name, open := range engines {
 		t.Run(name, func(t *testing.T) {
-			doc, err := open(t, astralPDF())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer doc.Close()
-			p, err := doc.Page(context.Background(), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := firstPage(t, open, astralPDF())
 			var got []rune
 			for _, c := range p.Chars {
 				got = append(got, c.Rune)
@@ -80,17 +71,9 @@ func TestCharactersBeyondTheBMP(t *testing.T) {
 // neighbours are not swallowed.
 func TestLoneSurrogateStaysReplaced(t *testing.T) {
 	pdf := cmapPDF("xabcy", "<61> <D835>", "<62> <DC4E>", "<63> <DC4ED835>", "<78> <0078>", "<79> <0079>")
-	for name, open := range map[string]func(t testing.TB, b []byte) (Document, error){"in-process": openBytes, "isolated": openIsolated} {
+	for name, open := range engines {
 		t.Run(name, func(t *testing.T) {
-			doc, err := open(t, pdf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer doc.Close()
-			p, err := doc.Page(context.Background(), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := firstPage(t, open, pdf)
 			var got []rune
 			for _, c := range p.Chars {
 				got = append(got, c.Rune)

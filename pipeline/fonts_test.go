@@ -138,7 +138,7 @@ func fontsPDF() []byte {
 // far enough from the assumed 0.45 to count, and no font box for a font
 // that is not embedded; bad requests name the page.
 func TestSampleFonts(t *testing.T) {
-	for name, open := range map[string]func(t testing.TB, b []byte) (Document, error){"in-process": openBytes, "isolated": openIsolated} {
+	for name, open := range engines {
 		t.Run(name, func(t *testing.T) {
 			doc, err := open(t, fontsPDF())
 			if err != nil {

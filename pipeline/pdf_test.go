@@ -126,15 +126,7 @@ func TestPDFPages(t *testing.T) {
 func TestPDFRotation(t *testing.T) {
 	for _, rot := range []int{0, 90, 180, 270} {
 		t.Run(strconv.Itoa(rot), func(t *testing.T) {
-			doc, err := openBytes(t, makePDF(genPage{Width: 600, Height: 800, Rotate: rot, Runs: []textRun{{X: 100, Y: 700, Text: "Rotated page text"}}}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer doc.Close()
-			p, err := doc.Page(context.Background(), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := firstPage(t, openBytes, makePDF(genPage{Width: 600, Height: 800, Rotate: rot, Runs: []textRun{{X: 100, Y: 700, Text: "Rotated page text"}}}))
 			w, h := 600.0, 800.0
 			if rot%180 != 0 {
 				w, h = h, w

@@ -37,6 +37,29 @@ func openIsolated(t testing.TB, b []byte) (Document, error) {
 	return testIsolated(t).Open(context.Background(), bytes.NewReader(b), int64(len(b)))
 }
 
+// opener opens a PDF's bytes on a shared test engine.
+type opener func(t testing.TB, b []byte) (Document, error)
+
+// engines are the PDF engines that must read pages alike: pdfium in the
+// process and in child processes.
+var engines = map[string]opener{"in-process": openBytes, "isolated": openIsolated}
+
+// firstPage opens pdf with open and returns its page 1, failing t if
+// either step fails; the document is closed when t ends.
+func firstPage(t testing.TB, open opener, pdf []byte) *Page {
+	t.Helper()
+	doc, err := open(t, pdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { doc.Close() })
+	p, err := doc.Page(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // isolatedCorpus is the files the isolated engine must read as PDF does:
 // generated pages of every kind the tests know, and three of Debian's R
 // manuals when present (r-doc-pdf).

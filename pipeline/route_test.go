@@ -316,15 +316,7 @@ func TestUnmappedTextLayer(t *testing.T) {
 		{"Helvetica", makePDF(genPage{Runs: []textRun{{X: 72, Y: 700, Text: "A page of ordinary text, long enough."}}}), false, RouteText},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			doc, err := openBytes(t, tt.pdf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer doc.Close()
-			p, err := doc.Page(context.Background(), 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := firstPage(t, openBytes, tt.pdf)
 			if got := p.Unmapped > 0; got != tt.unmapped || (tt.unmapped && p.Unmapped != len(p.Chars)) {
 				t.Errorf("%d of %d characters unmapped", p.Unmapped, len(p.Chars))
 			}

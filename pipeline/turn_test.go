@@ -58,7 +58,7 @@ func TestTurnedScanRaster(t *testing.T) {
 		black  image.Point // the black quadrant as displayed: 0 left/top, 1 right/bottom
 	}{{0, image.Pt(0, 0)}, {90, image.Pt(1, 0)}, {180, image.Pt(1, 1)}, {270, image.Pt(0, 1)}} {
 		t.Run(strconv.Itoa(tc.rotate), func(t *testing.T) {
-			for name, open := range map[string]func(t testing.TB, b []byte) (Document, error){"in-process": openBytes, "isolated": openIsolated} {
+			for name, open := range engines {
 				doc, err := open(t, quadrantScan(tc.rotate))
 				if err != nil {
 					t.Fatal(err)
