@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/folio-ocr/folio/internal/freeport"
 	"github.com/folio-ocr/folio/internal/localrun"
 	"github.com/folio-ocr/folio/internal/pdfgen"
 )
@@ -137,7 +137,7 @@ func runFleet(ctx context.Context, cfg config, root string, args []string, out i
 	if err != nil {
 		return fmt.Errorf("GCS emulator: %w", err)
 	}
-	defer d.gcs.Stop()
+	defer d.stopGCS()
 	counts := f.filePageCounts()
 	logf("generating %d synthetic PDFs (%d pages)", len(counts), f.pages)
 	made := map[int][]byte{}
@@ -367,7 +367,7 @@ func checkFleetOutputs(d *deployment, prefix string, counts []int, want int) (in
 // free port, so that its command statistics and peak memory are the run's
 // alone.
 func startRedis(ctx context.Context, dir string) (*redis.Client, func(), error) {
-	addr, err := freePort()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -441,16 +441,6 @@ func waitStarted(ctx context.Context, ps []*localrun.Proc, limit time.Duration) 
 		}
 	}
 	return nil
-}
-
-// freePort returns a loopback host:port that was free just now.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
 }
 
 // fleetReport writes the fleet table.

@@ -36,6 +36,7 @@ type deployment struct {
 	prefix  string
 	queue   string
 	gcs     *fakestorage.Server
+	gcsHTTP *http.Server // serves gcs on its held port
 	cluster *localrun.Cluster
 	runs    int  // requests submitted, naming output prefixes
 	keep    bool // keep dir (logs) at Close: a row failed
@@ -82,23 +83,35 @@ func startDeployment(ctx context.Context, root, redisURL string) (*deployment, e
 }
 
 // startGCS starts the emulator on a free port with the bucket, and returns
-// its host:port.
+// its host:port. The port stays held from the moment it is chosen.
 func (d *deployment) startGCS() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	host := fmt.Sprintf("127.0.0.1:%d", port)
+	host := l.Addr().String()
 	d.gcs, err = fakestorage.NewServerWithOptions(fakestorage.Options{
-		Scheme: "http", Host: "127.0.0.1", Port: uint16(port), PublicHost: host,
+		Scheme: "http", Host: "127.0.0.1", NoListener: true,
+		ExternalURL: "http://" + host, PublicHost: host,
 	})
 	if err != nil {
+		_ = l.Close()
 		return "", err
 	}
+	d.gcsHTTP = &http.Server{Handler: d.gcs.HTTPHandler(), ReadHeaderTimeout: time.Minute}
+	go func() { _ = d.gcsHTTP.Serve(l) }()
 	d.gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
 	return host, nil
+}
+
+// stopGCS stops the emulator, if it runs.
+func (d *deployment) stopGCS() {
+	if d.gcs == nil {
+		return
+	}
+	_ = d.gcsHTTP.Close()
+	d.gcs.Stop()
+	d.gcs, d.gcsHTTP = nil, nil
 }
 
 // Close stops the processes and the emulator, removes the Redis keys and,
@@ -110,9 +123,7 @@ func (d *deployment) Close() {
 	if d.cluster != nil {
 		d.cluster.Close()
 	}
-	if d.gcs != nil {
-		d.gcs.Stop()
-	}
+	d.stopGCS()
 	if d.prefix != "" {
 		cleanRedis(d.rdb, d.prefix, d.queue)
 	}

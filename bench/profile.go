@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/folio-ocr/folio/internal/freeport"
 )
 
 // The profile mode (-profile) breaks down where a worker's time goes on a
@@ -163,7 +164,7 @@ func runProfile(ctx context.Context, cfg config, root string, args []string, out
 // profileWorker starts a worker with DEBUG_PPROF for pc, runs the book once
 // to warm up and once profiled, and stops the worker.
 func profileWorker(ctx context.Context, d *deployment, cfg config, pc profileConfig, pages int) (*profileRun, error) {
-	addr, err := freeLocalAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}
@@ -463,14 +464,4 @@ func childPIDs(pid int) []int {
 		}
 	}
 	return pids
-}
-
-// freeLocalAddr is a free 127.0.0.1 port as host:port.
-func freeLocalAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

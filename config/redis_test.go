@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/folio-ocr/folio/internal/freeport"
 )
 
 // redisTarget is what a test compares of a parsed URL.
@@ -111,21 +113,23 @@ func TestParseRedisURL(t *testing.T) {
 	}
 }
 
-// freePorts returns n TCP ports free on 127.0.0.1 a moment ago.
+// freePorts returns n TCP ports free on 127.0.0.1 a moment ago (see
+// freeport), all different.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	seen := map[int]bool{}
+	for len(seen) < n {
+		addr, err := freeport.Addr()
 		if err != nil {
 			t.Fatal(err)
 		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		_, p, _ := net.SplitHostPort(addr)
+		port, _ := strconv.Atoi(p)
+		seen[port] = true
 	}
-	for _, ln := range lns {
-		_ = ln.Close()
+	ports := make([]int, 0, n)
+	for p := range seen {
+		ports = append(ports, p)
 	}
 	return ports
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -11,19 +10,20 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/folio-ocr/folio/internal/freeport"
 	"github.com/folio-ocr/folio/internal/localrun"
 	"github.com/folio-ocr/folio/internal/pdfgen"
 )
 
-// metricsAddr returns a loopback address with a port that was free just now.
+// metricsAddr returns a loopback address with a port that was free just now
+// (see freeport).
 func metricsAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
+	return addr
 }
 
 // scrape reads http://addr/metrics as Prometheus would, by family name.

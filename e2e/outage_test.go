@@ -27,6 +27,7 @@ import (
 	"cloud.google.com/go/vision/v2/apiv1/visionpb"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/folio-ocr/folio/internal/freeport"
 	"github.com/folio-ocr/folio/internal/localrun"
 	"github.com/folio-ocr/folio/internal/pdfgen"
 )
@@ -385,14 +386,12 @@ func startRedisProcess(t *testing.T) *redisProcess {
 	if err != nil {
 		t.Skip("redis-server is not on PATH (apt-get install redis-server): this test runs a Redis of its own to kill and restart")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	_, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
 	dir := t.TempDir() // removed after the Cleanup below has killed the server
 	r := &redisProcess{bin: bin, port: port, dir: filepath.Join(dir, "data"), log: filepath.Join(dir, "redis.log")}
 	if err := os.Mkdir(r.dir, 0o755); err != nil {

@@ -6,7 +6,6 @@ package localrun
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/folio-ocr/folio/internal/freeport"
 )
 
 // Build compiles cmd/api, cmd/worker and cmd/folio (the command-line
@@ -87,11 +88,11 @@ func Start(opts Options) (*Cluster, error) {
 		"OMP_THREAD_LIMIT=1",
 	)
 	c.env = append(c.env, opts.Env...)
-	addr, err := freeAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}
-	if c.GRPC, err = freeAddr(); err != nil {
+	if c.GRPC, err = freeport.Addr(); err != nil {
 		return nil, err
 	}
 	c.API = "http://" + addr
@@ -233,14 +234,4 @@ func (c *Cluster) Close() {
 			<-p.Done
 		}
 	}
-}
-
-// freeAddr returns a loopback address with a port that was free just now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("localrun: %w", err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
 }

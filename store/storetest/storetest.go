@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"testing"
@@ -94,25 +95,33 @@ func UniqueID() string {
 // plain HTTP, creates the given buckets, and returns the server and its
 // host:port (the value STORAGE_EMULATOR_HOST takes). Use Client for a
 // storage client that talks to it; the server stops when t ends.
+//
+// The port is held from the moment it is chosen: packages test in parallel,
+// and a port closed and reopened by number can be taken in between.
 func GCS(t testing.TB, buckets ...string) (*fakestorage.Server, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	host := fmt.Sprintf("127.0.0.1:%d", port)
+	host := l.Addr().String()
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		Scheme:     "http",
-		Host:       "127.0.0.1",
-		Port:       uint16(port),
-		PublicHost: host,
+		Scheme:      "http",
+		Host:        "127.0.0.1",
+		NoListener:  true,
+		ExternalURL: "http://" + host,
+		PublicHost:  host,
 	})
 	if err != nil {
+		_ = l.Close()
 		t.Fatalf("start fake-gcs-server: %v", err)
 	}
-	t.Cleanup(srv.Stop)
+	hs := &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: time.Minute}
+	go func() { _ = hs.Serve(l) }()
+	t.Cleanup(func() {
+		_ = hs.Close()
+		srv.Stop()
+	})
 	for _, b := range buckets {
 		srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: b})
 	}
