@@ -222,7 +222,9 @@ sentinel failover-timeout folio 10000
 	}
 	rdb := rc.NewClient()
 	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Sentinel learns of the replica from the primary's INFO, every 10 s;
+	// the whole test fits in one minute even when that takes two rounds.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := rdb.Set(ctx, "folio:sentinel-test", "written through sentinel", 0).Err(); err != nil {
 		t.Fatalf("SET through %s: %v", rc, err)

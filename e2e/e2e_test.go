@@ -242,8 +242,14 @@ func TestCancel(t *testing.T) {
 	if meta.GetState() != visionpb.OperationMetadata_CANCELLED {
 		t.Errorf("state %v, want CANCELLED", meta.GetState())
 	}
-	time.Sleep(time.Second) // a range between its last check and its write may still land
+	// A range between its last check and its write may still land: wait
+	// for the count to hold still for a second (at most 10 s).
 	n := f.Count("out/long/")
+	for still, end := time.Now(), time.Now().Add(10*time.Second); time.Since(still) < time.Second && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if m := f.Count("out/long/"); m != n {
+			n, still = m, time.Now()
+		}
+	}
 	time.Sleep(3 * time.Second)
 	if m := f.Count("out/long/"); m != n || m >= 600 {
 		t.Errorf("outputs went from %d to %d after cancel (of 600 ranges)", n, m)
@@ -293,12 +299,13 @@ func TestWorkerKilled(t *testing.T) {
 
 // SIGTERM drains a worker: its readiness turns false first, then it stops
 // taking work, finishes what it holds and exits 0; another worker completes
-// the operation with every page once. (Synthetic pages of 100 ms make each
-// range last long enough to watch the drain.)
+// the operation with every page once. (Synthetic pages of 1 s make each
+// range last 3 s, long enough to watch the drain: the two at hand both
+// have less than 0.1 s left about one time in a thousand.)
 func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 	f := start(t, 0)
 	probes := metricsAddr(t)
-	w, err := f.Cluster.StartWorker("WORKER_CONCURRENCY=2", "METRICS_ADDR="+probes, "FOLIO_SYNTHETIC_PAGE_DELAY=100ms")
+	w, err := f.Cluster.StartWorker("WORKER_CONCURRENCY=2", "METRICS_ADDR="+probes, "FOLIO_SYNTHETIC_PAGE_DELAY=1s")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,7 @@ func TestWorkersFrozen(t *testing.T) {
 	// runs when the second victim resumes.
 	const pages, batch = 640, 20
 	f := start(t, 0, func(o *localrun.Options) {
-		o.Env = append(o.Env, "FOLIO_SYNTHETIC_PAGE_DELAY=250ms")
+		o.Env = append(o.Env, "FOLIO_SYNTHETIC_PAGE_DELAY=250ms", "LOG_LEVEL=debug")
 	})
 	victims := []struct {
 		p      *localrun.Proc
@@ -209,10 +209,13 @@ func TestWorkersFrozen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Freeze the victims inside their first ranges (units of 10 pages take
-	// 2.5 s).
-	time.Sleep(1500 * time.Millisecond)
+	// Freeze each victim inside its first range, once it has done a page
+	// there (units of 10 pages take 2.5 s).
 	for _, v := range victims {
+		waitFor(t, time.Minute, func() bool {
+			log, err := os.ReadFile(v.p.Log)
+			return err == nil && strings.Contains(string(log), `"msg":"page"`)
+		})
 		if err := v.p.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}

@@ -149,7 +149,14 @@ func TestMetricsEndpoints(t *testing.T) {
 		t.Error("api: no go_goroutines")
 	}
 
-	m = scrape(t, workerMetrics)
+	// The worker counts a range and its last page just after the writes
+	// that let the operation finish, so a scrape at Done may be early.
+	waitFor(t, 10*time.Second, func() bool {
+		m = scrape(t, workerMetrics)
+		r, _ := sample(m, "folio_range_duration_seconds", "task", "range")
+		p, _ := sample(m, "folio_pages_processed_total", "route", "text")
+		return r == pages && p == pages
+	})
 	want(t, "worker after", m, "folio_pages_processed_total", pages, "route", "text")
 	want(t, "worker after", m, "folio_pages_processed_total", 0, "route", "ocr")
 	want(t, "worker after", m, "folio_pages_failed_total", 0, "route", "none")

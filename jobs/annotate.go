@@ -59,6 +59,7 @@ func (h *Handlers) annotateRange(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	log.Debug("range started")
 	a := &annotator{h: h, p: p, req: req, uri: uri, log: log,
 		ocr:   pipeline.OCROptions{Languages: langs, DetectOrientation: !h.NoOrientation},
 		fonts: p.Fonts, fontsSampled: p.FontsSampled}

@@ -136,7 +136,9 @@ func TestJanitorLease(t *testing.T) {
 	t.Cleanup(func() { cleanQueue(t, rdb, queue) })
 	ops := store.NewRedisOperations(rdb, &store.RedisOptions{Prefix: prefix})
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	const ttl = 400 * time.Millisecond
+	// A round renews the lease every 50 ms; the TTL leaves a loaded
+	// machine's stalls room, and bounds how long b waits below.
+	const ttl = 2 * time.Second
 	start := func(name string) (*heldCounter, context.CancelFunc, chan struct{}) {
 		c := &heldCounter{l: store.NewLease(rdb, prefix, "janitor", name, ttl)}
 		h := &jobs.Handlers{Ops: ops, Logger: zaptest.NewLogger(t), JanitorLease: c}
@@ -146,18 +148,19 @@ func TestJanitorLease(t *testing.T) {
 		return c, cancel, done
 	}
 	a, stopA, doneA := start("worker-a")
-	time.Sleep(100 * time.Millisecond) // a takes the lease first
+	eventually(t, 10*time.Second, func() bool { return a.rounds() > 0 }) // a takes the lease first
 	b, stopB, doneB := start("worker-b")
 	defer func() { stopB(); <-doneB }()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 	if a.rounds() == 0 || b.rounds() != 0 {
 		t.Fatalf("rounds: a %d, b %d; want only a", a.rounds(), b.rounds())
 	}
 	stopA() // a dies holding the lease
 	<-doneA
-	time.Sleep(ttl + 200*time.Millisecond)
-	if b.rounds() == 0 {
-		t.Error("b did not take over once a's lease lapsed")
+	died := time.Now()
+	eventually(t, ttl+10*time.Second, func() bool { return b.rounds() > 0 })
+	if took := time.Since(died); took < ttl/2 {
+		t.Errorf("b took over %s after a died, before a's lease (%s) could lapse", took, ttl)
 	}
 }
 
@@ -302,5 +305,17 @@ func TestRescueOrphans(t *testing.T) {
 	}
 	if n, err := h.RescueOrphans(ctx, insp, queue); err != nil || n != 0 {
 		t.Errorf("second RescueOrphans = %d, %v; want nothing (its copy is queued)", n, err)
+	}
+}
+
+// eventually fails t unless cond holds within d, checking every 10 ms.
+func eventually(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s", d)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

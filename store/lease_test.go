@@ -13,8 +13,11 @@ func TestLease(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := storetest.Redis(t)
 	ctx := context.Background()
-	a := store.NewLease(rdb, prefix, "janitor", "worker-a", 300*time.Millisecond)
-	b := store.NewLease(rdb, prefix, "janitor", "worker-b", 300*time.Millisecond)
+	// The TTL outlasts the few calls each step makes, however loaded the
+	// machine; the test sleeps through it once.
+	const ttl = time.Second
+	a := store.NewLease(rdb, prefix, "janitor", "worker-a", ttl)
+	b := store.NewLease(rdb, prefix, "janitor", "worker-b", ttl)
 	steps := []struct {
 		what string
 		l    *store.Lease
@@ -29,7 +32,7 @@ func TestLease(t *testing.T) {
 			t.Fatalf("%s: Acquire = %v, %v", s.what, got, err)
 		}
 	}
-	time.Sleep(400 * time.Millisecond) // a stops renewing: dead or cut off
+	time.Sleep(ttl + 100*time.Millisecond) // a stops renewing: dead or cut off
 	if got, err := b.Acquire(ctx); err != nil || !got {
 		t.Fatalf("b after a's lease lapsed: Acquire = %v, %v; want true", got, err)
 	}

@@ -10,10 +10,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // lowest is the lowest port Addr draws from.
 const lowest = 10000
+
+// given holds the ports Addr returned in this process, which it never
+// returns again: a caller may not have bound its last one yet.
+var given sync.Map
 
 // Addr returns 127.0.0.1:port for a port nothing listened on a moment ago.
 //
@@ -21,7 +26,8 @@ const lowest = 10000
 // connections never get their local port: a port from the ephemeral range
 // (what listening on :0 gives) can be taken by any process's next connect
 // between the check and the listen, and tests connect to Redis all the
-// time. Only another listener that picks the same number can race it.
+// time. A port is returned once per process; only another process's
+// listener that picks the same number can race it.
 func Addr() (string, error) {
 	high := ephemeralLow()
 	if high-lowest < 1000 {
@@ -29,6 +35,9 @@ func Addr() (string, error) {
 	}
 	for range 100 {
 		port := lowest + rand.IntN(high-lowest)
+		if _, taken := given.LoadOrStore(port, true); taken {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			continue

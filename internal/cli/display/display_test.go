@@ -61,11 +61,22 @@ func (s *syncBuffer) String() string {
 func TestPlain(t *testing.T) {
 	var out syncBuffer
 	d := Plain(&out, 10*time.Millisecond)
+	// printed waits until the display's ticker has printed s.
+	printed := func(s string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), s); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%q not printed after 10 s:\n%s", s, out.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	d.Update(Stats{FilesTotal: 2, PagesTotal: 4, PagesDone: 1})
-	time.Sleep(50 * time.Millisecond)
+	printed("pages 1/4")
+	time.Sleep(50 * time.Millisecond) // ticks with nothing new
 	d.Println("done    a  2 pages")
 	d.Update(Stats{FilesTotal: 2, FilesDone: 2, PagesTotal: 4, PagesDone: 4})
-	time.Sleep(50 * time.Millisecond)
+	printed("pages 4/4")
 	d.Close()
 	got := out.String()
 	if strings.ContainsAny(got, "\r\x1b") {
