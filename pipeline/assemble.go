@@ -171,7 +171,7 @@ func BuildTextAnnotation(p *Page) *visionpb.TextAnnotation {
 	for k := range groups {
 		groups[k] = attachAccents(groups[k])
 	}
-	e := &emitter{norm: norm}
+	e := &emitter{norm: norm, xRatio: p.Fonts.tallestXHeight()}
 	e.text.Grow(len(p.Chars) + len(p.Chars)/8) // the characters and the breaks between words
 	for _, fb := range pageOrder(groups, p.Fonts) {
 		page.Blocks = append(page.Blocks, e.block(fb.b.tblock(), fb.k))
@@ -569,9 +569,14 @@ const snapBand = 0.07
 // estimated with an x-height ratio of xHeightRatio, when one lies within
 // snapBand of it; otherwise em, rescaled to the document's x-height ratio
 // if it has its own. A nil f returns em.
-func (f *Fonts) snap(em float64) float64 {
+func (f *Fonts) snap(em float64, xMeasured bool) float64 {
 	if f == nil {
 		return em
+	}
+	if xMeasured && len(f.Styles) > 0 {
+		if s, ok := f.style(em * xHeightRatio); ok {
+			return s
+		}
 	}
 	if f.XHeight > 0 {
 		em *= xHeightRatio / f.XHeight
@@ -583,6 +588,36 @@ func (f *Fonts) snap(em float64) float64 {
 		}
 	}
 	return best
+}
+
+// styleBand is how far, as a fraction, a measured x-height may be from a
+// Style's to be taken for it.
+const styleBand = 0.04
+
+// style returns the size of the Style whose x-height (its size times its
+// ratio) is nearest to x, the x-height measured on some glyphs, in points:
+// when it is within styleBand and no Style of another size is nearly as
+// near (within twice the distance, or styleBand/2): a piece's letters
+// measure its x-height within a few percent, and a wrong size costs more
+// than the document's ratio does.
+func (f *Fonts) style(x float64) (float64, bool) {
+	best, bestD, nextD := 0.0, math.Inf(1), math.Inf(1)
+	for _, s := range f.Styles {
+		d := math.Abs(x/(s.Size*s.XHeight) - 1)
+		switch {
+		case d < bestD:
+			if s.Size != best {
+				nextD = bestD
+			}
+			best, bestD = s.Size, d
+		case d < nextD && s.Size != best:
+			nextD = d
+		}
+	}
+	if bestD > styleBand || nextD < max(2*bestD, styleBand/2) {
+		return 0, false
+	}
+	return best, true
 }
 
 // flatFont reports whether the x-height letters of the runs are about as
@@ -647,7 +682,7 @@ func fragments(rs []*tline, flat bool, fonts *Fonts) []*frag {
 	for _, r := range rs {
 		em, base, sure, ok := metrics(r.gs, flat)
 		if ok {
-			em = fonts.snap(em)
+			em = fonts.snap(em, sure && !flat)
 		} else {
 			em = max(r.h()/0.7, minSize)
 			base = r.box.Bottom
@@ -676,7 +711,7 @@ func fragments(rs []*tline, flat bool, fonts *Fonts) []*frag {
 			}
 			fem, fbase, fsure, ok := metrics(gs, flat)
 			if ok {
-				fem = fonts.snap(fem)
+				fem = fonts.snap(fem, fsure && !flat)
 			}
 			if ok && (math.Abs(fem-em) > pieceDelta(gs)*em || math.Abs(fbase-base) > 0.15*em) {
 				f.em, f.base, f.sure, f.guessed = fem, fbase, fsure, false
@@ -1481,6 +1516,7 @@ type breakAlloc struct {
 // emitter builds one page's Vision blocks and full text.
 type emitter struct {
 	norm    normalizer
+	xRatio  float64 // x-height ratio that grows sizes x-height letters by
 	text    strings.Builder
 	boxes   slab[boxAlloc]
 	breaks  slab[breakAlloc]
@@ -1538,8 +1574,9 @@ func clampF(v, lo, hi float64) float64 {
 // A word under construction: glyph indexes into a line.
 type tword struct{ from, to int } // gs[from:to]
 
-// words splits a line (glyphs sorted left to right) into words.
-func words(l *tline) []tword {
+// words splits a line (glyphs sorted left to right) into words; xRatio is
+// the x-height ratio [grows] sizes x-height letters by.
+func words(l *tline, xRatio float64) []tword {
 	var out []tword
 	start := 0
 	for i := 1; i < len(l.gs); i++ {
@@ -1557,7 +1594,7 @@ func words(l *tline) []tword {
 			// raised after its letter) parts them only at a gap, as
 			// for glyphs that are not neighbours.
 			sp := first.spaceAfter && (!first.newlineAfter || gap > 0.15)
-			split = sp || gap > 0.6 || gap > 0.15 && grows(a, b)
+			split = sp || gap > 0.6 || gap > 0.15 && grows(a, b, xRatio)
 		default: // not neighbours in the content stream
 			split = gap > 0.15 || (gap > -0.1 && (a.spaceAfter || b.spaceAfter))
 		}
@@ -1575,11 +1612,20 @@ func words(l *tline) []tword {
 // size: a word after its footnote or affiliation mark ("¹Universität").
 // pdftotext starts a word where the size changes, and spaces it from the
 // last at a gap; an exponent set right after its base ("2³¹") has none.
-func grows(a, b *glyph) bool {
+// x-height letters are sized with xRatio: in a face with a tall x-height
+// (a typewriter or sans-serif face's 0.55) an "a" after an "I" would
+// otherwise look 20% larger.
+func grows(a, b *glyph, xRatio float64) bool {
 	ra, _ := emRatio(a.r)
 	rb, _ := emRatio(b.r)
 	if ra == 0 || rb == 0 {
 		return false
+	}
+	if ra == xHeightRatio {
+		ra = xRatio
+	}
+	if rb == xHeightRatio {
+		rb = xRatio
 	}
 	return a.h()/ra < 0.8*b.h()/rb
 }
@@ -1636,7 +1682,7 @@ func (e *emitter) block(b *tblock, k int) *visionpb.Block {
 		for li, l := range para {
 			pbox = union(pbox, l.box)
 			lastLine := li == len(para)-1
-			ws := words(l)
+			ws := words(l, e.xRatio)
 			for wi, w := range ws {
 				gs := l.gs[w.from:w.to]
 				wbox := gs[0].box

@@ -49,9 +49,16 @@ func benchEngine(tb testing.TB, interrupt bool) *PDF {
 // openRIntroWith opens R-intro.pdf on engine p, skipping when it is absent.
 func openRIntroWith(tb testing.TB, p Opener) Document {
 	tb.Helper()
-	f, err := os.Open(rIntro)
+	return openFile(tb, p, rIntro)
+}
+
+// openFile opens the PDF at path on engine p, skipping when it is absent;
+// it is closed when tb ends.
+func openFile(tb testing.TB, p Opener, path string) Document {
+	tb.Helper()
+	f, err := os.Open(path)
 	if err != nil {
-		tb.Skipf("%s not present", rIntro)
+		tb.Skipf("%s not present", path)
 	}
 	tb.Cleanup(func() { f.Close() })
 	st, err := f.Stat()

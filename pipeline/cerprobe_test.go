@@ -5,7 +5,8 @@ package pipeline
 // manuals (FOLIO_CER_FILES="R-data R-exts" to choose; an entry containing "/"
 // is the path of any PDF, e.g. data/cer-corpus/x.pdf relative to the
 // repository root). The document's fonts are sampled as the jobs package
-// does (FOLIO_CER_NOFONTS=1 to leave them out). Extracted characters and pdftotext's text are cached in
+// does (FOLIO_CER_NOFONTS=1 to leave them out, FOLIO_CER_NOSTYLES=1 their
+// Styles alone). Extracted characters and pdftotext's text are cached in
 // /tmp/folio-probe by file name: delete it after changing pdf.go.
 // FOLIO_DUMP_FILE (a name or path, as above) and FOLIO_DUMP_PAGE make
 // TestLayoutDump print a page's blocks and lines.
@@ -128,6 +129,13 @@ func TestCERProbe(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
+				if p.Fonts != nil && os.Getenv("FOLIO_CER_NOSTYLES") != "" {
+					f := *p.Fonts
+					f.Styles = nil
+					q := *p
+					q.Fonts = &f
+					p = &q
+				}
 				ta := BuildTextAnnotation(p)
 				w := textmetric.Normalize(strings.ReplaceAll(d.Want[i], "\f", ""))
 				g := textmetric.Normalize(strings.ReplaceAll(ta.Text, "-\n", ""))

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -83,6 +84,14 @@ const (
 	// order at the 0.6% between its fonts' 0.694 and fontAscent. A
 	// TrueType face's 0.9 is far.
 	fontBoxOwn = 0.1
+	// styleGap is the gap, as a fraction, between neighbouring sampled
+	// x-height ratios that parts two faces; styleApart is how far apart
+	// the faces' median ratios must be for Fonts.Styles, and
+	// minStyleLetters how many letters each must have.
+	styleGap, styleApart, minStyleLetters = 0.03, 0.08, 20
+	// minSizeLetters is how many letters of a face must be set in a size
+	// for the pair to be a Style.
+	minSizeLetters = 5
 	// minAscent, maxAscent and maxDescent bound a plausible font box:
 	// outside, the font declares nonsense, and layout keeps its own.
 	minAscent, maxAscent, maxDescent = 0.5, 1.3, 0.5
@@ -93,6 +102,7 @@ type fontTally struct {
 	sizes map[float64]int // font size, rounded to 0.01 pt → characters
 	chars int
 	xs    []float64 // x-height letters' heights over their font sizes
+	xsize []float64 // and those font sizes, rounded as in sizes
 	// ascents and descents are the font boxes of the measured letters,
 	// over their font sizes.
 	ascents, descents []float64
@@ -127,6 +137,7 @@ func (t *fontTally) add(r rune, size, h float64) {
 	t.chars++
 	if ratio, _ := emRatio(r); ratio == xHeightRatio && h > 0 {
 		t.xs = append(t.xs, h/size)
+		t.xsize = append(t.xsize, math.Round(size*100)/100)
 	}
 }
 
@@ -143,6 +154,7 @@ func (t *fontTally) fonts() *Fonts {
 	}
 	slices.Sort(f.Sizes)
 	if len(t.xs) >= minXHeights {
+		f.Styles = t.styles()
 		slices.Sort(t.xs)
 		if x := t.xs[len(t.xs)/2]; math.Abs(x/xHeightRatio-1) > xHeightOwn && x >= minXHeight && x <= maxXHeight {
 			f.XHeight = x
@@ -157,4 +169,65 @@ func (t *fontTally) fonts() *Fonts {
 		}
 	}
 	return f
+}
+
+// styles parts the measured x-height letters into faces by their x-height
+// ratios (sorted, cut where neighbours are more than styleGap apart) and
+// returns each face's ratio in each size it is set in; nil unless two
+// faces of minStyleLetters letters are styleApart or more.
+func (t *fontTally) styles() []Style {
+	type letter struct{ ratio, size float64 }
+	ls := make([]letter, len(t.xs))
+	for i := range t.xs {
+		ls[i] = letter{t.xs[i], t.xsize[i]}
+	}
+	slices.SortFunc(ls, func(a, b letter) int { return cmp.Compare(a.ratio, b.ratio) })
+	var faces [][]letter
+	start := 0
+	for i := 1; i <= len(ls); i++ {
+		if i < len(ls) && ls[i].ratio <= ls[i-1].ratio*(1+styleGap) {
+			continue
+		}
+		if i-start >= minStyleLetters {
+			faces = append(faces, ls[start:i])
+		}
+		start = i
+	}
+	if len(faces) < 2 {
+		return nil
+	}
+	median := func(f []letter) float64 { return f[len(f)/2].ratio }
+	if median(faces[len(faces)-1]) < median(faces[0])*(1+styleApart) {
+		return nil
+	}
+	var out []Style
+	for _, f := range faces {
+		bySize := map[float64][]float64{}
+		for _, l := range f {
+			bySize[l.size] = append(bySize[l.size], l.ratio)
+		}
+		for size, rs := range bySize {
+			if len(rs) >= minSizeLetters {
+				out = append(out, Style{Size: size, XHeight: rs[len(rs)/2]}) // rs is sorted
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Style) int {
+		return cmp.Or(cmp.Compare(a.Size, b.Size), cmp.Compare(a.XHeight, b.XHeight))
+	})
+	return out
+}
+
+// tallestXHeight is the tallest x-height ratio of the faces in f.Styles,
+// or xHeightRatio when f has none: what tells a size change in a line
+// from a face's tall x-height. A nil f gives xHeightRatio.
+func (f *Fonts) tallestXHeight() float64 {
+	r := xHeightRatio
+	if f == nil {
+		return r
+	}
+	for _, s := range f.Styles {
+		r = max(r, s.XHeight)
+	}
+	return r
 }

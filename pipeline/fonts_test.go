@@ -40,13 +40,56 @@ func TestFontsSnap(t *testing.T) {
 		{"own x-height, then snapped", &Fonts{Sizes: []float64{10}, XHeight: 0.5}, 11.2, 10},
 		{"own x-height, nothing near", &Fonts{XHeight: 0.5}, 12, 10.8},
 	} {
-		if got := c.f.snap(c.em); abs(got-c.want) > 1e-9 {
+		if got := c.f.snap(c.em, false); abs(got-c.want) > 1e-9 {
 			t.Errorf("%s: snap(%g) = %g, want %g", c.name, c.em, got, c.want)
 		}
 	}
 }
 
 func abs(x float64) float64 { return max(x, -x) }
+
+// LibreOffice's defaults: a roman body (x-height 0.478) at 12 pt, code in a
+// typewriter face (0.547) at 10 pt, and both at 14 pt.
+var officeFonts = &Fonts{Sizes: []float64{10, 12, 14}, XHeight: 0.48, Styles: []Style{
+	{Size: 10, XHeight: 0.547}, {Size: 12, XHeight: 0.478}, {Size: 12, XHeight: 0.547}, {Size: 14, XHeight: 0.478},
+}}
+
+func TestFontsStyle(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		x    float64 // measured x-height, points
+		want float64 // 0: no style
+	}{
+		{"10 pt typewriter", 5.47, 10},
+		{"10 pt typewriter, its flat letters", 5.37, 10},
+		{"12 pt roman", 5.74, 12},
+		{"12 pt typewriter, 2% from 14 pt roman", 6.56, 0},
+		{"14 pt roman, 2% from 12 pt typewriter", 6.69, 0},
+		{"12 pt typewriter, nearer it", 6.50, 12},
+		{"nothing near", 4.2, 0},
+	} {
+		got, ok := officeFonts.style(c.x)
+		if !ok {
+			got = 0
+		}
+		if got != c.want {
+			t.Errorf("%s: style(%g) = %g, %v; want %g", c.name, c.x, got, ok, c.want)
+		}
+	}
+	// snap takes the style only for sizes measured on x-height letters.
+	if got := officeFonts.snap(5.47/xHeightRatio, true); got != 10 {
+		t.Errorf("snap of a 10 pt typewriter x-height = %g, want 10", got)
+	}
+	if got := officeFonts.snap(5.47/xHeightRatio, false); got != 12 {
+		t.Errorf("snap of the same size measured otherwise = %g, want 12 (the document's ratio)", got)
+	}
+	if got := (&Fonts{Sizes: []float64{10}}).tallestXHeight(); got != xHeightRatio {
+		t.Errorf("tallestXHeight without styles = %g, want %g", got, xHeightRatio)
+	}
+	if got := officeFonts.tallestXHeight(); got != 0.547 {
+		t.Errorf("tallestXHeight = %g, want 0.547", got)
+	}
+}
 
 func TestFontTally(t *testing.T) {
 	var empty fontTally
@@ -109,6 +152,45 @@ func TestFontTally(t *testing.T) {
 			t.Errorf("%s: font box %g, %g; want %g, %g", tc.name, f.Ascent, f.Descent, tc.wantA, tc.wantD)
 		}
 	}
+	// Styles: two faces of different x-heights, each in the sizes it is
+	// set in with at least minSizeLetters letters.
+	var office fontTally
+	for i := 0; i < 100; i++ {
+		office.add('e', 12, []float64{0.470, 0.478, 0.485}[i%3]*12)
+	}
+	for i := 0; i < 30; i++ {
+		office.add('a', 10, []float64{0.537, 0.547}[i%2]*10)
+		office.add('n', 12, 0.547*12)
+	}
+	for i := 0; i < minSizeLetters-1; i++ {
+		office.add('o', 9, 0.547*9)
+	}
+	want := []Style{{Size: 10, XHeight: 0.547}, {Size: 12, XHeight: 0.478}, {Size: 12, XHeight: 0.547}}
+	if f := office.fonts(); !slices.Equal(f.Styles, want) {
+		t.Errorf("two faces: styles %+v, want %+v", f.Styles, want)
+	}
+	// No styles where the faces are close (a roman and its italic), where
+	// the second face has too few letters, or with one face.
+	for _, c := range []struct {
+		name   string
+		second float64
+		n      int
+	}{
+		{"close faces", 0.50, 40},
+		{"too few letters", 0.547, minStyleLetters - 1},
+		{"one face", 0.478, 40},
+	} {
+		var tl fontTally
+		for i := 0; i < 100; i++ {
+			tl.add('e', 12, 0.478*12)
+		}
+		for i := 0; i < c.n; i++ {
+			tl.add('a', 10, c.second*10)
+		}
+		if f := tl.fonts(); f.Styles != nil {
+			t.Errorf("%s: styles %+v, want none", c.name, f.Styles)
+		}
+	}
 	// Too few x-height letters to tell.
 	var few fontTally
 	for i := 0; i < minXHeights-1; i++ {
@@ -131,6 +213,44 @@ func fontsPDF() []byte {
 		pages = append(pages, genPage{Runs: runs})
 	}
 	return makePDF(pages...)
+}
+
+// twoFacesPDF is a four-page document of Times-Roman prose at 12 points
+// with notes in Helvetica, whose x-height is 17% taller, at 10 points.
+func twoFacesPDF() []byte {
+	var pages []genPage
+	for i := 0; i < 4; i++ {
+		var runs []textRun
+		for l := 0; l < 20; l++ {
+			runs = append(runs, textRun{X: 72, Y: 700 - 28*float64(l), Size: 12, Font: "Times-Roman",
+				Text: "some running text across the measure of this page"})
+			runs = append(runs, textRun{X: 72, Y: 686 - 28*float64(l), Size: 10, Text: "a note in a sans serif face"})
+		}
+		pages = append(pages, genPage{Runs: runs})
+	}
+	return makePDF(pages...)
+}
+
+// TestSampleFontStyles: a document of two faces of different x-heights
+// has a Style for each face in its size, through either engine.
+func TestSampleFontStyles(t *testing.T) {
+	for name, open := range engines {
+		t.Run(name, func(t *testing.T) {
+			doc, err := open(t, twoFacesPDF())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer doc.Close()
+			f, err := SampleFonts(context.Background(), doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.Styles) != 2 || f.Styles[0].Size != 10 || f.Styles[1].Size != 12 ||
+				f.Styles[0].XHeight < 1.1*f.Styles[1].XHeight {
+				t.Errorf("styles %+v, want Helvetica's at 10 pt, some 15%% taller than Times' at 12 pt", f.Styles)
+			}
+		})
+	}
 }
 
 // TestSampleFonts: PDF documents, in process and isolated, report the font

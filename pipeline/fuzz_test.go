@@ -95,10 +95,12 @@ func FuzzChildWire(f *testing.F) {
 	f.Add([]byte{respReady})
 	f.Add(appendFonts(nil, &Fonts{Sizes: []float64{8.97, 10.91}, XHeight: 0.47, Ascent: 0.905, Descent: 0.212}))
 	f.Add(appendFonts(nil, nil))
+	f.Add(appendFonts(nil, &Fonts{Sizes: []float64{10, 12}, XHeight: 0.48,
+		Styles: []Style{{Size: 10, XHeight: 0.547}, {Size: 12, XHeight: 0.478}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if fo, err := decodeFonts(b); err == nil {
-			if fo != nil && len(fo.Sizes)*8 > len(b) {
-				t.Fatalf("%d sizes from %d bytes", len(fo.Sizes), len(b))
+			if fo != nil && (len(fo.Sizes)*8 > len(b) || len(fo.Styles)*16 > len(b)) {
+				t.Fatalf("%d sizes and %d styles from %d bytes", len(fo.Sizes), len(fo.Styles), len(b))
 			}
 			if again := appendFonts(nil, fo); !bytes.Equal(again, b) {
 				t.Fatalf("fonts do not round-trip: % x from % x", again, b)

@@ -272,3 +272,73 @@ func TestFlatFont(t *testing.T) {
 		}
 	}
 }
+
+// faceOf sets text as face does, in a face whose x-height letters are
+// xHeight em tall, its capitals and digits capHeight and its ascenders
+// ascender.
+func faceOf(x, base, size, xHeight, capHeight, ascender float64, text string) []Char {
+	cs := face(x, base, size, 1, text)
+	for i := range cs {
+		r := cs[i].Rune
+		switch ratio, _ := emRatio(r); {
+		case ratio == xHeightRatio:
+			cs[i].Box.Top = base + xHeight*size
+		case strings.ContainsRune("bdhkl", r):
+			cs[i].Box.Top = base + ascender*size
+		case ratio >= 0.66:
+			cs[i].Box.Top = base + capHeight*size
+		}
+	}
+	return cs
+}
+
+func TestTypewriterCodeIsItsOwnSize(t *testing.T) {
+	// LibreOffice sets prose in a roman face (Liberation Serif) at 12 pt
+	// and code in a typewriter face (Liberation Mono) at 10 pt, whose
+	// taller x-height (0.547 against 0.478) the document's one ratio would
+	// size at 12 pt, the prose's:
+	// pdftotext, knowing each glyph's size, makes the code a block of
+	// its own, as its styles do.
+	var cs []Char
+	for i, l := range []string{"Awk is frequently used to extract data", "from these types of files as shown below"} {
+		cs = append(cs, faceOf(72, 700-14*float64(i), 12, 0.478, 0.67, 0.694, l)...)
+	}
+	for i, l := range []string{"awk some code for our examples", "and more code in a typewriter face", "more code to come"} {
+		cs = append(cs, faceOf(72, 670-11.3*float64(i), 10, 0.547, 0.659, 0.73, l)...)
+	}
+	for _, c := range []struct {
+		name   string
+		fonts  *Fonts
+		blocks int
+	}{
+		{"styles", officeFonts, 2},
+		{"one ratio", &Fonts{Sizes: officeFonts.Sizes, XHeight: officeFonts.XHeight}, 1},
+	} {
+		ta := BuildTextAnnotation(&Page{Width: 612, Height: 792, Chars: cs, Fonts: c.fonts})
+		checkInvariants(t, ta)
+		if n := len(ta.Pages[0].Blocks); n != c.blocks {
+			t.Errorf("%s: %d blocks, want %d:\n%s", c.name, n, c.blocks, ta.Text)
+		}
+	}
+}
+
+func TestGrows(t *testing.T) {
+	g := func(r rune, h float64) *glyph { return &glyph{r: r, box: Rect{Bottom: 0, Top: h}} }
+	for _, c := range []struct {
+		name   string
+		a, b   *glyph
+		xRatio float64
+		want   bool
+	}{
+		{"footnote mark before a word", g('1', 0.66*7), g('U', 0.69*10), xHeightRatio, true},
+		{"same, among tall x-heights", g('1', 0.66*7), g('U', 0.69*10), 0.547, true},
+		{"exponent after its base", g('2', 0.66*10), g('3', 0.66*7), xHeightRatio, false},
+		{"typewriter I then a, sized as a roman face", g('I', 0.659*10), g('a', 0.547*10), xHeightRatio, true},
+		{"typewriter I then a, among tall x-heights", g('I', 0.659*10), g('a', 0.547*10), 0.547, false},
+		{"no class", g('(', 9), g('a', 5), xHeightRatio, false},
+	} {
+		if got := grows(c.a, c.b, c.xRatio); got != c.want {
+			t.Errorf("%s: grows = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -310,21 +310,7 @@ const rIntro = "/usr/share/R/doc/manual/R-intro.pdf"
 
 func openRIntro(t testing.TB) Document {
 	t.Helper()
-	f, err := os.Open(rIntro)
-	if err != nil {
-		t.Skipf("%s not present", rIntro)
-	}
-	t.Cleanup(func() { f.Close() })
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := testPDF(t).Open(context.Background(), f, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { doc.Close() })
-	return doc
+	return openFile(t, testPDF(t), rIntro)
 }
 
 // TestCERAgainstPdftotext compares our text with pdftotext's on R-intro.pdf

@@ -222,7 +222,12 @@ func appendFonts(b []byte, f *Fonts) []byte {
 	for _, s := range f.Sizes {
 		b = appendF64(b, s)
 	}
-	return appendF64(appendF64(appendF64(b, f.XHeight), f.Ascent), f.Descent)
+	b = appendF64(appendF64(appendF64(b, f.XHeight), f.Ascent), f.Descent)
+	b = appendU32(b, uint32(len(f.Styles)))
+	for _, s := range f.Styles {
+		b = appendF64(appendF64(b, s.Size), s.XHeight)
+	}
+	return b
 }
 
 // decodeFonts decodes what appendFonts wrote.
@@ -244,6 +249,15 @@ func decodeFonts(b []byte) (*Fonts, error) {
 		f.Sizes[i] = r.f64()
 	}
 	f.XHeight, f.Ascent, f.Descent = r.f64(), r.f64(), r.f64()
+	if n := int(r.u32()); n > 0 {
+		if n > len(b)/16 {
+			return nil, fmt.Errorf("bad fonts from the pdfium process: %d styles in %d bytes", n, len(b))
+		}
+		f.Styles = make([]Style, n)
+		for i := range f.Styles {
+			f.Styles[i] = Style{Size: r.f64(), XHeight: r.f64()}
+		}
+	}
 	if err := r.done(); err != nil {
 		return nil, fmt.Errorf("bad fonts from the pdfium process: %w", err)
 	}

@@ -117,6 +117,19 @@ type Fonts struct {
 	// 10% of Computer Modern's, which layout assumes.
 	Ascent  float64 `json:"ascent,omitempty"`
 	Descent float64 `json:"descent,omitempty"`
+	// Styles are the sampled sizes with the x-height ratio of the face
+	// set in each, when the sample shows faces of clearly different
+	// x-heights (a sans-serif or typewriter face, near 0.55, beside a
+	// roman one, near 0.48): one ratio for the whole document would size
+	// one of them some 13% wrong. nil when the sampled faces agree.
+	Styles []Style `json:"styles,omitempty"`
+}
+
+// Style is a font size of a document with the x-height ratio of a face
+// set in it.
+type Style struct {
+	Size    float64 `json:"size"`
+	XHeight float64 `json:"x_height"`
 }
 
 // Document is an opened input file whose pages are read one at a time. A

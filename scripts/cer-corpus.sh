@@ -33,6 +33,8 @@ files=(
 	"r-cran-sandwich|usr/lib/R/site-library/sandwich/doc/sandwich.pdf|sandwich.pdf"
 	"r-cran-lme4|usr/lib/R/site-library/lme4/doc/lmer.pdf|lmer.pdf"
 	"r-cran-mvtnorm|usr/lib/R/site-library/mvtnorm/doc/MVT_Rnews.pdf|MVT_Rnews.pdf"
+	# A book: the Debian Reference (DBLaTeX, XeTeX), with many tables.
+	"debian-reference-en|usr/share/debian-reference/debian-reference.en.pdf|debian-reference.en.pdf"
 )
 
 for entry in "${files[@]}"; do
@@ -62,5 +64,32 @@ list="R-intro R-data R-admin R-lang R-ints R-FAQ R-exts"
 for entry in "${files[@]}"; do
 	list="$list $dest/${entry##*|}"
 done
+
+# LibreOffice documents: four chapters of the Debian Reference's HTML
+# printed to PDF by LibreOffice Writer, when soffice is on PATH
+# (apt-get install libreoffice-writer-nogui); README's figures are from
+# LibreOffice 7.4.
+if command -v soffice >/dev/null; then
+	for ch in ch01 ch02 ch04 ch09; do
+		name="debian-reference-$ch-libreoffice.pdf"
+		list="$list $dest/$name"
+		[ -s "$dest/$name" ] && continue
+		pkg=debian-reference-en
+		if [ ! -d "$work/$pkg" ]; then
+			(cd "$work" && apt-get download -q "$pkg" >/dev/null 2>&1) || {
+				echo "cer-corpus: apt-get download $pkg failed (apt-get update first?)" >&2
+				exit 1
+			}
+			dpkg-deb -x "$work/$pkg"_*.deb "$work/$pkg"
+		fi
+		soffice --headless -env:UserInstallation="file://$work/lo-profile" \
+			--convert-to pdf:writer_web_pdf_Export --outdir "$work/lo" \
+			"$work/$pkg/usr/share/debian-reference/$ch.en.html" >/dev/null 2>&1
+		mv "$work/lo/$ch.en.pdf" "$dest/$name"
+		echo "$dest/$name (LibreOffice from $pkg)"
+	done
+else
+	echo "cer-corpus: no soffice on PATH: the LibreOffice rows are left out" >&2
+fi
 echo
 echo "FOLIO_CER_PROBE=1 FOLIO_CER_FILES=\"$list\" go test -count=1 -run TestCERProbe -v ./pipeline/"

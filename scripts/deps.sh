@@ -10,8 +10,8 @@
 #           for orientation)
 #   test    run's, plus what the tests use: pdftotext/pdfinfo (poppler-utils, the
 #           text-layer reference), qpdf (building encrypted and broken PDFs), redis-sentinel
-#           (config.TestRedisSentinel), r-doc-pdf (real-world PDFs for the end-to-end
-#           tests), ImageMagick and libtiff-tools (tiffcp, tiffset: the ocr tests make TIFFs
+#           (config.TestRedisSentinel), r-doc-pdf and debian-reference-en (real-world
+#           PDFs for the text-fidelity and end-to-end tests), ImageMagick and libtiff-tools (tiffcp, tiffset: the ocr tests make TIFFs
 #           of every compression, layout and orientation with them), and Node.js with npm
 #           (e2e.TestNodeClient runs Google's Node.js client) unless a node and an npm are
 #           already on PATH (NodeSource's nodejs bundles npm and conflicts with Debian's npm)
@@ -28,7 +28,7 @@ check=false
 run_pkgs=(redis-server libtesseract-dev libleptonica-dev libtiff-dev pkg-config
 	tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa
 	tesseract-ocr-ita tesseract-ocr-por)
-test_pkgs=(poppler-utils qpdf redis-sentinel r-doc-pdf imagemagick libtiff-tools)
+test_pkgs=(poppler-utils qpdf redis-sentinel r-doc-pdf debian-reference-en imagemagick libtiff-tools)
 
 case $set_name in
 run) pkgs=("${run_pkgs[@]}") ;;

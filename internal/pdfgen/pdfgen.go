@@ -1,5 +1,6 @@
-// Package pdfgen writes small, valid PDF files with Helvetica text at known
-// positions, for tests, examples and benchmarks. It needs no external tools.
+// Package pdfgen writes small, valid PDF files with text in the standard
+// fonts (Helvetica unless a run names another) at known positions, for
+// tests, examples and benchmarks. It needs no external tools.
 package pdfgen
 
 import (
@@ -8,12 +9,15 @@ import (
 	"strings"
 )
 
-// Run is one line of Helvetica text.
+// Run is one line of text.
 type Run struct {
 	X, Y  float64 // baseline start in PDF points, origin bottom left
 	Size  float64 // font size; 0 means 12
 	Text  string  // Latin-1 text
 	Angle int     // degrees counter-clockwise: 0, 90, 180 or 270
+	// Font is one of the PDF's standard 14 fonts ("Times-Roman",
+	// "Courier", ...), not embedded; "" means Helvetica.
+	Font string
 }
 
 // Page is one page.
@@ -29,7 +33,17 @@ func PDF(pages ...Page) []byte {
 	add := func(s string) int { objs = append(objs, s); return len(objs) }
 	catalog := add("")
 	pagesObj := add("")
-	font := add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+	fonts := map[string]int{} // base font → object
+	font := func(name string) int {
+		if name == "" {
+			name = "Helvetica"
+		}
+		if _, ok := fonts[name]; !ok {
+			fonts[name] = add(fmt.Sprintf("<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding >>", name))
+		}
+		return fonts[name]
+	}
+	font("") // object 3, as before fonts could be named
 	var kids []string
 	for _, p := range pages {
 		w, h := p.Width, p.Height
@@ -37,7 +51,14 @@ func PDF(pages ...Page) []byte {
 			w, h = 612, 792
 		}
 		var cs strings.Builder
+		var res strings.Builder // the page's font resources
+		used := map[int]bool{}
 		for _, r := range p.Runs {
+			f := font(r.Font)
+			if !used[f] {
+				used[f] = true
+				fmt.Fprintf(&res, " /F%d %d 0 R", f, f)
+			}
 			size := r.Size
 			if size == 0 {
 				size = 12
@@ -52,15 +73,15 @@ func PDF(pages ...Page) []byte {
 				cos, sin = 0, -1
 			}
 			text := strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`).Replace(r.Text)
-			fmt.Fprintf(&cs, "BT /F1 %g Tf %d %d %d %d %g %g Tm (%s) Tj ET\n", size, cos, sin, -sin, cos, r.X, r.Y, text)
+			fmt.Fprintf(&cs, "BT /F%d %g Tf %d %d %d %d %g %g Tm (%s) Tj ET\n", f, size, cos, sin, -sin, cos, r.X, r.Y, text)
 		}
 		content := add(fmt.Sprintf("<< /Length %d >>\nstream\n%sendstream", cs.Len(), cs.String()))
 		rot := ""
 		if p.Rotate != 0 {
 			rot = fmt.Sprintf(" /Rotate %d", p.Rotate)
 		}
-		pg := add(fmt.Sprintf("<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %g %g]%s /Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>",
-			pagesObj, w, h, rot, font, content))
+		pg := add(fmt.Sprintf("<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %g %g]%s /Resources << /Font <<%s >> >> /Contents %d 0 R >>",
+			pagesObj, w, h, rot, res.String(), content))
 		kids = append(kids, fmt.Sprintf("%d 0 R", pg))
 	}
 	objs[catalog-1] = fmt.Sprintf("<< /Type /Catalog /Pages %d 0 R >>", pagesObj)
