@@ -1,8 +1,11 @@
 package jobs
 
 import (
+	"encoding/json"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/folio-ocr/folio/pipeline"
 )
@@ -25,5 +28,24 @@ func TestUnits(t *testing.T) {
 		if got := units(tt.r, tt.size); !slices.Equal(got, tt.want) {
 			t.Errorf("%s: units(%v, %d) = %v, want %v", tt.name, tt.r, tt.size, got, tt.want)
 		}
+	}
+}
+
+// TestRangeTaskCarriesFonts: a range task's payload carries the file's
+// whole font sample, styles included, to the worker that runs it.
+func TestRangeTaskCarriesFonts(t *testing.T) {
+	fonts := &pipeline.Fonts{Sizes: []float64{10, 12}, XHeight: 0.48, Ascent: 0.905, Descent: 0.212,
+		Styles: []pipeline.Style{{Size: 10, XHeight: 0.547}, {Size: 12, XHeight: 0.478}}}
+	p := AnnotateRangePayload{First: 1, Last: 20, Fonts: fonts, FontsSampled: true}
+	task, err := newAnnotateRangeTask(p, "q", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got AnnotateRangePayload
+	if err := json.Unmarshal(task.Payload(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Fonts, fonts) || !got.FontsSampled {
+		t.Errorf("fonts %+v (sampled %v), want %+v", got.Fonts, got.FontsSampled, fonts)
 	}
 }
