@@ -691,11 +691,17 @@ func fragments(rs []*tline, flat bool, fonts *Fonts) []*frag {
 			}
 		}
 		start := 0
+		var prev frag     // the run's last piece's size and base (frame, y up)
+		touching := false // the piece follows it with no space or gap
 		for i := 1; i <= len(r.gs); i++ {
+			next := false
 			if i < len(r.gs) {
 				a, b := &r.gs[i-1], &r.gs[i]
-				if !a.spaceAfter && b.box.Left-a.box.Right <= 0.25*em && math.Abs(b.cy()-a.cy()) <= 0.3*em {
-					continue
+				if !a.spaceAfter && b.box.Left-a.box.Right <= 0.25*em {
+					if math.Abs(b.cy()-a.cy()) <= 0.3*em {
+						continue
+					}
+					next = true
 				}
 			}
 			gs := r.gs[start:i]
@@ -713,9 +719,17 @@ func fragments(rs []*tline, flat bool, fonts *Fonts) []*frag {
 			if ok {
 				fem = fonts.snap(fem, fsure && !flat)
 			}
-			if ok && (math.Abs(fem-em) > pieceDelta(gs)*em || math.Abs(fbase-base) > 0.15*em) {
+			switch {
+			case ok && (math.Abs(fem-em) > pieceDelta(gs)*em || math.Abs(fbase-base) > 0.15*em):
 				f.em, f.base, f.sure, f.guessed = fem, fbase, fsure, false
+			case !ok && touching:
+				// Punctuation with nothing to measure, set right after
+				// the piece before but low or high enough to be cut
+				// from it (a comma after a digit): its size and base,
+				// not the run's, which may lie on another line.
+				f.em, f.base, f.sure, f.guessed = prev.em, prev.base, prev.sure, prev.guessed
 			}
+			prev, touching = *f, next
 			// Tight boxes stop short of the advance widths that pdftotext
 			// measures gaps with.
 			f.x0, f.x1 = f.x0-sideBearing*f.em, f.x1+sideBearing*f.em

@@ -30,7 +30,7 @@ func TestRManualsMatchPdftotext(t *testing.T) {
 // TestDebianReferenceMatchesPdftotext holds the same measure on a book
 // that sets prose in a roman face and code, commands and package names
 // in sans-serif and typewriter faces of a taller x-height (DBLaTeX,
-// XeTeX, Liberation fonts): 1.7% with Fonts.Styles, 3.4% with the
+// XeTeX, Liberation fonts): 1.6% with Fonts.Styles, 3.4% with the
 // document's one x-height ratio. What is left is mostly its tables,
 // whose cells pdftotext orders by a column flow of its own.
 func TestDebianReferenceMatchesPdftotext(t *testing.T) {

@@ -342,3 +342,23 @@ func TestGrows(t *testing.T) {
 		}
 	}
 }
+
+func TestCommaKeepsItsWord(t *testing.T) {
+	// A table row whose cells a producer writes in one run of the content
+	// stream, the second cell set 6 pt lower: the run's size and base are
+	// the first cell's. A comma after a digit is cut from the digit's
+	// piece (it sits low), and with nothing to measure it took the run's
+	// base, a line above its word; it takes its word's.
+	cs := face(72, 700, 10, 1, "supplicant for wireless")
+	cs = append(cs[:len(cs)-1], Char{Rune: ' ', Box: Rect{Left: 187, Bottom: 700, Right: 187, Top: 700}})
+	cs = append(cs, face(195, 694, 10, 1, "V:363")...)
+	cs = cs[:len(cs)-1] // no break before the comma
+	cs = append(cs, Char{Rune: ',', Box: Rect{Left: 220.5, Bottom: 692.5, Right: 222, Top: 695}})
+	cs = append(cs, Char{Rune: ' ', Box: Rect{Left: 222.5, Bottom: 694, Right: 222.5, Top: 694}})
+	cs = append(cs, face(225, 694, 10, 1, "I:428")...)
+	ta := BuildTextAnnotation(&Page{Width: 612, Height: 792, Chars: cs})
+	checkInvariants(t, ta)
+	if want := "supplicant for wireless\nV:363, I:428\n"; ta.Text != want {
+		t.Errorf("text %q, want %q", ta.Text, want)
+	}
+}
