@@ -98,8 +98,9 @@ func (d *deployment) startGCS() (string, error) {
 		_ = l.Close()
 		return "", err
 	}
-	d.gcsHTTP = &http.Server{Handler: d.gcs.HTTPHandler(), ReadHeaderTimeout: time.Minute}
-	go func() { _ = d.gcsHTTP.Serve(l) }()
+	hs := &http.Server{Handler: d.gcs.HTTPHandler(), ReadHeaderTimeout: time.Minute}
+	d.gcsHTTP = hs
+	go func() { _ = hs.Serve(l) }()
 	d.gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
 	return host, nil
 }

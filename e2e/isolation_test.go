@@ -119,6 +119,16 @@ func TestStuckPageDoesNotStallOtherRanges(t *testing.T) {
 	}
 }
 
+// logHas reports whether the log at path holds text yet.
+func logHas(t *testing.T, path, text string) bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(b), text)
+}
+
 // logTime returns the time of the first line of the JSON log at path whose
 // message is msg and which contains text.
 func logTime(t *testing.T, path, msg, text string) (time.Time, bool) {
@@ -159,10 +169,7 @@ func TestPdfiumChildKilled(t *testing.T) {
 	// The plan samples the document's fonts, which on these slow pages
 	// takes up to its 2 s bound and may itself end by killing a child:
 	// kill once the range has done its first page, with five to go.
-	waitFor(t, time.Minute, func() bool {
-		log, err := os.ReadFile(worker.Log)
-		return err == nil && strings.Contains(string(log), `"msg":"page"`)
-	})
+	waitFor(t, time.Minute, func() bool { return logHas(t, worker.Log, `"msg":"page"`) })
 	victims := childPIDs(t, worker.Process.Pid)
 	if len(victims) == 0 {
 		t.Fatal("the worker has no child processes")

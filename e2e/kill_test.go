@@ -211,21 +211,19 @@ func TestWorkersFrozen(t *testing.T) {
 	}
 	// Freeze each victim inside its first range, once it has done a page
 	// there (units of 10 pages take 2.5 s).
-	for _, v := range victims {
-		waitFor(t, time.Minute, func() bool {
-			log, err := os.ReadFile(v.p.Log)
-			return err == nil && strings.Contains(string(log), `"msg":"page"`)
-		})
+	frozen := make([]time.Time, len(victims))
+	for i, v := range victims {
+		waitFor(t, time.Minute, func() bool { return logHas(t, v.p.Log, `"msg":"page"`) })
 		if err := v.p.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
+		frozen[i] = time.Now()
 		t.Cleanup(func() { _ = v.p.Process.Signal(syscall.SIGCONT) })
 	}
-	frozen := time.Now()
 	f.StartWorker()
 	written := map[string]int64{}
-	for _, v := range victims {
-		time.Sleep(time.Until(frozen.Add(v.freeze)))
+	for i, v := range victims {
+		time.Sleep(time.Until(frozen[i].Add(v.freeze)))
 		maps.Copy(written, f.generations("out/frozen/"))
 		if _, err := op.Poll(ctx); err != nil || op.Done() {
 			t.Fatalf("operation done (%v) or failing (%v) before a victim resumed: make the job longer", op.Done(), err)
@@ -233,7 +231,7 @@ func TestWorkersFrozen(t *testing.T) {
 		if err := v.p.Process.Signal(syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("resumed a victim after %s, %d of %d outputs written", time.Since(frozen).Round(time.Second), len(written), pages/batch)
+		t.Logf("resumed a victim after %s, %d of %d outputs written", time.Since(frozen[i]).Round(time.Second), len(written), pages/batch)
 	}
 	if _, err := wait(ctx, t, op); err != nil {
 		t.Fatalf("Wait: %v", err)

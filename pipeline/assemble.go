@@ -565,9 +565,11 @@ func metrics(gs []glyph, flat bool) (em, base float64, sure, ok bool) {
 // may be from one of the document's font sizes to be taken for it.
 const snapBand = 0.07
 
-// snap returns the font size of the document nearest to em, a size
-// estimated with an x-height ratio of xHeightRatio, when one lies within
-// snapBand of it; otherwise em, rescaled to the document's x-height ratio
+// snap returns the font size of em, a size estimated with an x-height
+// ratio of xHeightRatio: when em was measured on x-height letters
+// (xMeasured) and f has Styles, the size of the style that fits it (see
+// style); otherwise the document's size nearest to em when one lies
+// within snapBand of it, or em rescaled to the document's x-height ratio
 // if it has its own. A nil f returns em.
 func (f *Fonts) snap(em float64, xMeasured bool) float64 {
 	if f == nil {

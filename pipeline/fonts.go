@@ -155,8 +155,8 @@ func (t *fontTally) fonts() *Fonts {
 	slices.Sort(f.Sizes)
 	if len(t.xs) >= minXHeights {
 		f.Styles = t.styles()
-		slices.Sort(t.xs)
-		if x := t.xs[len(t.xs)/2]; math.Abs(x/xHeightRatio-1) > xHeightOwn && x >= minXHeight && x <= maxXHeight {
+		xs := slices.Sorted(slices.Values(t.xs)) // t.xs stays paired with t.xsize
+		if x := xs[len(xs)/2]; math.Abs(x/xHeightRatio-1) > xHeightOwn && x >= minXHeight && x <= maxXHeight {
 			f.XHeight = x
 		}
 	}
@@ -174,12 +174,16 @@ func (t *fontTally) fonts() *Fonts {
 // styles parts the measured x-height letters into faces by their x-height
 // ratios (sorted, cut where neighbours are more than styleGap apart) and
 // returns each face's ratio in each size it is set in; nil unless two
-// faces of minStyleLetters letters are styleApart or more.
+// faces of minStyleLetters letters are styleApart or more. Letters of an
+// implausible ratio (outside minXHeight to maxXHeight: boxes that do not
+// measure the glyphs) are left out.
 func (t *fontTally) styles() []Style {
 	type letter struct{ ratio, size float64 }
-	ls := make([]letter, len(t.xs))
-	for i := range t.xs {
-		ls[i] = letter{t.xs[i], t.xsize[i]}
+	ls := make([]letter, 0, len(t.xs))
+	for i, x := range t.xs {
+		if x >= minXHeight && x <= maxXHeight {
+			ls = append(ls, letter{x, t.xsize[i]})
+		}
 	}
 	slices.SortFunc(ls, func(a, b letter) int { return cmp.Compare(a.ratio, b.ratio) })
 	var faces [][]letter

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -179,6 +180,7 @@ func TestFontTally(t *testing.T) {
 		{"close faces", 0.50, 40},
 		{"too few letters", 0.547, minStyleLetters - 1},
 		{"one face", 0.478, 40},
+		{"a second face of boxes that do not measure it", 0.9, 40},
 	} {
 		var tl fontTally
 		for i := 0; i < 100; i++ {
@@ -362,5 +364,18 @@ func TestFontBoxOfEmbeddedFont(t *testing.T) {
 	})
 	if err != nil || !measured {
 		t.Fatalf("no 'e' measured on page 11: %v", err)
+	}
+}
+
+func TestDecodeFontsRefusesBadStyles(t *testing.T) {
+	for _, s := range []Style{{Size: math.NaN(), XHeight: 0.5}, {Size: 10, XHeight: math.Inf(1)}, {Size: 0, XHeight: 0.5}, {Size: 10, XHeight: -0.5}} {
+		b := appendFonts(nil, &Fonts{Sizes: []float64{10}, Styles: []Style{{Size: 10, XHeight: 0.48}, s}})
+		if f, err := decodeFonts(b); err == nil {
+			t.Errorf("style %+v decoded as %+v, want an error", s, f)
+		}
+	}
+	good := &Fonts{Sizes: []float64{10}, Styles: []Style{{Size: 10, XHeight: 0.48}, {Size: 10, XHeight: 0.55}}}
+	if f, err := decodeFonts(appendFonts(nil, good)); err != nil || !slices.Equal(f.Styles, good.Styles) {
+		t.Errorf("good styles: %+v, %v", f, err)
 	}
 }

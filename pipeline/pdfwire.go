@@ -255,7 +255,11 @@ func decodeFonts(b []byte) (*Fonts, error) {
 		}
 		f.Styles = make([]Style, n)
 		for i := range f.Styles {
-			f.Styles[i] = Style{Size: r.f64(), XHeight: r.f64()}
+			s := Style{Size: r.f64(), XHeight: r.f64()}
+			if !finite(s.Size, s.XHeight) || s.Size <= 0 || s.XHeight <= 0 {
+				return nil, fmt.Errorf("bad fonts from the pdfium process: style %+v", s)
+			}
+			f.Styles[i] = s
 		}
 	}
 	if err := r.done(); err != nil {

@@ -101,7 +101,7 @@ type Page struct {
 type Fonts struct {
 	// Sizes are the font sizes, in points and ascending, of at least 1%
 	// of the sampled characters: an estimate within 7% of one of them is
-	// taken to be it.
+	// taken to be it, where no Style fits it better.
 	Sizes []float64 `json:"sizes,omitempty"`
 	// XHeight is the height of the sampled x-height letters (a, c, e,
 	// ...) as a fraction of their font size, when it is far enough from

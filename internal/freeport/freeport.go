@@ -51,14 +51,21 @@ func Addr() (string, error) {
 	return fromKernel()
 }
 
-// fromKernel asks the kernel for a port of its ephemeral range.
+// fromKernel asks the kernel for a port of its ephemeral range, one that
+// Addr has not returned.
 func fromKernel() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("freeport: %w", err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("freeport: %w", err)
+		}
+		addr := l.Addr().(*net.TCPAddr)
+		_ = l.Close()
+		if _, taken := given.LoadOrStore(addr.Port, true); !taken {
+			return addr.String(), nil
+		}
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
+	return "", fmt.Errorf("freeport: no port the kernel gives is new")
 }
 
 // ephemeralLow is the first port of Linux's ephemeral range, or 32768
