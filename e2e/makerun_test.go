@@ -5,11 +5,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/folio-ocr/folio/internal/freeport"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a process's output and a
@@ -31,14 +34,14 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// freePort returns a loopback port that was free just now.
+// freePort returns a loopback port that was free just now (see freeport).
 func freePort(t *testing.T) string {
 	t.Helper()
-	_, port, err := net.SplitHostPort(metricsAddr(t))
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return port
+	return strconv.Itoa(port)
 }
 
 // README's first command without Docker, as a newcomer runs it: `make

@@ -386,12 +386,10 @@ func startRedisProcess(t *testing.T) *redisProcess {
 	if err != nil {
 		t.Skip("redis-server is not on PATH (apt-get install redis-server): this test runs a Redis of its own to kill and restart")
 	}
-	addr, err := freeport.Addr()
+	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, p, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(p)
 	dir := t.TempDir() // removed after the Cleanup below has killed the server
 	r := &redisProcess{bin: bin, port: port, dir: filepath.Join(dir, "data"), log: filepath.Join(dir, "redis.log")}
 	if err := os.Mkdir(r.dir, 0o755); err != nil {

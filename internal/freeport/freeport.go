@@ -13,14 +13,23 @@ import (
 	"sync"
 )
 
-// lowest is the lowest port Addr draws from.
+// lowest is the lowest port Port draws from.
 const lowest = 10000
 
-// given holds the ports Addr returned in this process, which it never
+// given holds the ports Port returned in this process, which it never
 // returns again: a caller may not have bound its last one yet.
 var given sync.Map
 
-// Addr returns 127.0.0.1:port for a port nothing listened on a moment ago.
+// Addr returns 127.0.0.1:port for a port from [Port].
+func Addr() (string, error) {
+	port, err := Port()
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+}
+
+// Port returns a port of 127.0.0.1 that nothing listened on a moment ago.
 //
 // The port comes from below the kernel's ephemeral range, where outgoing
 // connections never get their local port: a port from the ephemeral range
@@ -28,7 +37,7 @@ var given sync.Map
 // between the check and the listen, and tests connect to Redis all the
 // time. A port is returned once per process; only another process's
 // listener that picks the same number can race it.
-func Addr() (string, error) {
+func Port() (int, error) {
 	high := ephemeralLow()
 	if high-lowest < 1000 {
 		return fromKernel()
@@ -42,30 +51,29 @@ func Addr() (string, error) {
 		if err != nil {
 			continue
 		}
-		addr := l.Addr().String()
 		if err := l.Close(); err != nil {
-			return "", fmt.Errorf("freeport: %w", err)
+			return 0, fmt.Errorf("freeport: %w", err)
 		}
-		return addr, nil
+		return port, nil
 	}
 	return fromKernel()
 }
 
 // fromKernel asks the kernel for a port of its ephemeral range, one that
-// Addr has not returned.
-func fromKernel() (string, error) {
+// Port has not returned.
+func fromKernel() (int, error) {
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return "", fmt.Errorf("freeport: %w", err)
+			return 0, fmt.Errorf("freeport: %w", err)
 		}
-		addr := l.Addr().(*net.TCPAddr)
+		port := l.Addr().(*net.TCPAddr).Port
 		_ = l.Close()
-		if _, taken := given.LoadOrStore(addr.Port, true); !taken {
-			return addr.String(), nil
+		if _, taken := given.LoadOrStore(port, true); !taken {
+			return port, nil
 		}
 	}
-	return "", fmt.Errorf("freeport: no port the kernel gives is new")
+	return 0, fmt.Errorf("freeport: no port the kernel gives is new")
 }
 
 // ephemeralLow is the first port of Linux's ephemeral range, or 32768

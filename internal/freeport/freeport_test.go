@@ -7,27 +7,14 @@ import (
 	"testing"
 )
 
-// below skips t where Addr cannot draw from below the ephemeral range.
+// below skips t where Port cannot draw from below the ephemeral range.
 func below(t *testing.T) int {
 	t.Helper()
 	high := ephemeralLow()
 	if high-lowest < 1000 {
-		t.Skipf("the ephemeral range starts at %d: Addr asks the kernel", high)
+		t.Skipf("the ephemeral range starts at %d: Port asks the kernel", high)
 	}
 	return high
-}
-
-func port(t *testing.T, addr string) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 func TestAddrIsFreeNewAndBelowTheEphemeralRange(t *testing.T) {
@@ -38,7 +25,11 @@ func TestAddrIsFreeNewAndBelowTheEphemeralRange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := port(t, addr); p < lowest || p >= high {
+		_, ps, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := strconv.Atoi(ps); p < lowest || p >= high {
 			t.Errorf("port %d is outside [%d, %d)", p, lowest, high)
 		}
 		if seen[addr] {
@@ -53,9 +44,9 @@ func TestAddrIsFreeNewAndBelowTheEphemeralRange(t *testing.T) {
 	}
 }
 
-func TestAddrSkipsPortsInUse(t *testing.T) {
-	// Listen on 800 ports of the range that Addr draws from (3.5% of it),
-	// which Addr has never returned; of 300 draws, with no check of the
+func TestPortSkipsPortsInUse(t *testing.T) {
+	// Listen on 800 ports of the range that Port draws from (3.5% of it),
+	// which Port has never returned; of 300 draws, with no check of the
 	// port, about ten would land on one of them.
 	high := below(t)
 	held := map[int]bool{}
@@ -72,12 +63,12 @@ func TestAddrSkipsPortsInUse(t *testing.T) {
 		held[p] = true
 	}
 	for range 300 {
-		addr, err := Addr()
+		p, err := Port()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if held[port(t, addr)] {
-			t.Fatalf("Addr returned %s, which this test listens on", addr)
+		if held[p] {
+			t.Fatalf("Port returned %d, which this test listens on", p)
 		}
 	}
 }
