@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/folio-ocr/folio/internal/gcsemu"
 	"github.com/folio-ocr/folio/internal/localrun"
 )
 
@@ -35,8 +35,7 @@ type deployment struct {
 	rdb     *redis.Client
 	prefix  string
 	queue   string
-	gcs     *fakestorage.Server
-	gcsHTTP *http.Server // serves gcs on its held port
+	gcs     *gcsemu.Emulator
 	cluster *localrun.Cluster
 	runs    int  // requests submitted, naming output prefixes
 	keep    bool // keep dir (logs) at Close: a row failed
@@ -83,26 +82,14 @@ func startDeployment(ctx context.Context, root, redisURL string) (*deployment, e
 }
 
 // startGCS starts the emulator on a free port with the bucket, and returns
-// its host:port. The port stays held from the moment it is chosen.
+// its host:port.
 func (d *deployment) startGCS() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	e, err := gcsemu.Start(bucket)
 	if err != nil {
 		return "", err
 	}
-	host := l.Addr().String()
-	d.gcs, err = fakestorage.NewServerWithOptions(fakestorage.Options{
-		Scheme: "http", Host: "127.0.0.1", NoListener: true,
-		ExternalURL: "http://" + host, PublicHost: host,
-	})
-	if err != nil {
-		_ = l.Close()
-		return "", err
-	}
-	hs := &http.Server{Handler: d.gcs.HTTPHandler(), ReadHeaderTimeout: time.Minute}
-	d.gcsHTTP = hs
-	go func() { _ = hs.Serve(l) }()
-	d.gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
-	return host, nil
+	d.gcs = e
+	return e.Host, nil
 }
 
 // stopGCS stops the emulator, if it runs.
@@ -110,9 +97,8 @@ func (d *deployment) stopGCS() {
 	if d.gcs == nil {
 		return
 	}
-	_ = d.gcsHTTP.Close()
 	d.gcs.Stop()
-	d.gcs, d.gcsHTTP = nil, nil
+	d.gcs = nil
 }
 
 // Close stops the processes and the emulator, removes the Redis keys and,

@@ -10,8 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"testing"
@@ -20,6 +18,8 @@ import (
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/folio-ocr/folio/internal/gcsemu"
 )
 
 // RedisAddr is the Redis the tests use: $REDIS_ADDR, or 127.0.0.1:6379.
@@ -92,40 +92,18 @@ func UniqueID() string {
 }
 
 // GCS starts fake-gcs-server in-process on a free port of 127.0.0.1 over
-// plain HTTP, creates the given buckets, and returns the server and its
-// host:port (the value STORAGE_EMULATOR_HOST takes). Use Client for a
-// storage client that talks to it; the server stops when t ends.
-//
-// The port is held from the moment it is chosen: packages test in parallel,
-// and a port closed and reopened by number can be taken in between.
+// plain HTTP (see internal/gcsemu), creates the given buckets, and returns
+// the server and its host:port (the value STORAGE_EMULATOR_HOST takes).
+// Use Client for a storage client that talks to it; the server stops when
+// t ends.
 func GCS(t testing.TB, buckets ...string) (*fakestorage.Server, string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	e, err := gcsemu.Start(buckets...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := l.Addr().String()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{
-		Scheme:      "http",
-		Host:        "127.0.0.1",
-		NoListener:  true,
-		ExternalURL: "http://" + host,
-		PublicHost:  host,
-	})
-	if err != nil {
-		_ = l.Close()
-		t.Fatalf("start fake-gcs-server: %v", err)
-	}
-	hs := &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: time.Minute}
-	go func() { _ = hs.Serve(l) }()
-	t.Cleanup(func() {
-		_ = hs.Close()
-		srv.Stop()
-	})
-	for _, b := range buckets {
-		srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: b})
-	}
-	return srv, host
+	t.Cleanup(e.Stop)
+	return e.Server, e.Host
 }
 
 // Client returns a real Cloud Storage client for the emulator at host, as
