@@ -189,11 +189,7 @@ func TestPdfiumChildKilled(t *testing.T) {
 			t.Errorf("page %d: %q, want %q", p, texts[p], want)
 		}
 	}
-	log, err := os.ReadFile(worker.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(log), "the pdfium process exited") {
+	if !logHas(t, worker.Log, "the pdfium process exited") {
 		t.Error("the worker's log does not show the range failing on the killed child")
 	}
 	after := childPIDs(t, worker.Process.Pid)
